@@ -1,0 +1,13 @@
+# receivable_dunning: every target does its own set-up (see scripts/lib.sh and README.md).
+# Odoo 19.0 is found at $(ODOO_SRC), default /opt/odoo19.
+export ODOO_SRC
+
+.PHONY: test run lint bench setup
+setup:
+	bash scripts/setup.sh
+test:
+	bash scripts/test.sh
+run:
+	bash scripts/run.sh
+lint:
+	bash scripts/lint.sh

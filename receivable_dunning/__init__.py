@@ -1,0 +1,6 @@
+from . import models
+
+
+def post_init_hook(env):
+    """Give every existing company without one a default dunning policy (the main company has the module's)."""
+    env["res.company"].search([("dunning_policy_id", "=", False)])._dunning_create_default_policy()

@@ -1,0 +1,95 @@
+from odoo import api, fields, models
+
+
+class AccountMove(models.Model):
+    _inherit = "account.move"
+
+    dunning_level_id = fields.Many2one(
+        "dunning.level",
+        string="Dunning Level",
+        copy=False,
+        readonly=True,
+        index="btree_not_null",
+        tracking=True,
+        help="The last level this invoice was reminded at.",
+    )
+    dunning_last_date = fields.Date(string="Last Reminder", copy=False, readonly=True)
+    dunning_next_date = fields.Date(
+        string="Next Reminder",
+        compute="_compute_dunning_next_date",
+        help="When this invoice reaches its next dunning level, at the earliest.",
+    )
+    dunning_days_overdue = fields.Integer(string="Days Overdue", compute="_compute_dunning_days_overdue")
+    dunning_hold_until = fields.Date(
+        string="Dunning on Hold Until", copy=False, help="No reminder lists this invoice before this date."
+    )
+    dunning_policy_id = fields.Many2one("dunning.policy", compute="_compute_dunning_policy_id")
+    dunning_event_line_ids = fields.One2many(
+        "dunning.event.line", "move_id", string="Dunning History", readonly=True, copy=False
+    )
+    dunning_event_count = fields.Integer(compute="_compute_dunning_event_count")
+
+    # === COMPUTE METHODS === #
+
+    def _dunning_is_open_receivable(self):
+        self.ensure_one()
+        return (
+            self.move_type == "out_invoice"
+            and self.state == "posted"
+            and self.payment_state in ("not_paid", "partial")
+            and bool(self.invoice_date_due)
+        )
+
+    @api.depends("invoice_date_due", "state", "payment_state")
+    @api.depends_context("date")
+    def _compute_dunning_days_overdue(self):
+        today = fields.Date.context_today(self)
+        for move in self:
+            is_open = move._dunning_is_open_receivable()
+            move.dunning_days_overdue = (today - move.invoice_date_due).days if is_open else 0
+
+    @api.depends("commercial_partner_id", "company_id")
+    def _compute_dunning_policy_id(self):
+        for (partner, company), moves in self.grouped(lambda m: (m.commercial_partner_id, m.company_id)).items():
+            moves.dunning_policy_id = partner.with_company(company)._dunning_get_policy()
+
+    @api.depends("dunning_level_id", "dunning_last_date", "invoice_date_due", "no_followup", "dunning_hold_until")
+    def _compute_dunning_next_date(self):
+        for move in self:
+            policy = move.dunning_policy_id
+            if not (policy and move._dunning_is_open_receivable()) or move.no_followup:
+                move.dunning_next_date = False
+                continue
+            current = move.dunning_level_id
+            # The first level beyond the current delay: also right after a change of policy.
+            next_level = policy.level_ids.sorted().filtered(
+                lambda level, current=current: not current or level.delay_days > current.delay_days
+            )[:1]
+            if not next_level or current.is_last_auto_step:
+                move.dunning_next_date = False
+                continue
+            grace = policy.grace_days if next_level.delay_days > 0 else 0
+            candidates = [fields.Date.add(move.invoice_date_due, days=next_level.delay_days + grace)]
+            if move.dunning_last_date:
+                candidates.append(fields.Date.add(move.dunning_last_date, days=policy.min_interval_days))
+            if move.dunning_hold_until:
+                candidates.append(move.dunning_hold_until)
+            move.dunning_next_date = max(candidates)
+
+    def _compute_dunning_event_count(self):
+        counts = dict(
+            self.env["dunning.event.line"]._read_group(
+                [("move_id", "in", self.ids)], groupby=["move_id"], aggregates=["__count"]
+            )
+        )
+        for move in self:
+            move.dunning_event_count = counts.get(move, 0)
+
+    # === ACTION METHODS === #
+
+    def action_view_dunning_events(self):
+        self.ensure_one()
+        action = self.env["ir.actions.act_window"]._for_xml_id("receivable_dunning.dunning_event_action")
+        action["domain"] = [("line_ids.move_id", "=", self.id)]
+        action["context"] = {"create": False}
+        return action

@@ -1,0 +1,64 @@
+from odoo import api, fields, models
+from odoo.tools import SQL
+
+
+class DunningDebtor(models.Model):
+    """Who owes what, one row per debtor (commercial partner) and company: the collectors' work list.
+
+    A read-only SQL view over the open, overdue receivable items of posted customer invoices, so that it can be
+    grouped by level in a kanban and stays consistent with the accounting without any stored copy.
+    """
+
+    _name = "dunning.debtor"
+    _description = "Dunning Debtor"
+    _auto = False
+    _order = "max_days_overdue desc, amount_overdue desc"
+    _rec_name = "partner_id"
+
+    partner_id = fields.Many2one("res.partner", string="Debtor", readonly=True)
+    company_id = fields.Many2one("res.company", readonly=True)
+    currency_id = fields.Many2one("res.currency", readonly=True)
+    level_id = fields.Many2one("dunning.level", string="Highest Level", readonly=True, group_expand="_expand_levels")
+    collector_id = fields.Many2one("res.users", string="Collector", readonly=True)
+    hold_until = fields.Date(string="On Hold Until", readonly=True)
+    amount_overdue = fields.Monetary(string="Overdue Amount", readonly=True)
+    invoice_count = fields.Integer(string="Overdue Invoices", readonly=True)
+    max_days_overdue = fields.Integer(string="Days Overdue", readonly=True, aggregator="max")
+    oldest_due_date = fields.Date(string="Oldest Due Date", readonly=True, aggregator="min")
+    last_reminder_date = fields.Date(string="Last Reminder", readonly=True, aggregator="max")
+
+    @property
+    def _table_query(self):
+        return SQL(
+            """
+            SELECT MIN(aml.id) AS id,
+                   aml.partner_id,
+                   aml.company_id,
+                   MIN(aml.company_currency_id) AS currency_id,
+                   (ARRAY_AGG(move.dunning_level_id ORDER BY level.delay_days DESC NULLS LAST))[1] AS level_id,
+                   (MIN(partner.dunning_collector_id ->> aml.company_id::text))::integer AS collector_id,
+                   MIN(partner.dunning_hold_until) AS hold_until,
+                   SUM(aml.amount_residual) AS amount_overdue,
+                   COUNT(DISTINCT aml.move_id) AS invoice_count,
+                   MAX(CURRENT_DATE - aml.date_maturity) AS max_days_overdue,
+                   MIN(aml.date_maturity) AS oldest_due_date,
+                   MAX(move.dunning_last_date) AS last_reminder_date
+              FROM account_move_line aml
+              JOIN account_move move ON move.id = aml.move_id
+              JOIN res_partner partner ON partner.id = aml.partner_id
+         LEFT JOIN dunning_level level ON level.id = move.dunning_level_id
+             WHERE aml.account_type = 'asset_receivable'
+               AND aml.parent_state = 'posted'
+               AND move.move_type = 'out_invoice'
+               AND NOT aml.reconciled
+               AND aml.amount_residual > 0
+               AND aml.no_followup IS NOT TRUE
+               AND aml.date_maturity < CURRENT_DATE
+          GROUP BY aml.partner_id, aml.company_id
+            """
+        )
+
+    @api.model
+    def _expand_levels(self, levels, domain):
+        """Show every level of the allowed companies' policies as a kanban column, even an empty one."""
+        return self.env["dunning.level"].search([("company_id", "in", self.env.companies.ids)])

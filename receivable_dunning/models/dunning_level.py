@@ -1,0 +1,112 @@
+from odoo import api, fields, models
+from odoo.exceptions import ValidationError
+
+
+class DunningLevel(models.Model):
+    """One step of a dunning policy: when it is reached and how the debtor is reminded."""
+
+    _name = "dunning.level"
+    _description = "Dunning Level"
+    _order = "policy_id, sequence, delay_days, id"
+
+    name = fields.Char(required=True, translate=True)
+    policy_id = fields.Many2one("dunning.policy", required=True, index=True, ondelete="cascade")
+    company_id = fields.Many2one(related="policy_id.company_id", store=True, index=True)
+    currency_id = fields.Many2one(related="policy_id.currency_id")
+    sequence = fields.Integer(default=10)
+    delay_days = fields.Integer(
+        string="Delay (days)",
+        required=True,
+        help="Days after the due date when this level is reached; negative for a courtesy reminder "
+        "sent before the due date.",
+    )
+    send_email = fields.Boolean(string="Email", default=True)
+    send_sms = fields.Boolean(string="SMS")
+    send_letter = fields.Boolean(string="Letter", help="Print a reminder letter (PDF) to post.")
+    create_call = fields.Boolean(
+        string="Phone Call", help="Schedule a call activity for the collector, due on the day of the reminder."
+    )
+    mail_template_id = fields.Many2one(
+        "mail.template",
+        string="Email Template",
+        domain=[("model", "=", "dunning.event")],
+        help="Rendered in the debtor's language for every reminder sent by email at this level.",
+    )
+    sms_template_id = fields.Many2one(
+        "sms.template", string="SMS Template", domain=[("model", "=", "dunning.event")]
+    )
+    fee_amount = fields.Monetary(
+        string="Fixed Fee",
+        help="Recovery fee charged once per invoice when it reaches this level (for example the EU "
+        "Directive 2011/7 compensation of 40 EUR).",
+    )
+    apply_interest = fields.Boolean(
+        string="Late Interest", help="Charge statutory late interest on the invoices reminded at this level."
+    )
+    activity_type_id = fields.Many2one(
+        "mail.activity.type",
+        default=lambda self: self.env.ref("mail.mail_activity_data_call", raise_if_not_found=False),
+        help="Activity scheduled for the phone call.",
+    )
+    activity_user_id = fields.Many2one(
+        "res.users",
+        string="Responsible",
+        help="Who makes the call; the debtor's collector when empty, else the salesperson of the invoice.",
+    )
+    is_last_auto_step = fields.Boolean(
+        string="Last Automatic Step",
+        help="After this level no automatic reminder is sent: the debtor is handed over to a person.",
+    )
+    channel_summary = fields.Char(string="Channels", compute="_compute_channel_summary")
+
+    _policy_sequence_uniq = models.Constraint(
+        "UNIQUE(policy_id, sequence)",
+        "Two levels of the same policy cannot have the same sequence.",
+    )
+    _fee_positive = models.Constraint(
+        "CHECK(fee_amount >= 0)",
+        "A level's fixed fee cannot be negative.",
+    )
+
+    # === COMPUTE METHODS === #
+
+    @api.depends("send_email", "send_sms", "send_letter", "create_call")
+    def _compute_channel_summary(self):
+        labels = dict(self._dunning_channel_fields())
+        for level in self:
+            level.channel_summary = ", ".join(
+                self._fields[field].get_description(self.env)["string"]
+                for field in labels
+                if level[field]
+            )
+
+    # === CONSTRAINT METHODS === #
+
+    @api.constrains("sequence", "delay_days", "policy_id")
+    def _check_delay_order(self):
+        self.policy_id._check_level_delays()
+
+    @api.constrains("send_email", "send_sms", "send_letter", "create_call", "is_last_auto_step")
+    def _check_has_channel(self):
+        for level in self:
+            if not level.is_last_auto_step and not level._dunning_channels():
+                raise ValidationError(
+                    self.env._(
+                        "Level %(level)s of policy %(policy)s has no channel: choose at least one of "
+                        "email, SMS, letter or phone call.",
+                        level=level.name,
+                        policy=level.policy_id.display_name,
+                    )
+                )
+
+    # === BUSINESS METHODS === #
+
+    @api.model
+    def _dunning_channel_fields(self):
+        """Map each channel code to the boolean field that enables it, in dispatch order."""
+        return [("send_email", "email"), ("send_sms", "sms"), ("send_letter", "letter"), ("create_call", "call")]
+
+    def _dunning_channels(self):
+        """Return the channel codes enabled on this level, in dispatch order."""
+        self.ensure_one()
+        return [channel for field, channel in self._dunning_channel_fields() if self[field]]

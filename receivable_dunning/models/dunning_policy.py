@@ -1,0 +1,110 @@
+from odoo import api, fields, models
+from odoo.exceptions import ValidationError
+
+
+class DunningPolicy(models.Model):
+    """A ladder of reminder levels that a company applies to its overdue customer invoices."""
+
+    _name = "dunning.policy"
+    _description = "Dunning Policy"
+    _order = "company_id, sequence, id"
+
+    name = fields.Char(required=True, translate=True)
+    active = fields.Boolean(default=True)
+    sequence = fields.Integer(default=10)
+    company_id = fields.Many2one(
+        "res.company", required=True, index=True, default=lambda self: self.env.company
+    )
+    currency_id = fields.Many2one(related="company_id.currency_id")
+    level_ids = fields.One2many("dunning.level", "policy_id", string="Levels", copy=True)
+    level_count = fields.Integer(compute="_compute_level_count")
+    is_company_default = fields.Boolean(
+        string="Default of the Company",
+        compute="_compute_is_company_default",
+        inverse="_inverse_is_company_default",
+        help="Applied to every customer of the company that has no policy of its own.",
+    )
+    escalation_mode = fields.Selection(
+        [
+            ("step", "One step at a time"),
+            ("catch_up", "Catch up"),
+        ],
+        required=True,
+        default="step",
+        help="One step at a time: an invoice never skips a level, even when it is long overdue the first time.\n"
+        "Catch up: an invoice goes straight to the level its days overdue give.",
+    )
+    grace_days = fields.Integer(
+        help="Days added to every level's delay before a reminder goes out, "
+        "to leave time for payments on their way."
+    )
+    min_interval_days = fields.Integer(
+        string="Minimum Interval (days)",
+        default=5,
+        help="Minimum number of days between two reminders to the same debtor, whatever the levels say.",
+    )
+    note = fields.Html(translate=True)
+
+    _name_company_uniq = models.Constraint(
+        "UNIQUE(name, company_id)",
+        "A dunning policy with this name already exists in this company.",
+    )
+    _min_interval_positive = models.Constraint(
+        "CHECK(min_interval_days >= 0 AND grace_days >= 0)",
+        "The grace days and the minimum interval between reminders cannot be negative.",
+    )
+
+    # === COMPUTE METHODS === #
+
+    @api.depends("level_ids")
+    def _compute_level_count(self):
+        for policy in self:
+            policy.level_count = len(policy.level_ids)
+
+    @api.depends("company_id.dunning_policy_id")
+    def _compute_is_company_default(self):
+        for policy in self:
+            policy.is_company_default = policy.company_id.dunning_policy_id == policy
+
+    def _inverse_is_company_default(self):
+        for policy in self:
+            if policy.is_company_default:
+                policy.company_id.dunning_policy_id = policy
+            elif policy.company_id.dunning_policy_id == policy:
+                policy.company_id.dunning_policy_id = False
+
+    # === CONSTRAINT METHODS === #
+
+    @api.constrains("level_ids")
+    def _check_level_delays(self):
+        """Levels, read in their order, must have strictly increasing delays."""
+        for policy in self:
+            levels = policy.level_ids.sorted()
+            for previous, level in zip(levels, levels[1:], strict=False):
+                if level.delay_days <= previous.delay_days:
+                    raise ValidationError(
+                        self.env._(
+                            "Policy %(policy)s: level %(level)s (%(delay)s days) must come later than "
+                            "level %(previous)s (%(previous_delay)s days). Order the levels by "
+                            "increasing delay.",
+                            policy=policy.display_name,
+                            level=level.name,
+                            delay=level.delay_days,
+                            previous=previous.name,
+                            previous_delay=previous.delay_days,
+                        )
+                    )
+
+    # === BUSINESS METHODS === #
+
+    def _dunning_level_for_days(self, days_overdue):
+        """Return the last level whose delay (plus grace) the given days overdue have reached.
+
+        :param int days_overdue: days since the due date, negative before it
+        :return: a ``dunning.level`` record, empty when no level is reached yet
+        """
+        self.ensure_one()
+        reached = self.level_ids.sorted().filtered(
+            lambda level: days_overdue >= level.delay_days + (self.grace_days if level.delay_days > 0 else 0)
+        )
+        return reached[-1:] if reached else self.env["dunning.level"]

@@ -151,7 +151,7 @@ ensure_postgres() {
 addons_path() { echo "$ODOO_SRC/addons,$ODOO_SRC/odoo/addons,$REPO_ROOT"; }
 
 odoo_bin() {
-    "$PY" "$ODOO_SRC/odoo-bin" "$@" --addons-path="$(addons_path)" \
+    "$PY" "$ODOO_SRC/odoo-bin" "$@" --addons-path="$(addons_path)" --http-interface=127.0.0.1 \
         --db_host="$DB_HOST" --db_port="$DB_PORT" --db_user="$DB_USER" ${PGPASSWORD:+--db_password="$PGPASSWORD"}
 }
 

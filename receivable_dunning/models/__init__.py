@@ -2,8 +2,11 @@ from . import dunning_policy
 from . import dunning_level
 from . import dunning_event
 from . import dunning_event_line
+from . import dunning_run
+from . import dunning_run_exception
 from . import dunning_debtor
 from . import account_move
 from . import res_company
 from . import res_partner
 from . import res_config_settings
+from . import mail_mail

@@ -85,6 +85,58 @@ class AccountMove(models.Model):
         for move in self:
             move.dunning_event_count = counts.get(move, 0)
 
+    # === BUSINESS METHODS === #
+
+    def _invoice_paid_hook(self):
+        res = super()._invoice_paid_hook()
+        self._dunning_on_paid()
+        return res
+
+    def _dunning_on_paid(self):
+        """Step 7: a paid invoice leaves the reminders not yet sent, and its debtor is thanked if it was dunned.
+
+        sudo: the payment may come from a user without dunning rights (portal payment, bank reconciliation), and
+        the reminders must follow the invoice whoever paid it.
+        """
+        invoices = self.filtered(lambda move: move.move_type == "out_invoice")
+        if not invoices:
+            return
+        Event = self.env["dunning.event"].sudo()
+        pending_lines = self.env["dunning.event.line"].sudo().search(
+            [("move_id", "in", invoices.ids), ("state", "in", ("draft", "queued", "failed"))]
+        )
+        pending_events = pending_lines.event_id
+        pending_lines.unlink()
+        pending_events.filtered(lambda event: not event.line_ids)._update_state(
+            ("draft", "queued", "failed"), "cancelled"
+        )
+        dunned = invoices.filtered(
+            lambda move: move.dunning_level_id and move.dunning_policy_id.send_thanks
+        ).sudo()
+        thanks_vals = [
+            {
+                "company_id": company.id,
+                "currency_id": currency.id,
+                "partner_id": partner.id,
+                "level_id": moves.dunning_level_id.sorted("delay_days")[-1:].id,
+                "event_type": "thanks",
+                "channel": "email",
+                "trigger": "payment",
+                "line_ids": [
+                    fields.Command.create(
+                        {"move_id": move.id, "level_id": move.dunning_level_id.id, "date_due": move.invoice_date_due}
+                    )
+                    for move in moves
+                ],
+            }
+            for (partner, company, currency), moves in dunned.grouped(
+                lambda move: (move.commercial_partner_id, move.company_id, move.currency_id)
+            ).items()
+        ]
+        if thanks_vals:
+            Event.with_context(tracking_disable=True, mail_create_nolog=True).create(thanks_vals)
+            Event._dunning_trigger_dispatch()
+
     # === ACTION METHODS === #
 
     def action_view_dunning_events(self):

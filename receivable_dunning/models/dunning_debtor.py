@@ -45,9 +45,10 @@ class DunningDebtor(models.Model):
                    MAX(move.dunning_last_date) AS last_reminder_date
               FROM account_move_line aml
               JOIN account_move move ON move.id = aml.move_id
+              JOIN account_account account ON account.id = aml.account_id
               JOIN res_partner partner ON partner.id = aml.partner_id
          LEFT JOIN dunning_level level ON level.id = move.dunning_level_id
-             WHERE aml.account_type = 'asset_receivable'
+             WHERE account.account_type = 'asset_receivable'
                AND aml.parent_state = 'posted'
                AND move.move_type = 'out_invoice'
                AND NOT aml.reconciled

@@ -1,7 +1,12 @@
 import logging
 
+from markupsafe import Markup
+
 from odoo import api, fields, models
 from odoo.exceptions import UserError
+from odoo.tools import email_normalize
+
+from ..tools.phone import InvalidPhoneNumber, to_e164
 
 _logger = logging.getLogger(__name__)
 
@@ -15,7 +20,7 @@ class DunningEvent(models.Model):
 
     _name = "dunning.event"
     _description = "Dunning Reminder"
-    _inherit = ["mail.thread"]
+    _inherit = ["mail.thread", "mail.activity.mixin"]
     _order = "date_scheduled desc, id desc"
     _check_company_auto = True
 
@@ -35,15 +40,29 @@ class DunningEvent(models.Model):
     recipient_id = fields.Many2one(
         "res.partner", string="Recipient", check_company=True, help="The contact the reminder is addressed to."
     )
-    level_id = fields.Many2one("dunning.level", required=True, index=True, check_company=True, ondelete="restrict")
+    run_id = fields.Many2one("dunning.run", string="Run", index="btree_not_null", ondelete="set null", readonly=True)
+    event_type = fields.Selection(
+        [("reminder", "Reminder"), ("thanks", "Thank-you")],
+        string="Type",
+        required=True,
+        default="reminder",
+        help="Thank-you messages go to debtors whose dunned invoices got paid.",
+    )
+    level_id = fields.Many2one("dunning.level", index=True, check_company=True, ondelete="restrict")
     policy_id = fields.Many2one(related="level_id.policy_id", store=True)
     channel = fields.Selection(
-        [("email", "Email"), ("sms", "SMS"), ("letter", "Letter"), ("call", "Phone Call"), ("thanks", "Thank-you")],
+        [("email", "Email"), ("sms", "SMS"), ("letter", "Letter"), ("call", "Phone Call")],
         required=True,
         default="email",
     )
     state = fields.Selection(
-        [("queued", "Queued"), ("sent", "Sent"), ("failed", "Failed"), ("cancelled", "Cancelled")],
+        [
+            ("draft", "Proposed"),
+            ("queued", "Queued"),
+            ("sent", "Sent"),
+            ("failed", "Failed"),
+            ("cancelled", "Cancelled"),
+        ],
         required=True,
         default="queued",
         index=True,
@@ -70,6 +89,9 @@ class DunningEvent(models.Model):
     amount_fee = fields.Monetary(string="Fees", compute="_compute_amounts", store=True)
     amount_interest = fields.Monetary(string="Interest", compute="_compute_amounts", store=True)
     amount_total = fields.Monetary(string="Total Claimed", compute="_compute_amounts", store=True)
+    mail_id = fields.Many2one(
+        "mail.mail", string="Email", readonly=True, copy=False, index="btree_not_null", ondelete="set null"
+    )
     mail_message_id = fields.Many2one("mail.message", string="Email Message", readonly=True, copy=False)
     sms_id = fields.Many2one("sms.sms", string="SMS", readonly=True, copy=False, index="btree_not_null")
     activity_id = fields.Many2one("mail.activity", string="Call Activity", readonly=True, copy=False)
@@ -119,14 +141,258 @@ class DunningEvent(models.Model):
     # === ACTION METHODS === #
 
     def action_cancel(self):
-        """Cancel reminders that have not been delivered yet."""
-        self._update_state(("queued", "failed"), "cancelled")
+        """Cancel reminders that have not been delivered yet (proposed, queued or failed)."""
+        self._update_state(("draft", "queued", "failed"), "cancelled")
 
     def action_retry(self):
         """Put failed or cancelled reminders back in the queue."""
         self._update_state(("failed", "cancelled"), "queued", extra_vals={"error_message": False})
+        self._dunning_trigger_dispatch()
 
-    # === BUSINESS METHODS === #
+    def action_send_now(self):
+        """Send the selected proposed or queued reminders now instead of waiting for the dispatcher."""
+        self._update_state(("draft",), "queued")
+        self.filtered(lambda event: event.state == "queued")._dunning_dispatch()
+
+    def action_resend(self):
+        """Send a sent reminder again, as a new reminder with the same invoices and no new charge."""
+        copies = self.browse()
+        for event in self.filtered(lambda e: e.state == "sent"):
+            copies |= event.copy(
+                {
+                    "trigger": "manual",
+                    "user_id": self.env.user.id,
+                    "date_scheduled": fields.Date.context_today(self),
+                    "line_ids": [
+                        fields.Command.create(
+                            {
+                                **line.copy_data()[0],
+                                "is_escalation": False,
+                                "amount_fee": 0.0,
+                                "amount_interest": 0.0,
+                                "interest_date_from": False,
+                                "interest_date_to": False,
+                            }
+                        )
+                        for line in event.line_ids
+                    ],
+                }
+            )
+        copies._dunning_dispatch()
+        return copies
+
+    # === CRON === #
+
+    @api.model
+    def _cron_dunning_dispatch(self):
+        """Send a batch of queued reminders, keeping only those this worker could lock."""
+        batch_size = int(self.env["ir.config_parameter"].sudo().get_param("receivable_dunning.dispatch_batch_size", 100))
+        domain = [("state", "=", "queued"), ("date_scheduled", "<=", fields.Date.context_today(self))]
+        events = self.search(domain, limit=batch_size, order="id").try_lock_for_update()
+        if not events:
+            return
+        events._dunning_dispatch()
+        remaining = self.search_count(domain) if len(events) == batch_size else 0
+        self.env["ir.cron"]._commit_progress(len(events), remaining=remaining)
+
+    @api.model
+    def _dunning_trigger_dispatch(self):
+        self.env.ref("receivable_dunning.ir_cron_dunning_dispatch")._trigger()
+
+    # === BUSINESS METHODS - DISPATCH === #
+
+    @api.model
+    def _dunning_channel_senders(self):
+        """The method that delivers a reminder, per channel; add-ons override one of these methods."""
+        return {
+            "email": "_dunning_send_email",
+            "sms": "_dunning_send_sms",
+            "letter": "_dunning_send_letter",
+            "call": "_dunning_send_call",
+        }
+
+    def _dunning_dispatch(self):
+        """Step 5: deliver each reminder through its channel, one debtor at a time.
+
+        A failing reminder is rolled back alone (savepoint), marked failed with the reason and retried by the
+        next run; the others go on. Sent reminders then take effect on their invoices in one pass.
+        """
+        senders = self._dunning_channel_senders()
+        sent = self.browse()
+        for event in self.filtered(lambda e: e.state == "queued"):
+            try:
+                with self.env.cr.savepoint():
+                    getattr(event, senders[event.channel])()
+            except Exception as error:  # noqa: BLE001 - any error of one debtor must not stop the batch
+                _logger.info("dunning reminder %s failed: %s", event.name, error)
+                event._dunning_mark_failed(str(error.args[0]) if error.args else repr(error))
+            else:
+                sent |= event
+        sent._update_state(
+            ("queued",),
+            "sent",
+            extra_vals={"date_done": fields.Datetime.now(), "error_message": False},
+        )
+        sent._dunning_apply_effects()
+        return sent
+
+    def _dunning_mark_failed(self, reason):
+        for event in self:
+            event.write(
+                {
+                    "state": "failed",
+                    "error_message": reason,
+                    "attempt_count": event.attempt_count + 1,
+                }
+            )
+
+    def _dunning_contact_problem(self, channel, recipient):
+        """Why ``recipient`` cannot receive a reminder through ``channel``, or False when it can.
+
+        :return: a translated sentence naming the contact and the field, or False
+        """
+        if channel == "email" and not email_normalize(recipient.email or ""):
+            return self.env._(
+                "%(contact)s has no valid email address (field Email: %(value)s).",
+                contact=recipient.display_name,
+                value=recipient.email or self.env._("empty"),
+            )
+        if channel == "sms":
+            try:
+                to_e164(recipient.phone, recipient.country_id.code)
+            except InvalidPhoneNumber as error:
+                return self.env._(
+                    "%(contact)s has no phone number that can receive an SMS (field Phone: %(reason)s).",
+                    contact=recipient.display_name,
+                    reason=error,
+                )
+        if channel == "letter" and not (recipient.street or recipient.city):
+            return self.env._(
+                "%(contact)s has no postal address (fields Street and City are empty).",
+                contact=recipient.display_name,
+            )
+        return False
+
+    def _dunning_check_contact(self):
+        self.ensure_one()
+        problem = self._dunning_contact_problem(self.channel, self.recipient_id or self.partner_id)
+        if problem:
+            raise UserError(problem)
+
+    def _dunning_mail_template(self):
+        self.ensure_one()
+        if self.event_type == "thanks":
+            return self.env.ref("receivable_dunning.mail_template_dunning_thanks")
+        template = self.level_id.mail_template_id or self.env.ref("receivable_dunning.mail_template_dunning_reminder")
+        return template
+
+    def _dunning_send_email(self):
+        """Queue the reminder email in Odoo's mail queue, rendered in the recipient's language."""
+        self.ensure_one()
+        self._dunning_check_contact()
+        mail = self.env["mail.mail"].browse(self._dunning_mail_template().send_mail(self.id, raise_exception=True))
+        self.write({"mail_id": mail.id, "mail_message_id": mail.mail_message_id.id})
+
+    def _dunning_send_sms(self):
+        """Queue the reminder SMS, to the recipient's number in E.164 form."""
+        self.ensure_one()
+        self._dunning_check_contact()
+        recipient = self.recipient_id or self.partner_id
+        template = self.level_id.sms_template_id or self.env.ref("receivable_dunning.sms_template_dunning_reminder")
+        body = template._render_field("body", self.ids, compute_lang=True)[self.id]
+        # sudo: sms.sms is a technical model that only administrators may write; the right to send was checked
+        # on the reminder itself.
+        sms_sudo = self.env["sms.sms"].sudo().create(
+            {
+                "number": to_e164(recipient.phone, recipient.country_id.code),
+                "partner_id": recipient.id,
+                "body": body,
+                "state": "outgoing",
+            }
+        )
+        self.sms_id = sms_sudo.id
+        self.message_post(body=body, message_type="sms", subtype_xmlid="mail.mt_note")
+
+    def _dunning_send_letter(self):
+        """Render the reminder letter and attach it to the reminder, ready to print and post."""
+        self.ensure_one()
+        self._dunning_check_contact()
+        content, report_type = self.env["ir.actions.report"]._render_qweb_pdf(
+            "receivable_dunning.action_report_dunning_letter", self.ids
+        )
+        attachment = self.env["ir.attachment"].create(
+            {
+                "name": f"{self.name.replace('/', '-')}.{report_type}",
+                "raw": content,
+                "res_model": self._name,
+                "res_id": self.id,
+                "mimetype": "application/pdf" if report_type == "pdf" else "text/html",
+            }
+        )
+        self.letter_attachment_id = attachment
+        self.message_post(body=self.env._("Reminder letter ready to print."), attachment_ids=attachment.ids)
+
+    def _dunning_send_call(self):
+        """Schedule a call, due on the reminder's date, for the level's responsible or the debtor's collector."""
+        self.ensure_one()
+        partner = self.partner_id.with_company(self.company_id)
+        responsible = (
+            self.level_id.activity_user_id
+            or partner.dunning_collector_id
+            or self.line_ids.move_id.invoice_user_id[:1]
+            or self.env.user
+        )
+        activity_type = self.level_id.activity_type_id or self.env.ref("mail.mail_activity_data_call")
+        self.activity_id = self.activity_schedule(
+            activity_type_id=activity_type.id,
+            date_deadline=self.date_scheduled,
+            summary=self.env._("Call %(debtor)s about %(amount)s overdue", debtor=partner.name, amount=self._dunning_amount_text()),
+            note=self._dunning_statement_note(),
+            user_id=responsible.id,
+        )
+
+    def _dunning_amount_text(self):
+        return self.currency_id.format(self.amount_total)
+
+    def _dunning_statement_note(self):
+        rows = Markup("").join(
+            Markup("<li>%s: %s, %s</li>")
+            % (
+                line.move_id.name,
+                line.currency_id.format(line.amount_residual),
+                self.env._("%(days)s days late", days=line.days_overdue),
+            )
+            for line in self.line_ids
+        )
+        return Markup("<ul>%s</ul>") % rows
+
+    def _dunning_apply_effects(self):
+        """Step 6: sent reminders move their invoices to the new level and date, and leave a trace on the debtor."""
+        reminders = self.filtered(lambda event: event.event_type == "reminder")
+        if not reminders:
+            return
+        escalations = reminders.line_ids.filtered("is_escalation")
+        for level, lines in escalations.grouped("level_id").items():
+            moves = lines.move_id.filtered(
+                lambda move, level=level: move.dunning_level_id.delay_days < level.delay_days
+                or not move.dunning_level_id
+            )
+            moves.write({"dunning_level_id": level.id})
+        for date, lines in reminders.line_ids.grouped("date_scheduled").items():
+            lines.move_id.write({"dunning_last_date": date})
+        bodies = {}
+        for event in reminders:
+            bodies[event.partner_id.id] = bodies.get(event.partner_id.id, Markup("")) + Markup(
+                "<p>%s</p>"
+            ) % self.env._(
+                "Reminder %(name)s sent by %(channel)s at level %(level)s: %(count)s invoice(s), %(amount)s.",
+                name=event.name,
+                channel=dict(self._fields["channel"]._description_selection(self.env))[event.channel],
+                level=event.level_id.name,
+                count=event.invoice_count,
+                amount=event._dunning_amount_text(),
+            )
+        self.env["res.partner"].browse(bodies)._message_log_batch(bodies=bodies)
 
     def _update_state(self, allowed_states, target_state, extra_vals=None):
         """Move the events that are in an allowed state to the target state in one write.

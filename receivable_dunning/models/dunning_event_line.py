@@ -29,9 +29,28 @@ class DunningEventLine(models.Model):
         check_company=True,
         domain=[("move_type", "=", "out_invoice")],
     )
-    level_id = fields.Many2one("dunning.level", required=True, index=True, check_company=True, ondelete="restrict")
+    level_id = fields.Many2one(
+        "dunning.level",
+        index=True,
+        check_company=True,
+        ondelete="restrict",
+        help="The level of the invoice in this reminder; empty for an overdue invoice that has not reached a level.",
+    )
+    is_escalation = fields.Boolean(
+        string="Escalation",
+        readonly=True,
+        help="This reminder moves the invoice to this level: the claim that makes every level of an invoice go "
+        "out once per channel, and the only line that carries the level's fee.",
+    )
     date_due = fields.Date(string="Due Date")
     days_overdue = fields.Integer(string="Days Late")
     amount_residual = fields.Monetary(string="Amount Due")
     amount_fee = fields.Monetary(string="Fee")
     amount_interest = fields.Monetary(string="Interest")
+    interest_date_from = fields.Date(help="Interest is charged for the days after this date ...")
+    interest_date_to = fields.Date(help="... up to and including this one.")
+
+    # Exactly once: a second run, or a second worker, cannot claim the same invoice, level and channel again.
+    _escalation_uniq = models.UniqueIndex(
+        "(move_id, level_id, channel) WHERE is_escalation AND state IS DISTINCT FROM 'cancelled'"
+    )

@@ -43,6 +43,15 @@ class DunningPolicy(models.Model):
         default=5,
         help="Minimum number of days between two reminders to the same debtor, whatever the levels say.",
     )
+    interest_rate = fields.Float(
+        string="Late Interest (% per year)",
+        digits=(6, 3),
+        help="Annual rate of the late interest charged, per day late on the residual, by the levels that "
+        "apply interest.",
+    )
+    send_thanks = fields.Boolean(
+        string="Thank-you Message", default=True, help="Email the debtor when an invoice that was dunned gets paid."
+    )
     note = fields.Html(translate=True)
 
     _name_company_uniq = models.Constraint(
@@ -50,8 +59,8 @@ class DunningPolicy(models.Model):
         "A dunning policy with this name already exists in this company.",
     )
     _min_interval_positive = models.Constraint(
-        "CHECK(min_interval_days >= 0 AND grace_days >= 0)",
-        "The grace days and the minimum interval between reminders cannot be negative.",
+        "CHECK(min_interval_days >= 0 AND grace_days >= 0 AND interest_rate >= 0)",
+        "The grace days, the minimum interval between reminders and the interest rate cannot be negative.",
     )
 
     # === COMPUTE METHODS === #

@@ -1,0 +1,504 @@
+import logging
+import time
+from collections import defaultdict
+from datetime import timedelta
+
+from odoo import api, fields, models
+from odoo.exceptions import UserError
+from odoo.tools import SQL
+
+from ..tools.interest import late_interest, round_amount
+
+_logger = logging.getLogger(__name__)
+
+# Set when a failed reminder stops being retried by the daily run; it stays in the "Failed reminders" list.
+MAX_ATTEMPTS = 5
+
+
+class DunningRun(models.Model):
+    """One pass of the dunning engine over a company's open invoices: select, level, queue.
+
+    Created by the daily scheduled action or by the "Dunning run" wizard. In ``send`` mode the reminders are
+    queued for the dispatcher at once; in ``review`` mode they wait as proposals until the accountant sends them.
+    """
+
+    _name = "dunning.run"
+    _description = "Dunning Run"
+    _inherit = ["mail.thread"]
+    _order = "date desc, id desc"
+    _check_company_auto = True
+
+    name = fields.Char(required=True, readonly=True, copy=False, default=lambda self: self.env._("New"))
+    company_id = fields.Many2one("res.company", required=True, index=True, default=lambda self: self.env.company)
+    date = fields.Date(required=True, default=fields.Date.context_today, readonly=True)
+    mode = fields.Selection(
+        [("send", "Send"), ("review", "Review first")],
+        required=True,
+        default="send",
+        help="Review first: the reminders are proposed, to be edited, excluded or sent by the accountant.",
+    )
+    trigger = fields.Selection(
+        [("scheduled", "Scheduled Action"), ("manual", "Manual")], required=True, default="manual", readonly=True
+    )
+    state = fields.Selection(
+        [("draft", "Draft"), ("review", "To Review"), ("done", "Queued"), ("cancelled", "Cancelled")],
+        required=True,
+        default="draft",
+        readonly=True,
+        tracking=True,
+    )
+    policy_ids = fields.Many2many(
+        "dunning.policy", string="Policies", check_company=True, help="Only these policies; all when empty."
+    )
+    partner_ids = fields.Many2many(
+        "res.partner", string="Debtors", help="Only these debtors (commercial partners); all when empty."
+    )
+    event_ids = fields.One2many("dunning.event", "run_id", string="Reminders", readonly=True)
+    exception_ids = fields.One2many("dunning.run.exception", "run_id", string="Exceptions", readonly=True)
+    duration = fields.Float(string="Duration (s)", readonly=True, digits=(16, 2))
+    debtor_count = fields.Integer(string="Debtors Reminded", compute="_compute_counts")
+    invoice_count = fields.Integer(string="Invoices Reminded", compute="_compute_counts")
+    event_count = fields.Integer(string="Number of Reminders", compute="_compute_counts")
+    exception_count = fields.Integer(string="Number of Exceptions", compute="_compute_counts")
+    count_summary = fields.Char(string="By Channel and Status", compute="_compute_counts")
+
+    # === COMPUTE METHODS === #
+
+    @api.depends("event_ids.state", "exception_ids")
+    def _compute_counts(self):
+        Event = self.env["dunning.event"]
+        by_channel = defaultdict(list)
+        for run, channel, state, count in Event._read_group(
+            [("run_id", "in", self.ids)], groupby=["run_id", "channel", "state"], aggregates=["__count"]
+        ):
+            by_channel[run].append((channel, state, count))
+        totals = {
+            run: (debtors, count)
+            for run, debtors, count in Event._read_group(
+                [("run_id", "in", self.ids)], groupby=["run_id"], aggregates=["partner_id:count_distinct", "__count"]
+            )
+        }
+        invoices = dict(
+            self.env["dunning.event.line"]._read_group(
+                [("event_id.run_id", "in", self.ids)], groupby=["event_id.run_id"], aggregates=["move_id:count_distinct"]
+            )
+        )
+        exceptions = dict(
+            self.env["dunning.run.exception"]._read_group(
+                [("run_id", "in", self.ids)], groupby=["run_id"], aggregates=["__count"]
+            )
+        )
+        channel_labels = dict(Event._fields["channel"]._description_selection(self.env))
+        state_labels = dict(Event._fields["state"]._description_selection(self.env))
+        for run in self:
+            run.debtor_count, run.event_count = totals.get(run, (0, 0))
+            run.invoice_count = invoices.get(run, 0)
+            run.exception_count = exceptions.get(run, 0)
+            run.count_summary = ", ".join(
+                f"{channel_labels[channel]} {state_labels[state].lower()}: {count}"
+                for channel, state, count in sorted(by_channel.get(run, []))
+            )
+
+    # === CRUD METHODS === #
+
+    @api.model_create_multi
+    def create(self, vals_list):
+        for vals in vals_list:
+            if vals.get("name", self.env._("New")) == self.env._("New"):
+                vals["name"] = self.env["ir.sequence"].next_by_code("dunning.run") or "/"
+        return super().create(vals_list)
+
+    # === ACTION METHODS === #
+
+    def action_execute(self):
+        """Select the invoices, compute their levels and queue (or propose) the reminders."""
+        for run in self:
+            if run.state != "draft":
+                raise UserError(self.env._("Run %(run)s has already been executed.", run=run.name))
+            run._dunning_execute()
+        return True
+
+    def action_send(self):
+        """Send the reminders proposed by a run in review mode."""
+        for run in self.filtered(lambda r: r.state == "review"):
+            run.event_ids._update_state(("draft",), "queued")
+            run.state = "done"
+        self.env["dunning.event"]._dunning_trigger_dispatch()
+        return True
+
+    def action_cancel(self):
+        """Cancel the run's reminders that have not been delivered yet."""
+        self.event_ids.action_cancel()
+        self.filtered(lambda r: r.state in ("draft", "review")).state = "cancelled"
+        return True
+
+    def action_view_events(self):
+        self.ensure_one()
+        action = self.env["ir.actions.act_window"]._for_xml_id("receivable_dunning.dunning_event_action")
+        action["domain"] = [("run_id", "=", self.id)]
+        action["context"] = {"create": False}
+        return action
+
+    # === CRON === #
+
+    @api.model
+    def _cron_dunning_run(self):
+        """Daily: one scheduled run per company that has a dunning policy, then wake the dispatcher."""
+        companies = self.env["dunning.policy"].search([]).company_id
+        done = 0
+        for company in companies:
+            run = self.with_company(company).create(
+                {"company_id": company.id, "trigger": "scheduled", "mode": "send"}
+            )
+            run._dunning_execute()
+            done += 1
+            self.env["ir.cron"]._commit_progress(1, remaining=len(companies) - done)
+
+    # === BUSINESS METHODS - THE RUN === #
+
+    def _dunning_execute(self):
+        """Run the four steps for this run: retry, select, level, queue.
+
+        Serialised per company with a transaction-level advisory lock, so that two workers never queue the same
+        company at once; the unique claim on the event lines stays the last line of defence.
+        """
+        self.ensure_one()
+        started = time.monotonic()
+        if not self._dunning_try_lock_company():
+            raise UserError(
+                self.env._(
+                    "Another dunning run of %(company)s is in progress; try again in a moment.",
+                    company=self.company_id.name,
+                )
+            )
+        self._dunning_requeue_failed()
+        rows = self._dunning_select()
+        proposals, exceptions = self._dunning_level(rows)
+        self._dunning_queue(proposals, exceptions)
+        self.write(
+            {
+                "state": "review" if self.mode == "review" else "done",
+                "duration": time.monotonic() - started,
+            }
+        )
+        if self.mode == "send":
+            self.env["dunning.event"]._dunning_trigger_dispatch()
+        _logger.info(
+            "dunning run %s (%s): %d invoices selected, %d reminders, %d exceptions in %.2fs",
+            self.name,
+            self.company_id.name,
+            len(rows),
+            len(self.event_ids),
+            len(exceptions),
+            self.duration,
+        )
+
+    def _dunning_try_lock_company(self):
+        lock_key = SQL("hashtext(%s)", f"receivable_dunning.run.{self.company_id.id}")
+        return self.env.execute_query(SQL("SELECT pg_try_advisory_xact_lock(%s)", lock_key))[0][0]
+
+    def _dunning_requeue_failed(self):
+        """Failed reminders of the company are retried by the next run, up to MAX_ATTEMPTS attempts."""
+        failed = self.env["dunning.event"].search(
+            [
+                ("company_id", "=", self.company_id.id),
+                ("state", "=", "failed"),
+                ("attempt_count", "<", MAX_ATTEMPTS),
+            ]
+        )
+        failed._update_state(("failed",), "queued")
+
+    def _dunning_select(self):
+        """Step 2: the company's open customer invoices that a reminder may list, in one query.
+
+        :return: one dict per invoice: move_id, partner_id, currency_id, policy_id, date_due, days_overdue,
+            amount_residual, level_id, last_date, on_hold
+        """
+        self.ensure_one()
+        policies = self.env["dunning.policy"].search([("company_id", "=", self.company_id.id)])
+        if not policies:
+            return []
+        # A courtesy level (negative delay) reaches invoices not yet due.
+        earliest_delay = min([0, *policies.level_ids.mapped("delay_days")])
+        self.env["account.move"].flush_model()
+        self.env["account.move.line"].flush_model(["move_id", "account_id", "no_followup"])
+        self.env["res.partner"].flush_model(["dunning_policy_id", "dunning_hold_until", "commercial_partner_id"])
+        self.env["res.company"].flush_model(["dunning_policy_id"])
+        filters = [SQL("TRUE")]
+        if self.partner_ids:
+            filters.append(SQL("move.commercial_partner_id IN %s", tuple(self.partner_ids.commercial_partner_id.ids)))
+        query = SQL(
+            """
+            SELECT move.id AS move_id,
+                   move.commercial_partner_id AS partner_id,
+                   move.currency_id,
+                   COALESCE((partner.dunning_policy_id ->> move.company_id::text)::integer,
+                            company.dunning_policy_id) AS policy_id,
+                   move.invoice_date_due AS date_due,
+                   %(date)s - move.invoice_date_due AS days_overdue,
+                   move.amount_residual,
+                   move.dunning_level_id AS level_id,
+                   move.dunning_last_date AS last_date,
+                   GREATEST(move.dunning_hold_until, partner.dunning_hold_until) > %(date)s AS on_hold
+              FROM account_move move
+              JOIN res_partner partner ON partner.id = move.commercial_partner_id
+              JOIN res_company company ON company.id = move.company_id
+             WHERE move.company_id = %(company_id)s
+               AND move.move_type = 'out_invoice'
+               AND move.state = 'posted'
+               AND move.payment_state IN ('not_paid', 'partial')
+               AND move.amount_residual > 0
+               AND move.invoice_date_due <= %(date)s - %(earliest_delay)s
+               AND NOT EXISTS (
+                    SELECT 1
+                      FROM account_move_line aml
+                      JOIN account_account account ON account.id = aml.account_id
+                     WHERE aml.move_id = move.id
+                       AND account.account_type = 'asset_receivable'
+                       AND aml.no_followup
+               )
+               AND %(filters)s
+          ORDER BY move.commercial_partner_id, move.invoice_date_due, move.id
+            """,
+            date=SQL("%s::date", self.date),
+            company_id=self.company_id.id,
+            earliest_delay=earliest_delay,
+            filters=SQL(" AND ").join(filters),
+        )
+        rows = self.env.execute_query_dict(query)
+        if self.policy_ids:
+            rows = [row for row in rows if row["policy_id"] in self.policy_ids.ids]
+        return rows
+
+    def _dunning_level(self, rows):
+        """Step 3: the level each invoice reaches, then per debtor the reminder to send, if any.
+
+        :param list rows: the output of :meth:`_dunning_select`
+        :return: (proposals, exceptions): proposals are dicts with partner_id, currency_id, level (record),
+            lines (dicts); exceptions are dicts with partner_id, reason, detail
+        """
+        self.ensure_one()
+        levels_by_policy = {
+            policy.id: policy.level_ids.sorted(lambda level: (level.delay_days, level.sequence))
+            for policy in self.env["dunning.policy"].browse({row["policy_id"] for row in rows if row["policy_id"]})
+        }
+        all_levels = self.env["dunning.level"].browse({row["level_id"] for row in rows if row["level_id"]})
+        delay_of = {level.id: level for level in all_levels}
+        by_debtor = defaultdict(list)
+        for row in rows:
+            by_debtor[row["partner_id"], row["currency_id"]].append(row)
+
+        proposals, exceptions = [], []
+        for (partner_id, currency_id), debtor_rows in by_debtor.items():
+            policy_id = debtor_rows[0]["policy_id"]
+            levels = levels_by_policy.get(policy_id)
+            if not levels:
+                continue
+            policy = levels.policy_id
+            escalations = []
+            for row in debtor_rows:
+                target = self._dunning_target_level(policy, levels, delay_of.get(row["level_id"]), row)
+                if target:
+                    escalations.append((row, target))
+            if not escalations:
+                continue
+            if any(row["on_hold"] for row in debtor_rows):
+                exceptions.append(self._dunning_exception(partner_id, "on_hold"))
+                continue
+            last_date = max((row["last_date"] for row in debtor_rows if row["last_date"]), default=None)
+            if last_date and self.date < last_date + timedelta(days=policy.min_interval_days):
+                exceptions.append(
+                    self._dunning_exception(
+                        partner_id,
+                        "interval",
+                        self.env._(
+                            "Last reminder on %(date)s, the policy waits %(days)s days between two reminders.",
+                            date=last_date,
+                            days=policy.min_interval_days,
+                        ),
+                    )
+                )
+                continue
+            level = max((target for _row, target in escalations), key=lambda lvl: (lvl.delay_days, lvl.sequence))
+            escalated = {row["move_id"]: target for row, target in escalations}
+            lines = [
+                {
+                    "row": row,
+                    "level": escalated.get(row["move_id"]) or delay_of.get(row["level_id"]),
+                    "is_escalation": row["move_id"] in escalated,
+                }
+                for row in debtor_rows
+                # The statement lists the escalated invoices and every other overdue one.
+                if row["move_id"] in escalated or row["days_overdue"] > 0
+            ]
+            proposals.append({"partner_id": partner_id, "currency_id": currency_id, "level": level, "lines": lines})
+        return proposals, exceptions
+
+    def _dunning_target_level(self, policy, levels, current, row):
+        """The level an invoice moves to in this run, or None when it stays where it is.
+
+        :param policy: the debtor's ``dunning.policy``
+        :param levels: the policy's levels ordered by delay
+        :param current: the invoice's current ``dunning.level`` (possibly of another policy), or None
+        :param dict row: the selected invoice
+        """
+        if current and current.is_last_auto_step:
+            return None  # handed over to a person
+        days = row["days_overdue"]
+        reached = [
+            level
+            for level in levels
+            if days >= level.delay_days + (policy.grace_days if level.delay_days > 0 else 0)
+            # A courtesy level (before the due date) makes no sense once the invoice is late.
+            and (level.delay_days > 0 or days <= 0)
+            and (not current or level.delay_days > current.delay_days)
+        ]
+        if not reached:
+            return None
+        if policy.escalation_mode == "step":
+            # Never skip a level: only the one right after the current one, when it is reached.
+            following = [level for level in levels if not current or level.delay_days > current.delay_days]
+            if days > 0:
+                following = [level for level in following if level.delay_days > 0]
+            return following[0] if following and following[0] == reached[0] else None
+        return reached[-1]
+
+    def _dunning_exception(self, partner_id, reason, detail=False):
+        return {"partner_id": partner_id, "reason": reason, "detail": detail}
+
+    def _dunning_queue(self, proposals, exceptions):
+        """Step 4: insert the reminders (one per debtor and channel) and their lines in bulk.
+
+        Invoice levels already claimed for a channel (a previous run, another worker) are left out; charges
+        are computed here and stored on the lines, never at sending time.
+        """
+        self.ensure_one()
+        claimed = self._dunning_existing_claims(proposals)
+        last_interest_date = self._dunning_last_interest_dates(proposals)
+        recipients = self._dunning_recipients({proposal["partner_id"] for proposal in proposals})
+        state = "draft" if self.mode == "review" else "queued"
+        company = self.company_id
+        event_vals = []
+        for proposal in proposals:
+            level = proposal["level"]
+            currency = self.env["res.currency"].browse(proposal["currency_id"])
+            recipient = recipients[proposal["partner_id"]]
+            for channel in level._dunning_channels():
+                lines = [
+                    self._dunning_line_vals(line, channel, currency, claimed, last_interest_date)
+                    for line in proposal["lines"]
+                ]
+                if not any(vals["is_escalation"] for vals in lines):
+                    continue  # every escalation of this debtor was already claimed for this channel
+                event_vals.append(
+                    {
+                        "run_id": self.id,
+                        "company_id": company.id,
+                        "currency_id": currency.id,
+                        "partner_id": proposal["partner_id"],
+                        "recipient_id": recipient.id,
+                        "level_id": level.id,
+                        "channel": channel,
+                        "state": state,
+                        "trigger": self.trigger,
+                        "date_scheduled": self.date,
+                        "line_ids": [fields.Command.create(vals) for vals in lines],
+                    }
+                )
+                problem = self.env["dunning.event"]._dunning_contact_problem(channel, recipient)
+                if problem:
+                    exceptions.append(self._dunning_exception(proposal["partner_id"], "no_contact", problem))
+        self.env["dunning.event"].with_context(
+            tracking_disable=True, mail_create_nolog=True, mail_create_nosubscribe=True
+        ).create(event_vals)
+        self.env["dunning.run.exception"].create(
+            [{**vals, "run_id": self.id, "company_id": company.id} for vals in exceptions]
+        )
+
+    def _dunning_line_vals(self, line, channel, currency, claimed, last_interest_date):
+        row, level = line["row"], line["level"]
+        is_escalation = line["is_escalation"] and (row["move_id"], level.id, channel) not in claimed
+        vals = {
+            "move_id": row["move_id"],
+            "level_id": level.id if level else False,
+            "is_escalation": is_escalation,
+            "date_due": row["date_due"],
+            "days_overdue": row["days_overdue"],
+            "amount_residual": row["amount_residual"],
+        }
+        if not is_escalation:
+            return vals
+        company = self.company_id
+        if level.fee_amount:
+            vals["amount_fee"] = company.currency_id._convert(level.fee_amount, currency, company, self.date)
+        rate = level.policy_id.interest_rate
+        if level.apply_interest and rate and row["days_overdue"] > 0:
+            date_from = max(row["date_due"], last_interest_date.get(row["move_id"], row["date_due"]))
+            interest = late_interest(row["amount_residual"], rate, date_from, self.date)
+            if interest:
+                vals.update(
+                    amount_interest=round_amount(interest, currency.decimal_places),
+                    interest_date_from=date_from,
+                    interest_date_to=self.date,
+                )
+        return vals
+
+    def _dunning_existing_claims(self, proposals):
+        """(invoice, level, channel) already claimed by a live escalation line, in one query."""
+        move_ids = [line["row"]["move_id"] for proposal in proposals for line in proposal["lines"]]
+        if not move_ids:
+            return set()
+        self.env["dunning.event.line"].flush_model()
+        rows = self.env.execute_query(
+            SQL(
+                """
+                SELECT move_id, level_id, channel
+                  FROM dunning_event_line
+                 WHERE move_id IN %s AND is_escalation AND state IS DISTINCT FROM 'cancelled'
+                """,
+                tuple(move_ids),
+            )
+        )
+        return {tuple(row) for row in rows}
+
+    def _dunning_last_interest_dates(self, proposals):
+        """The last day already charged with interest, per invoice: interest never covers a day twice."""
+        move_ids = [line["row"]["move_id"] for proposal in proposals for line in proposal["lines"]]
+        if not move_ids:
+            return {}
+        return dict(
+            self.env.execute_query(
+                SQL(
+                    """
+                    SELECT move_id, MAX(interest_date_to)
+                      FROM dunning_event_line
+                     WHERE move_id IN %s AND interest_date_to IS NOT NULL
+                       AND state IS DISTINCT FROM 'cancelled'
+                  GROUP BY move_id
+                    """,
+                    tuple(move_ids),
+                )
+            )
+        )
+
+    def _dunning_recipients(self, partner_ids):
+        """The contact each debtor's reminders go to: its invoice address, else the debtor itself.
+
+        :param set partner_ids: commercial partner ids
+        :return: dict commercial partner id -> ``res.partner``
+        """
+        if not partner_ids:
+            return {}
+        Partner = self.env["res.partner"]
+        invoice_contacts = Partner.search_fetch(
+            [("commercial_partner_id", "in", list(partner_ids)), ("type", "=", "invoice"), ("id", "not in", list(partner_ids))],
+            ["commercial_partner_id", "email", "phone", "lang"],
+            order="id",
+        )
+        recipients = {partner_id: Partner.browse(partner_id) for partner_id in partner_ids}
+        for contact in invoice_contacts:
+            commercial_id = contact.commercial_partner_id.id
+            if recipients[commercial_id].id == commercial_id:
+                recipients[commercial_id] = contact
+        return recipients
+

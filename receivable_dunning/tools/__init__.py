@@ -1,0 +1,1 @@
+"""Pure Python helpers, importable and testable without the ORM or a database cursor."""

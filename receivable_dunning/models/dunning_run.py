@@ -147,6 +147,9 @@ class DunningRun(models.Model):
         companies = self.env["dunning.policy"].search([]).company_id
         done = 0
         for company in companies:
+            if not self._dunning_try_lock_company(company):
+                _logger.info("dunning run of %s skipped: another worker is running it", company.name)
+                continue
             run = self.with_company(company).create(
                 {"company_id": company.id, "trigger": "scheduled", "mode": "send"}
             )
@@ -164,7 +167,7 @@ class DunningRun(models.Model):
         """
         self.ensure_one()
         started = time.monotonic()
-        if not self._dunning_try_lock_company():
+        if not self._dunning_try_lock_company(self.company_id):
             raise UserError(
                 self.env._(
                     "Another dunning run of %(company)s is in progress; try again in a moment.",
@@ -193,8 +196,10 @@ class DunningRun(models.Model):
             self.duration,
         )
 
-    def _dunning_try_lock_company(self):
-        lock_key = SQL("hashtext(%s)", f"receivable_dunning.run.{self.company_id.id}")
+    @api.model
+    def _dunning_try_lock_company(self, company):
+        """Take the company's run lock until the end of the transaction; False when another worker holds it."""
+        lock_key = SQL("hashtext(%s)", f"receivable_dunning.run.{company.id}")
         return self.env.execute_query(SQL("SELECT pg_try_advisory_xact_lock(%s)", lock_key))[0][0]
 
     def _dunning_requeue_failed(self):

@@ -217,7 +217,7 @@ class DunningRun(models.Model):
         """Step 2: the company's open customer invoices that a reminder may list, in one query.
 
         :return: one dict per invoice: move_id, partner_id, currency_id, policy_id, date_due, days_overdue,
-            amount_residual, level_id, last_date, on_hold
+            amount_residual, level_id, last_date, debtor_on_hold, pause (why the invoice is paused, or None)
         """
         self.ensure_one()
         policies = self.env["dunning.policy"].search([("company_id", "=", self.company_id.id)])
@@ -229,12 +229,19 @@ class DunningRun(models.Model):
         self.env["account.move.line"].flush_model(["move_id", "account_id", "no_followup"])
         self.env["res.partner"].flush_model(["dunning_policy_id", "dunning_hold_until", "commercial_partner_id"])
         self.env["res.company"].flush_model(["dunning_policy_id"])
+        pauses = self._dunning_invoice_pauses()
+        pause_sql = (
+            SQL("CASE %s END", SQL(" ").join(SQL("WHEN %s THEN %s", condition, reason) for reason, condition in pauses))
+            if pauses
+            else SQL("NULL")
+        )
         filters = [SQL("TRUE")]
         if self.partner_ids:
             filters.append(SQL("move.commercial_partner_id IN %s", tuple(self.partner_ids.commercial_partner_id.ids)))
         query = SQL(
             """
             SELECT move.id AS move_id,
+                   move.name AS move_name,
                    move.commercial_partner_id AS partner_id,
                    move.currency_id,
                    COALESCE((partner.dunning_policy_id ->> move.company_id::text)::integer,
@@ -244,7 +251,8 @@ class DunningRun(models.Model):
                    move.amount_residual,
                    move.dunning_level_id AS level_id,
                    move.dunning_last_date AS last_date,
-                   GREATEST(move.dunning_hold_until, partner.dunning_hold_until) > %(date)s AS on_hold
+                   COALESCE(partner.dunning_hold_until > %(date)s, FALSE) AS debtor_on_hold,
+                   %(pause_sql)s AS pause
               FROM account_move move
               JOIN res_partner partner ON partner.id = move.commercial_partner_id
               JOIN res_company company ON company.id = move.company_id
@@ -269,11 +277,20 @@ class DunningRun(models.Model):
             company_id=self.company_id.id,
             earliest_delay=earliest_delay,
             filters=SQL(" AND ").join(filters),
+            pause_sql=pause_sql,
         )
         rows = self.env.execute_query_dict(query)
         if self.policy_ids:
             rows = [row for row in rows if row["policy_id"] in self.policy_ids.ids]
         return rows
+
+    def _dunning_invoice_pauses(self):
+        """Why an invoice may be left out of reminders for now: (reason, SQL condition on ``move``) pairs.
+
+        The reason is a ``dunning.run.exception`` reason; add-ons and later features (disputes, promises to pay,
+        instalment plans) append their own.
+        """
+        return [("on_hold", SQL("move.dunning_hold_until > %s", self.date))]
 
     def _dunning_level(self, rows):
         """Step 3: the level each invoice reaches, then per debtor the reminder to send, if any.
@@ -300,14 +317,24 @@ class DunningRun(models.Model):
             if not levels:
                 continue
             policy = levels.policy_id
-            escalations = []
+            escalations, paused = [], {}
             for row in debtor_rows:
                 target = self._dunning_target_level(policy, levels, delay_of.get(row["level_id"]), row)
-                if target:
+                if target and row["pause"]:
+                    paused.setdefault(row["pause"], []).append(row)
+                elif target:
                     escalations.append((row, target))
+            for reason, paused_rows in paused.items():
+                exceptions.append(
+                    self._dunning_exception(
+                        partner_id,
+                        reason,
+                        self.env._("Left out: %(invoices)s", invoices=", ".join(row["move_name"] for row in paused_rows)),
+                    )
+                )
             if not escalations:
                 continue
-            if any(row["on_hold"] for row in debtor_rows):
+            if debtor_rows[0]["debtor_on_hold"]:
                 exceptions.append(self._dunning_exception(partner_id, "on_hold"))
                 continue
             last_date = max((row["last_date"] for row in debtor_rows if row["last_date"]), default=None)
@@ -333,8 +360,8 @@ class DunningRun(models.Model):
                     "is_escalation": row["move_id"] in escalated,
                 }
                 for row in debtor_rows
-                # The statement lists the escalated invoices and every other overdue one.
-                if row["move_id"] in escalated or row["days_overdue"] > 0
+                # The statement lists the escalated invoices and every other overdue one that is not paused.
+                if row["move_id"] in escalated or (row["days_overdue"] > 0 and not row["pause"])
             ]
             proposals.append({"partner_id": partner_id, "currency_id": currency_id, "level": level, "lines": lines})
         return proposals, exceptions

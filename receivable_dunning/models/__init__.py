@@ -2,6 +2,10 @@ from . import dunning_policy
 from . import dunning_level
 from . import dunning_event
 from . import dunning_event_line
+from . import dunning_charge_rate_table
+from . import dunning_charge_rate
+from . import dunning_charge_rule
+from . import dunning_promise
 from . import dunning_run
 from . import dunning_run_exception
 from . import dunning_debtor

@@ -6,6 +6,8 @@ from odoo import api, fields, models
 from odoo.exceptions import UserError
 from odoo.tools import email_normalize
 
+from odoo.addons.account.tools.structured_reference import format_structured_reference_iso
+
 from ..tools.phone import InvalidPhoneNumber, to_e164
 
 _logger = logging.getLogger(__name__)
@@ -84,6 +86,13 @@ class DunningEvent(models.Model):
     move_ids = fields.Many2many(
         "account.move", string="Reminded Invoices", compute="_compute_move_ids", search="_search_move_ids"
     )
+    payment_reference = fields.Char(
+        compute="_compute_payment_reference",
+        store=True,
+        index="btree_not_null",
+        help="ISO 11649 creditor reference for the total of this reminder: a transfer quoting it pays every "
+        "invoice listed.",
+    )
     invoice_count = fields.Integer(compute="_compute_amounts", store=True)
     amount_residual = fields.Monetary(string="Amount Due", compute="_compute_amounts", store=True)
     amount_fee = fields.Monetary(string="Fees", compute="_compute_amounts", store=True)
@@ -112,6 +121,12 @@ class DunningEvent(models.Model):
     def _search_move_ids(self, operator, value):
         return [("line_ids.move_id", operator, value)]
 
+    @api.depends("event_type")
+    def _compute_payment_reference(self):
+        for event in self:
+            is_reminder = event.id and event.event_type == "reminder"
+            event.payment_reference = format_structured_reference_iso(f"9{event.id:08d}") if is_reminder else False
+
     @api.depends("line_ids.amount_residual", "line_ids.amount_fee", "line_ids.amount_interest")
     def _compute_amounts(self):
         for event in self:
@@ -130,6 +145,27 @@ class DunningEvent(models.Model):
             if vals.get("name", self.env._("New")) == self.env._("New"):
                 vals["name"] = self.env["ir.sequence"].next_by_code("dunning.event") or "/"
         return super().create(vals_list)
+
+    def write(self, vals):
+        if "level_id" in vals and any(event.state != "draft" for event in self):
+            raise UserError(self.env._("Only a proposed reminder can change level; cancel it and run dunning again."))
+        res = super().write(vals)
+        if "level_id" in vals:
+            self._dunning_relevel_lines()
+        return res
+
+    def _dunning_relevel_lines(self):
+        """A reviewer changed the level of proposed reminders: their escalations follow, with that level's fee.
+
+        The statutory compensation an escalation carries stays: it belongs to the invoice, not to the level.
+        """
+        for event in self:
+            company, currency, date = event.company_id, event.currency_id, event.date_scheduled
+            new_fee = company.currency_id._convert(event.level_id.fee_amount, currency, company, date)
+            for line in event.line_ids.filtered("is_escalation"):
+                old_fee = company.currency_id._convert(line.level_id.fee_amount, currency, company, date)
+                compensation = line.amount_fee - old_fee if line.includes_compensation else 0.0
+                line.write({"level_id": event.level_id.id, "amount_fee": new_fee + compensation})
 
     @api.ondelete(at_uninstall=False)
     def _unlink_except_sent(self):
@@ -290,8 +326,47 @@ class DunningEvent(models.Model):
         """Queue the reminder email in Odoo's mail queue, rendered in the recipient's language."""
         self.ensure_one()
         self._dunning_check_contact()
-        mail = self.env["mail.mail"].browse(self._dunning_mail_template().send_mail(self.id, raise_exception=True))
+        email_values = {}
+        copy_to = self._dunning_copy_to()
+        if copy_to:
+            email_values["email_cc"] = copy_to
+        if self.event_type == "reminder" and self.level_id.attach_invoices:
+            email_values["attachment_ids"] = [fields.Command.set(self._dunning_invoice_attachments().ids)]
+        template = self._dunning_mail_template()
+        mail = self.env["mail.mail"].browse(template.send_mail(self.id, raise_exception=True, email_values=email_values))
         self.write({"mail_id": mail.id, "mail_message_id": mail.mail_message_id.id})
+
+    def _dunning_copy_to(self):
+        """The formatted address the level copies its reminders to, or False."""
+        mode = self.level_id.cc_mode
+        if mode == "salesperson":
+            user = self.line_ids.move_id.invoice_user_id[:1]
+        elif mode == "collector":
+            user = self.partner_id.with_company(self.company_id).dunning_collector_id
+        else:
+            return False
+        return user.email_formatted if user.email else False
+
+    def _dunning_invoice_attachments(self):
+        """The PDF of every listed invoice: the one Odoo kept when the invoice was sent, else a fresh rendering."""
+        attachments = self.env["ir.attachment"]
+        for move in self.line_ids.move_id:
+            if move.invoice_pdf_report_id:
+                attachments |= move.invoice_pdf_report_id
+                continue
+            content, report_type = self.env["ir.actions.report"]._render_qweb_pdf("account.account_invoices", move.ids)
+            attachments |= attachments.create(
+                {
+                    "name": f"{move._get_invoice_report_filename()}" if report_type == "pdf" else f"{move.name}.html",
+                    "raw": content,
+                    "res_model": self._name,
+                    "res_id": self.id,
+                    "mimetype": "application/pdf" if report_type == "pdf" else "text/html",
+                }
+            )
+        if self.level_id.send_letter:
+            attachments |= self._dunning_render_letter()
+        return attachments
 
     def _dunning_send_sms(self):
         """Queue the reminder SMS, to the recipient's number in E.164 form."""
@@ -317,10 +392,15 @@ class DunningEvent(models.Model):
         """Render the reminder letter and attach it to the reminder, ready to print and post."""
         self.ensure_one()
         self._dunning_check_contact()
+        self.letter_attachment_id = self._dunning_render_letter()
+        self.message_post(body=self.env._("Reminder letter ready to print."), attachment_ids=self.letter_attachment_id.ids)
+
+    def _dunning_render_letter(self):
+        """The reminder letter of this reminder as an attachment (HTML in tests without forced rendering)."""
         content, report_type = self.env["ir.actions.report"]._render_qweb_pdf(
             "receivable_dunning.action_report_dunning_letter", self.ids
         )
-        attachment = self.env["ir.attachment"].create(
+        return self.env["ir.attachment"].create(
             {
                 "name": f"{self.name.replace('/', '-')}.{report_type}",
                 "raw": content,
@@ -329,8 +409,6 @@ class DunningEvent(models.Model):
                 "mimetype": "application/pdf" if report_type == "pdf" else "text/html",
             }
         )
-        self.letter_attachment_id = attachment
-        self.message_post(body=self.env._("Reminder letter ready to print."), attachment_ids=attachment.ids)
 
     def _dunning_send_call(self):
         """Schedule a call, due on the reminder's date, for the level's responsible or the debtor's collector."""
@@ -380,6 +458,7 @@ class DunningEvent(models.Model):
             moves.write({"dunning_level_id": level.id})
         for date, lines in reminders.line_ids.grouped("date_scheduled").items():
             lines.move_id.write({"dunning_last_date": date})
+        reminders._dunning_invoice_charges()
         bodies = {}
         for event in reminders:
             bodies[event.partner_id.id] = bodies.get(event.partner_id.id, Markup("")) + Markup(
@@ -393,6 +472,90 @@ class DunningEvent(models.Model):
                 amount=event._dunning_amount_text(),
             )
         self.env["res.partner"].browse(bodies)._message_log_batch(bodies=bodies)
+
+    def _dunning_invoice_charges(self):
+        """Issue one invoice per debtor and run for the fees and interest of the sent reminders, once.
+
+        Only for policies that invoice their charges. The same invoice and level may be listed by several channels
+        of a run: its charges are invoiced once, and every line that carried them points to the charges invoice.
+        """
+        lines = self.filtered(lambda event: event.policy_id.invoice_charges).line_ids.filtered(
+            lambda line: line.is_escalation and not line.charge_move_id and (line.amount_fee or line.amount_interest)
+        )
+        if not lines:
+            return
+        already = self.env["dunning.event.line"].search(
+            [
+                ("move_id", "in", lines.move_id.ids),
+                ("is_escalation", "=", True),
+                ("charge_move_id", "!=", False),
+            ]
+        )
+        invoiced_keys = {(line.move_id, line.level_id): line.charge_move_id for line in already}
+        to_invoice = {}
+        for line in lines:
+            key = (line.move_id, line.level_id)
+            if key in invoiced_keys:
+                line.charge_move_id = invoiced_keys[key]
+            else:
+                to_invoice.setdefault(key, self.env["dunning.event.line"])
+                to_invoice[key] |= line
+        groups = {}
+        for (move, level), key_lines in to_invoice.items():
+            event = key_lines[0].event_id
+            groups.setdefault((event.partner_id, event.company_id, event.currency_id, event.run_id), []).append(
+                (move, level, key_lines)
+            )
+        invoice_vals, invoice_lines = [], []
+        for (partner, company, currency, _run), items in groups.items():
+            invoice_vals.append(
+                {
+                    "move_type": "out_invoice",
+                    "partner_id": partner.id,
+                    "company_id": company.id,
+                    "currency_id": currency.id,
+                    "invoice_origin": ", ".join(move.name for move, _level, _lines in items),
+                    "invoice_line_ids": [
+                        fields.Command.create(vals)
+                        for move, level, key_lines in items
+                        for vals in self._dunning_charge_invoice_lines(move, level, key_lines[0])
+                    ],
+                }
+            )
+            invoice_lines.append([key_lines for _move, _level, key_lines in items])
+        invoices = self.env["account.move"].with_context(default_move_type="out_invoice").create(invoice_vals)
+        invoices.action_post()
+        for invoice, key_lines_list in zip(invoices, invoice_lines, strict=True):
+            for key_lines in key_lines_list:
+                key_lines.charge_move_id = invoice
+
+    def _dunning_charge_invoice_lines(self, move, level, line):
+        """Invoice line values for the charges of one invoice reaching one level."""
+        vals = []
+        if line.amount_fee:
+            vals.append(
+                {
+                    "name": self.env._("Recovery fee, %(invoice)s (%(level)s)", invoice=move.name, level=level.name),
+                    "quantity": 1,
+                    "price_unit": line.amount_fee,
+                    "tax_ids": [fields.Command.clear()],
+                }
+            )
+        if line.amount_interest:
+            vals.append(
+                {
+                    "name": self.env._(
+                        "Late interest, %(invoice)s, %(date_from)s to %(date_to)s",
+                        invoice=move.name,
+                        date_from=line.interest_date_from,
+                        date_to=line.interest_date_to,
+                    ),
+                    "quantity": 1,
+                    "price_unit": line.amount_interest,
+                    "tax_ids": [fields.Command.clear()],
+                }
+            )
+        return vals
 
     def _update_state(self, allowed_states, target_state, extra_vals=None):
         """Move the events that are in an allowed state to the target state in one write.

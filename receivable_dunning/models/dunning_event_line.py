@@ -45,7 +45,13 @@ class DunningEventLine(models.Model):
     date_due = fields.Date(string="Due Date")
     days_overdue = fields.Integer(string="Days Late")
     amount_residual = fields.Monetary(string="Amount Due")
-    amount_fee = fields.Monetary(string="Fee")
+    amount_fee = fields.Monetary(string="Fee", help="The level's fixed fee, plus the statutory compensation.")
+    includes_compensation = fields.Boolean(
+        readonly=True, help="The fee includes the statutory compensation, which an invoice is charged once."
+    )
+    charge_move_id = fields.Many2one(
+        "account.move", string="Charges Invoice", readonly=True, copy=False, index="btree_not_null"
+    )
     amount_interest = fields.Monetary(string="Interest")
     interest_date_from = fields.Date(help="Interest is charged for the days after this date ...")
     interest_date_to = fields.Date(help="... up to and including this one.")

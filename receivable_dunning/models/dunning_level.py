@@ -41,7 +41,9 @@ class DunningLevel(models.Model):
         "Directive 2011/7 compensation of 40 EUR).",
     )
     apply_interest = fields.Boolean(
-        string="Late Interest", help="Charge statutory late interest on the invoices reminded at this level."
+        string="Late-Payment Charges",
+        help="Charge late interest on the invoices reminded at this level, and the policy's statutory "
+        "compensation once per invoice.",
     )
     activity_type_id = fields.Many2one(
         "mail.activity.type",
@@ -52,6 +54,25 @@ class DunningLevel(models.Model):
         "res.users",
         string="Responsible",
         help="Who makes the call; the debtor's collector when empty, else the salesperson of the invoice.",
+    )
+    min_amount = fields.Monetary(
+        string="Minimum Overdue Amount",
+        help="The debtor reaches this level only when its overdue amount (in the company currency, converted for "
+        "other currencies) is at least this much; otherwise it stays at the previous level.",
+    )
+    min_share = fields.Float(
+        string="Minimum Share (%)",
+        help="The debtor reaches this level only when its overdue amount is at least this share of all it owes.",
+    )
+    cc_mode = fields.Selection(
+        [("none", "Nobody"), ("salesperson", "Salesperson"), ("collector", "Collector")],
+        string="Copy To",
+        default="none",
+        required=True,
+        help="Who receives a copy of the reminder emails of this level.",
+    )
+    attach_invoices = fields.Boolean(
+        string="Attach Invoices", help="Attach the PDF of every listed invoice to the reminder email."
     )
     is_last_auto_step = fields.Boolean(
         string="Last Automatic Step",
@@ -64,8 +85,8 @@ class DunningLevel(models.Model):
         "Two levels of the same policy cannot have the same sequence.",
     )
     _fee_positive = models.Constraint(
-        "CHECK(fee_amount >= 0)",
-        "A level's fixed fee cannot be negative.",
+        "CHECK(fee_amount >= 0 AND min_amount >= 0 AND min_share >= 0 AND min_share <= 100)",
+        "A level's fixed fee and minimum amount cannot be negative, and its minimum share lies between 0 and 100%.",
     )
 
     # === COMPUTE METHODS === #

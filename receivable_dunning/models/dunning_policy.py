@@ -43,11 +43,21 @@ class DunningPolicy(models.Model):
         default=5,
         help="Minimum number of days between two reminders to the same debtor, whatever the levels say.",
     )
+    charge_rule_id = fields.Many2one(
+        "dunning.charge.rule",
+        string="Statutory Charges",
+        help="Country rule for late interest (reference rate plus margin, by period) and the fixed compensation "
+        "per invoice. Leave empty to use the custom rate below.",
+    )
+    invoice_charges = fields.Boolean(
+        string="Invoice the Charges",
+        help="Issue one invoice per debtor and run for the fees and interest of the reminders sent.",
+    )
     interest_rate = fields.Float(
         string="Late Interest (% per year)",
         digits=(6, 3),
         help="Annual rate of the late interest charged, per day late on the residual, by the levels that "
-        "apply interest.",
+        "apply charges, when no statutory rule is chosen.",
     )
     send_thanks = fields.Boolean(
         string="Thank-you Message", default=True, help="Email the debtor when an invoice that was dunned gets paid."

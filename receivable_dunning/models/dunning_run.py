@@ -175,9 +175,11 @@ class DunningRun(models.Model):
                 )
             )
         self._dunning_requeue_failed()
+        broken_promises = self._dunning_check_promises()
         rows = self._dunning_select()
         proposals, exceptions = self._dunning_level(rows)
         self._dunning_queue(proposals, exceptions)
+        broken_promises.escalated = True
         self.write(
             {
                 "state": "review" if self.mode == "review" else "done",
@@ -201,6 +203,17 @@ class DunningRun(models.Model):
         """Take the company's run lock until the end of the transaction; False when another worker holds it."""
         lock_key = SQL("hashtext(%s)", f"receivable_dunning.run.{company.id}")
         return self.env.execute_query(SQL("SELECT pg_try_advisory_xact_lock(%s)", lock_key))[0][0]
+
+    def _dunning_check_promises(self):
+        """Settle the company's pending promises as of the run date; broken ones escalate in this run.
+
+        :return: the broken promises not yet escalated
+        """
+        Promise = self.env["dunning.promise"]
+        Promise.search([("company_id", "=", self.company_id.id), ("state", "=", "pending")])._dunning_check(self.date)
+        return Promise.search(
+            [("company_id", "=", self.company_id.id), ("state", "=", "broken"), ("escalated", "=", False)]
+        )
 
     def _dunning_requeue_failed(self):
         """Failed reminders of the company are retried by the next run, up to MAX_ATTEMPTS attempts."""
@@ -229,6 +242,7 @@ class DunningRun(models.Model):
         self.env["account.move.line"].flush_model(["move_id", "account_id", "no_followup"])
         self.env["res.partner"].flush_model(["dunning_policy_id", "dunning_hold_until", "commercial_partner_id"])
         self.env["res.company"].flush_model(["dunning_policy_id"])
+        self.env["dunning.promise"].flush_model()
         pauses = self._dunning_invoice_pauses()
         pause_sql = (
             SQL("CASE %s END", SQL(" ").join(SQL("WHEN %s THEN %s", condition, reason) for reason, condition in pauses))
@@ -252,7 +266,16 @@ class DunningRun(models.Model):
                    move.dunning_level_id AS level_id,
                    move.dunning_last_date AS last_date,
                    COALESCE(partner.dunning_hold_until > %(date)s, FALSE) AS debtor_on_hold,
-                   %(pause_sql)s AS pause
+                   %(pause_sql)s AS pause,
+                   EXISTS (
+                        SELECT 1
+                          FROM dunning_promise promise
+                          JOIN account_move_dunning_promise_rel rel ON rel.dunning_promise_id = promise.id
+                         WHERE rel.account_move_id = move.id
+                           AND promise.state = 'broken'
+                           AND promise.escalated IS NOT TRUE
+                   ) AS promise_broken,
+                   partner.is_company AS is_business
               FROM account_move move
               JOIN res_partner partner ON partner.id = move.commercial_partner_id
               JOIN res_company company ON company.id = move.company_id
@@ -290,10 +313,30 @@ class DunningRun(models.Model):
         The reason is a ``dunning.run.exception`` reason; add-ons and later features (disputes, promises to pay,
         instalment plans) append their own.
         """
-        return [("on_hold", SQL("move.dunning_hold_until > %s", self.date))]
+        return [
+            ("on_hold", SQL("move.dunning_hold_until > %s", self.date)),
+            (
+                "promise",
+                SQL(
+                    """EXISTS (
+                        SELECT 1
+                          FROM dunning_promise promise
+                          JOIN account_move_dunning_promise_rel rel ON rel.dunning_promise_id = promise.id
+                         WHERE rel.account_move_id = move.id
+                           AND promise.state = 'pending'
+                           AND promise.date_promised >= %s
+                    )""",
+                    self.date,
+                ),
+            ),
+        ]
 
     def _dunning_level(self, rows):
         """Step 3: the level each invoice reaches, then per debtor the reminder to send, if any.
+
+        Per debtor and currency: invoices that are paused are left out, the debtor's hold and the policy's
+        minimum interval are honoured (a broken promise overrides the interval), and the minimum amount and share
+        of each level keep the debtor at the previous level when it owes too little.
 
         :param list rows: the output of :meth:`_dunning_select`
         :return: (proposals, exceptions): proposals are dicts with partner_id, currency_id, level (record),
@@ -304,67 +347,133 @@ class DunningRun(models.Model):
             policy.id: policy.level_ids.sorted(lambda level: (level.delay_days, level.sequence))
             for policy in self.env["dunning.policy"].browse({row["policy_id"] for row in rows if row["policy_id"]})
         }
-        all_levels = self.env["dunning.level"].browse({row["level_id"] for row in rows if row["level_id"]})
-        delay_of = {level.id: level for level in all_levels}
+        current_levels = self.env["dunning.level"].browse({row["level_id"] for row in rows if row["level_id"]})
+        level_by_id = {level.id: level for level in current_levels}
         by_debtor = defaultdict(list)
         for row in rows:
             by_debtor[row["partner_id"], row["currency_id"]].append(row)
+        open_balances = self._dunning_open_balances({partner_id for partner_id, _currency in by_debtor})
 
         proposals, exceptions = [], []
         for (partner_id, currency_id), debtor_rows in by_debtor.items():
-            policy_id = debtor_rows[0]["policy_id"]
-            levels = levels_by_policy.get(policy_id)
+            levels = levels_by_policy.get(debtor_rows[0]["policy_id"])
             if not levels:
                 continue
             policy = levels.policy_id
-            escalations, paused = [], {}
+            escalations, paused = {}, defaultdict(list)
             for row in debtor_rows:
-                target = self._dunning_target_level(policy, levels, delay_of.get(row["level_id"]), row)
+                target = self._dunning_target_level(policy, levels, level_by_id.get(row["level_id"]), row)
                 if target and row["pause"]:
-                    paused.setdefault(row["pause"], []).append(row)
+                    paused[row["pause"]].append(row)
                 elif target:
-                    escalations.append((row, target))
+                    escalations[row["move_id"]] = target
             for reason, paused_rows in paused.items():
+                names = ", ".join(row["move_name"] for row in paused_rows)
                 exceptions.append(
-                    self._dunning_exception(
-                        partner_id,
-                        reason,
-                        self.env._("Left out: %(invoices)s", invoices=", ".join(row["move_name"] for row in paused_rows)),
-                    )
+                    self._dunning_exception(partner_id, reason, self.env._("Left out: %(invoices)s", invoices=names))
                 )
             if not escalations:
                 continue
             if debtor_rows[0]["debtor_on_hold"]:
                 exceptions.append(self._dunning_exception(partner_id, "on_hold"))
                 continue
-            last_date = max((row["last_date"] for row in debtor_rows if row["last_date"]), default=None)
-            if last_date and self.date < last_date + timedelta(days=policy.min_interval_days):
+            interval_problem = self._dunning_interval_problem(policy, debtor_rows)
+            if interval_problem:
+                exceptions.append(self._dunning_exception(partner_id, "interval", interval_problem))
+                continue
+            listed = [row for row in debtor_rows if row["move_id"] in escalations or (row["days_overdue"] > 0 and not row["pause"])]
+            overdue = sum(row["amount_residual"] for row in listed if row["days_overdue"] > 0)
+            allowed = self._dunning_allowed_levels(
+                levels, currency_id, overdue, open_balances.get((partner_id, currency_id), overdue)
+            )
+            current_of = {row["move_id"]: level_by_id.get(row["level_id"]) for row in debtor_rows}
+            escalations = {
+                move_id: capped
+                for move_id, target in escalations.items()
+                if (capped := self._dunning_cap_level(levels, allowed, current_of[move_id], target))
+            }
+            if not escalations:
                 exceptions.append(
                     self._dunning_exception(
                         partner_id,
-                        "interval",
+                        "under_minimum",
                         self.env._(
-                            "Last reminder on %(date)s, the policy waits %(days)s days between two reminders.",
-                            date=last_date,
-                            days=policy.min_interval_days,
+                            "%(amount)s overdue is under the minimum amount or share of the next level.",
+                            amount=self.env["res.currency"].browse(currency_id).format(overdue),
                         ),
                     )
                 )
                 continue
-            level = max((target for _row, target in escalations), key=lambda lvl: (lvl.delay_days, lvl.sequence))
-            escalated = {row["move_id"]: target for row, target in escalations}
+            level = max(escalations.values(), key=lambda lvl: (lvl.delay_days, lvl.sequence))
             lines = [
                 {
                     "row": row,
-                    "level": escalated.get(row["move_id"]) or delay_of.get(row["level_id"]),
-                    "is_escalation": row["move_id"] in escalated,
+                    "level": escalations.get(row["move_id"]) or level_by_id.get(row["level_id"]),
+                    "is_escalation": row["move_id"] in escalations,
                 }
-                for row in debtor_rows
                 # The statement lists the escalated invoices and every other overdue one that is not paused.
-                if row["move_id"] in escalated or (row["days_overdue"] > 0 and not row["pause"])
+                for row in listed
             ]
             proposals.append({"partner_id": partner_id, "currency_id": currency_id, "level": level, "lines": lines})
         return proposals, exceptions
+
+    def _dunning_interval_problem(self, policy, debtor_rows):
+        """Why the debtor is reminded too soon after its last reminder, or False; a broken promise cannot wait."""
+        if any(row["promise_broken"] for row in debtor_rows):
+            return False
+        last_date = max((row["last_date"] for row in debtor_rows if row["last_date"]), default=None)
+        if last_date and self.date < last_date + timedelta(days=policy.min_interval_days):
+            return self.env._(
+                "Last reminder on %(date)s, the policy waits %(days)s days between two reminders.",
+                date=last_date,
+                days=policy.min_interval_days,
+            )
+        return False
+
+    def _dunning_allowed_levels(self, levels, currency_id, overdue, open_balance):
+        """The levels whose minimum amount and share the debtor's overdue amount reaches.
+
+        :param float overdue: the debtor's overdue amount in ``currency_id``
+        :param float open_balance: all the debtor owes in ``currency_id``, due or not
+        """
+        company = self.company_id
+        currency = self.env["res.currency"].browse(currency_id)
+        overdue_company = currency._convert(overdue, company.currency_id, company, self.date)
+        share = 100.0 * overdue / open_balance if open_balance else 100.0
+        return {
+            level
+            for level in levels
+            if company.currency_id.compare_amounts(overdue_company, level.min_amount) >= 0 and share >= level.min_share
+        }
+
+    def _dunning_cap_level(self, levels, allowed, current, target):
+        """The highest allowed level above ``current`` and up to ``target``: the debtor never exceeds its thresholds."""
+        candidates = [
+            level
+            for level in levels
+            if level in allowed
+            and level.delay_days <= target.delay_days
+            and (not current or level.delay_days > current.delay_days)
+            and (level.delay_days > 0 or target.delay_days <= 0)
+        ]
+        return candidates[-1] if candidates else None
+
+    def _dunning_open_balances(self, partner_ids):
+        """All that each debtor owes on posted customer invoices, due or not, per currency, in one query."""
+        if not partner_ids:
+            return {}
+        groups = self.env["account.move"]._read_group(
+            [
+                ("company_id", "=", self.company_id.id),
+                ("commercial_partner_id", "in", list(partner_ids)),
+                ("move_type", "=", "out_invoice"),
+                ("state", "=", "posted"),
+                ("payment_state", "in", ("not_paid", "partial")),
+            ],
+            groupby=["commercial_partner_id", "currency_id"],
+            aggregates=["amount_residual:sum"],
+        )
+        return {(partner.id, currency.id): amount for partner, currency, amount in groups}
 
     def _dunning_target_level(self, policy, levels, current, row):
         """The level an invoice moves to in this run, or None when it stays where it is.
@@ -377,6 +486,10 @@ class DunningRun(models.Model):
         if current and current.is_last_auto_step:
             return None  # handed over to a person
         days = row["days_overdue"]
+        if row["promise_broken"]:
+            # A broken promise moves the debtor to the next level at once, whatever the delays say.
+            following = [level for level in levels if level.delay_days > 0 and (not current or level.delay_days > current.delay_days)]
+            return following[0] if following else None
         reached = [
             level
             for level in levels
@@ -406,7 +519,7 @@ class DunningRun(models.Model):
         """
         self.ensure_one()
         claimed = self._dunning_existing_claims(proposals)
-        last_interest_date = self._dunning_last_interest_dates(proposals)
+        charged = self._dunning_charge_history(proposals)
         recipients = self._dunning_recipients({proposal["partner_id"] for proposal in proposals})
         state = "draft" if self.mode == "review" else "queued"
         company = self.company_id
@@ -417,7 +530,7 @@ class DunningRun(models.Model):
             recipient = recipients[proposal["partner_id"]]
             for channel in level._dunning_channels():
                 lines = [
-                    self._dunning_line_vals(line, channel, currency, claimed, last_interest_date)
+                    self._dunning_line_vals(line, channel, currency, claimed, charged)
                     for line in proposal["lines"]
                 ]
                 if not any(vals["is_escalation"] for vals in lines):
@@ -447,7 +560,11 @@ class DunningRun(models.Model):
             [{**vals, "run_id": self.id, "company_id": company.id} for vals in exceptions]
         )
 
-    def _dunning_line_vals(self, line, channel, currency, claimed, last_interest_date):
+    def _dunning_line_vals(self, line, channel, currency, claimed, charged):
+        """Values of one invoice's line in a reminder; only an escalation carries charges.
+
+        :param dict charged: the output of :meth:`_dunning_charge_history`
+        """
         row, level = line["row"], line["level"]
         is_escalation = line["is_escalation"] and (row["move_id"], level.id, channel) not in claimed
         vals = {
@@ -458,22 +575,73 @@ class DunningRun(models.Model):
             "days_overdue": row["days_overdue"],
             "amount_residual": row["amount_residual"],
         }
-        if not is_escalation:
-            return vals
-        company = self.company_id
-        if level.fee_amount:
-            vals["amount_fee"] = company.currency_id._convert(level.fee_amount, currency, company, self.date)
-        rate = level.policy_id.interest_rate
-        if level.apply_interest and rate and row["days_overdue"] > 0:
-            date_from = max(row["date_due"], last_interest_date.get(row["move_id"], row["date_due"]))
-            interest = late_interest(row["amount_residual"], rate, date_from, self.date)
-            if interest:
-                vals.update(
-                    amount_interest=round_amount(interest, currency.decimal_places),
-                    interest_date_from=date_from,
-                    interest_date_to=self.date,
-                )
+        if is_escalation:
+            vals.update(self._dunning_charges(row, level, currency, charged))
         return vals
+
+    def _dunning_charges(self, row, level, currency, charged):
+        """Fee, statutory compensation and late interest for an invoice reaching ``level``, never twice.
+
+        The compensation is charged once per invoice; interest covers only the days after the last day already
+        charged, at the rates in force over those days.
+        """
+        company = self.company_id
+        fee = company.currency_id._convert(level.fee_amount, currency, company, self.date) if level.fee_amount else 0.0
+        vals = {"amount_fee": fee}
+        if not (level.apply_interest and row["days_overdue"] > 0):
+            return vals
+        policy = level.policy_id
+        rule = policy.charge_rule_id
+        if rule:
+            is_business = bool(row["is_business"])
+            compensation = rule.fee_business if is_business else rule.fee_consumer
+            if compensation and row["move_id"] not in charged["compensated"]:
+                vals["amount_fee"] = fee + rule.currency_id._convert(compensation, currency, company, self.date)
+                vals["includes_compensation"] = True
+            rate, rate_changes = 0.0, charged["rates"][rule.id, is_business]
+        else:
+            rate, rate_changes = policy.interest_rate, ()
+        date_from = max(row["date_due"], charged["interest_until"].get(row["move_id"], row["date_due"]))
+        interest = late_interest(row["amount_residual"], rate, date_from, self.date, rate_changes)
+        if interest:
+            vals.update(
+                amount_interest=round_amount(interest, currency.decimal_places),
+                interest_date_from=date_from,
+                interest_date_to=self.date,
+            )
+        return vals
+
+    def _dunning_charge_history(self, proposals):
+        """What the listed invoices were already charged, and the rate tables of the policies, in two queries.
+
+        :return: dict with ``interest_until`` (invoice id -> last day charged with interest), ``compensated``
+            (ids of invoices already charged the statutory compensation) and ``rates`` ((rule id, is business)
+            -> dated annual rates)
+        """
+        move_ids = tuple({line["row"]["move_id"] for proposal in proposals for line in proposal["lines"]})
+        rules = self.env["dunning.charge.rule"].browse(
+            {proposal["level"].policy_id.charge_rule_id.id for proposal in proposals} - {False}
+        )
+        history = {"interest_until": {}, "compensated": set(), "rates": rules._dunning_rate_changes(rules.ids)}
+        if not move_ids:
+            return history
+        self.env["dunning.event.line"].flush_model()
+        for move_id, interest_until, compensated in self.env.execute_query(
+            SQL(
+                """
+                SELECT move_id, MAX(interest_date_to), BOOL_OR(includes_compensation)
+                  FROM dunning_event_line
+                 WHERE move_id IN %s AND is_escalation AND state IS DISTINCT FROM 'cancelled'
+              GROUP BY move_id
+                """,
+                move_ids,
+            )
+        ):
+            if interest_until:
+                history["interest_until"][move_id] = interest_until
+            if compensated:
+                history["compensated"].add(move_id)
+        return history
 
     def _dunning_existing_claims(self, proposals):
         """(invoice, level, channel) already claimed by a live escalation line, in one query."""
@@ -493,28 +661,8 @@ class DunningRun(models.Model):
         )
         return {tuple(row) for row in rows}
 
-    def _dunning_last_interest_dates(self, proposals):
-        """The last day already charged with interest, per invoice: interest never covers a day twice."""
-        move_ids = [line["row"]["move_id"] for proposal in proposals for line in proposal["lines"]]
-        if not move_ids:
-            return {}
-        return dict(
-            self.env.execute_query(
-                SQL(
-                    """
-                    SELECT move_id, MAX(interest_date_to)
-                      FROM dunning_event_line
-                     WHERE move_id IN %s AND interest_date_to IS NOT NULL
-                       AND state IS DISTINCT FROM 'cancelled'
-                  GROUP BY move_id
-                    """,
-                    tuple(move_ids),
-                )
-            )
-        )
-
     def _dunning_recipients(self, partner_ids):
-        """The contact each debtor's reminders go to: its invoice address, else the debtor itself.
+        """The contact each debtor's reminders go to: its dunning contact, else its invoice address, else itself.
 
         :param set partner_ids: commercial partner ids
         :return: dict commercial partner id -> ``res.partner``
@@ -522,15 +670,22 @@ class DunningRun(models.Model):
         if not partner_ids:
             return {}
         Partner = self.env["res.partner"]
-        invoice_contacts = Partner.search_fetch(
-            [("commercial_partner_id", "in", list(partner_ids)), ("type", "=", "invoice"), ("id", "not in", list(partner_ids))],
-            ["commercial_partner_id", "email", "phone", "lang"],
+        contacts = Partner.search_fetch(
+            [
+                ("commercial_partner_id", "in", list(partner_ids)),
+                ("id", "not in", list(partner_ids)),
+                "|",
+                ("dunning_contact", "=", True),
+                ("type", "=", "invoice"),
+            ],
+            ["commercial_partner_id", "dunning_contact", "type"],
             order="id",
         )
         recipients = {partner_id: Partner.browse(partner_id) for partner_id in partner_ids}
-        for contact in invoice_contacts:
+        rank = dict.fromkeys(partner_ids, 0)  # 2: dunning contact, 1: invoice address, 0: the debtor itself
+        for contact in contacts:
             commercial_id = contact.commercial_partner_id.id
-            if recipients[commercial_id].id == commercial_id:
-                recipients[commercial_id] = contact
+            contact_rank = 2 if contact.dunning_contact else 1
+            if contact_rank > rank[commercial_id]:
+                recipients[commercial_id], rank[commercial_id] = contact, contact_rank
         return recipients
-

@@ -17,6 +17,11 @@ class ResPartner(models.Model):
         company_dependent=True,
         help="Who follows up this customer's unpaid invoices and makes the calls.",
     )
+    dunning_contact = fields.Boolean(
+        string="Dunning Contact",
+        help="Reminders of the company go to this contact first, before its invoice address.",
+    )
+    dunning_promise_ids = fields.One2many("dunning.promise", "partner_id", string="Promises to Pay", readonly=True)
     dunning_hold_until = fields.Date(
         string="Dunning on Hold Until", help="No reminder is sent to this customer before this date."
     )

@@ -1,0 +1,125 @@
+from odoo import api, fields, models
+from odoo.exceptions import ValidationError
+
+
+class DunningPromise(models.Model):
+    """A debtor's promise to pay an amount by a date: it pauses dunning of its invoices until then.
+
+    Kept when the invoices' residual went down by at least the promised amount by the promised date, broken
+    otherwise; a broken promise moves the debtor to the next level at once and gives the collector a call.
+    """
+
+    _name = "dunning.promise"
+    _description = "Promise to Pay"
+    _inherit = ["mail.thread", "mail.activity.mixin"]
+    _order = "date_promised desc, id desc"
+    _check_company_auto = True
+
+    name = fields.Char(compute="_compute_name", store=True)
+    company_id = fields.Many2one("res.company", required=True, index=True, default=lambda self: self.env.company)
+    currency_id = fields.Many2one("res.currency", required=True, default=lambda self: self.env.company.currency_id)
+    partner_id = fields.Many2one("res.partner", string="Debtor", required=True, index=True, check_company=True)
+    move_ids = fields.Many2many(
+        "account.move",
+        relation="account_move_dunning_promise_rel",
+        column1="dunning_promise_id",
+        column2="account_move_id",
+        string="Invoices",
+        required=True,
+        check_company=True,
+        domain="[('move_type', '=', 'out_invoice'), ('state', '=', 'posted'), "
+        "('commercial_partner_id', '=', partner_id), ('payment_state', 'in', ('not_paid', 'partial'))]",
+    )
+    date_promised = fields.Date(string="Promised Date", required=True, tracking=True)
+    amount = fields.Monetary(string="Promised Amount", required=True, tracking=True)
+    amount_residual_start = fields.Monetary(
+        string="Owed When Promised", readonly=True, help="The invoices' residual when the promise was recorded."
+    )
+    amount_paid = fields.Monetary(string="Paid Since", compute="_compute_amount_paid")
+    source = fields.Selection(
+        [("collector", "Collector"), ("portal", "Debtor (portal)")], required=True, default="collector"
+    )
+    state = fields.Selection(
+        [("pending", "Pending"), ("kept", "Kept"), ("broken", "Broken"), ("cancelled", "Cancelled")],
+        required=True,
+        default="pending",
+        index=True,
+        tracking=True,
+    )
+    escalated = fields.Boolean(
+        readonly=True, help="The broken promise has already moved the debtor to the next dunning level."
+    )
+
+    _amount_positive = models.Constraint("CHECK(amount > 0)", "A promised amount must be positive.")
+
+    # === COMPUTE METHODS === #
+
+    @api.depends("partner_id", "date_promised", "amount", "currency_id")
+    def _compute_name(self):
+        for promise in self:
+            promise.name = self.env._(
+                "%(debtor)s: %(amount)s by %(date)s",
+                debtor=promise.partner_id.name or "",
+                amount=promise.currency_id.format(promise.amount) if promise.currency_id else promise.amount,
+                date=promise.date_promised or "",
+            )
+
+    @api.depends("move_ids.amount_residual", "amount_residual_start")
+    def _compute_amount_paid(self):
+        for promise in self:
+            promise.amount_paid = max(promise.amount_residual_start - sum(promise.move_ids.mapped("amount_residual")), 0)
+
+    # === CONSTRAINT METHODS === #
+
+    @api.constrains("move_ids", "partner_id")
+    def _check_invoices_of_debtor(self):
+        for promise in self:
+            strangers = promise.move_ids.filtered(
+                lambda move, promise=promise: move.commercial_partner_id != promise.partner_id.commercial_partner_id
+            )
+            if strangers:
+                raise ValidationError(
+                    self.env._(
+                        "Promise %(promise)s: invoice %(invoice)s belongs to another customer (field Invoices).",
+                        promise=promise.name,
+                        invoice=strangers[0].name,
+                    )
+                )
+
+    # === CRUD METHODS === #
+
+    @api.model_create_multi
+    def create(self, vals_list):
+        promises = super().create(vals_list)
+        for promise in promises:
+            promise.amount_residual_start = sum(promise.move_ids.mapped("amount_residual"))
+        return promises
+
+    # === ACTION METHODS === #
+
+    def action_cancel(self):
+        self.filtered(lambda promise: promise.state == "pending").state = "cancelled"
+
+    # === BUSINESS METHODS === #
+
+    def _dunning_check(self, today=None):
+        """Settle pending promises: kept as soon as enough was paid, broken once the date passed without it.
+
+        :param date today: the date to judge by (the run's date)
+        :return: the promises that broke
+        """
+        today = today or fields.Date.context_today(self)
+        pending = self.filtered(lambda promise: promise.state == "pending")
+        kept = pending.filtered(lambda promise: promise.currency_id.compare_amounts(promise.amount_paid, promise.amount) >= 0)
+        kept.state = "kept"
+        broken = (pending - kept).filtered(lambda promise: promise.date_promised < today)
+        broken.state = "broken"
+        for promise in broken:
+            collector = promise.partner_id.with_company(promise.company_id).dunning_collector_id
+            promise.activity_schedule(
+                "mail.mail_activity_data_call",
+                date_deadline=today,
+                summary=self.env._("Promise to pay broken: call %(debtor)s", debtor=promise.partner_id.name),
+                user_id=(collector or promise.create_uid or self.env.user).id,
+            )
+        return broken

@@ -18,7 +18,8 @@ log "installing receivable_dunning in database $DB and running tests tagged $TES
 set +e
 odoo_bin -d "$DB" -i receivable_dunning --test-enable --test-tags "$TEST_TAGS" \
     --stop-after-init --http-port="$HTTP_PORT" --gevent-port=$((HTTP_PORT + 1)) \
-    --log-level=test --max-cron-threads=0 2>&1 | tee "$LOG"
+    --log-level=test --max-cron-threads=0 2>&1 | tee "$LOG" \
+    | grep --line-buffered -E " (WARNING|ERROR|CRITICAL) |receivable_dunning|odoo\.tests|^(Traceback|  |[A-Za-z.]+(Error|Exception))"
 rc=${PIPESTATUS[0]}
 set -e
 

@@ -6,7 +6,6 @@ class AccountMove(models.Model):
 
     dunning_level_id = fields.Many2one(
         "dunning.level",
-        string="Dunning Level",
         copy=False,
         readonly=True,
         index="btree_not_null",
@@ -102,17 +101,17 @@ class AccountMove(models.Model):
         if not invoices:
             return
         Event = self.env["dunning.event"].sudo()
-        pending_lines = self.env["dunning.event.line"].sudo().search(
-            [("move_id", "in", invoices.ids), ("state", "in", ("draft", "queued", "failed"))]
+        pending_lines = (
+            self.env["dunning.event.line"]
+            .sudo()
+            .search([("move_id", "in", invoices.ids), ("state", "in", ("draft", "queued", "failed"))])
         )
         pending_events = pending_lines.event_id
         pending_lines.unlink()
         pending_events.filtered(lambda event: not event.line_ids)._update_state(
             ("draft", "queued", "failed"), "cancelled"
         )
-        dunned = invoices.filtered(
-            lambda move: move.dunning_level_id and move.dunning_policy_id.send_thanks
-        ).sudo()
+        dunned = invoices.filtered(lambda move: move.dunning_level_id and move.dunning_policy_id.send_thanks).sudo()
         thanks_vals = [
             {
                 "company_id": company.id,

@@ -12,6 +12,4 @@ class DunningChargeRate(models.Model):
     date_from = fields.Date(string="In Force From", required=True)
     rate = fields.Float(string="Rate (%)", digits=(6, 3), required=True)
 
-    _table_date_uniq = models.Constraint(
-        "UNIQUE(table_id, date_from)", "A reference rate has one value per date."
-    )
+    _table_date_uniq = models.Constraint("UNIQUE(table_id, date_from)", "A reference rate has one value per date.")

@@ -17,7 +17,6 @@ class DunningChargeRule(models.Model):
     currency_id = fields.Many2one("res.currency", required=True, default=lambda self: self.env.ref("base.EUR"))
     reference_rate_id = fields.Many2one(
         "dunning.charge.rate.table",
-        string="Reference Rate",
         required=True,
         help="Dated table of the reference rate (e.g. the ECB main refinancing rate by half-year).",
     )

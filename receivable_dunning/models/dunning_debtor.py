@@ -19,12 +19,12 @@ class DunningDebtor(models.Model):
     company_id = fields.Many2one("res.company", readonly=True)
     currency_id = fields.Many2one("res.currency", readonly=True)
     level_id = fields.Many2one("dunning.level", string="Highest Level", readonly=True, group_expand="_expand_levels")
-    collector_id = fields.Many2one("res.users", string="Collector", readonly=True)
+    collector_id = fields.Many2one("res.users", readonly=True)
     hold_until = fields.Date(string="On Hold Until", readonly=True)
     amount_overdue = fields.Monetary(string="Overdue Amount", readonly=True)
     invoice_count = fields.Integer(string="Overdue Invoices", readonly=True)
     max_days_overdue = fields.Integer(string="Days Overdue", readonly=True, aggregator="max")
-    oldest_due_date = fields.Date(string="Oldest Due Date", readonly=True, aggregator="min")
+    oldest_due_date = fields.Date(readonly=True, aggregator="min")
     last_reminder_date = fields.Date(string="Last Reminder", readonly=True, aggregator="max")
 
     @property

@@ -3,10 +3,9 @@ import logging
 from markupsafe import Markup
 
 from odoo import api, fields, models
+from odoo.addons.account.tools.structured_reference import format_structured_reference_iso
 from odoo.exceptions import UserError
 from odoo.tools import email_normalize
-
-from odoo.addons.account.tools.structured_reference import format_structured_reference_iso
 
 from ..tools.phone import InvalidPhoneNumber, to_e164
 
@@ -39,10 +38,8 @@ class DunningEvent(models.Model):
         check_company=True,
         help="The commercial partner who owes the invoices.",
     )
-    recipient_id = fields.Many2one(
-        "res.partner", string="Recipient", check_company=True, help="The contact the reminder is addressed to."
-    )
-    run_id = fields.Many2one("dunning.run", string="Run", index="btree_not_null", ondelete="set null", readonly=True)
+    recipient_id = fields.Many2one("res.partner", check_company=True, help="The contact the reminder is addressed to.")
+    run_id = fields.Many2one("dunning.run", index="btree_not_null", ondelete="set null", readonly=True)
     event_type = fields.Selection(
         [("reminder", "Reminder"), ("thanks", "Thank-you")],
         string="Type",
@@ -217,12 +214,31 @@ class DunningEvent(models.Model):
         copies._dunning_dispatch()
         return copies
 
+    def action_record_promise(self):
+        """Record the debtor's promise to pay, typically during the collector's call."""
+        self.ensure_one()
+        return {
+            "type": "ir.actions.act_window",
+            "res_model": "dunning.promise",
+            "view_mode": "form",
+            "target": "new",
+            "context": {
+                "default_partner_id": self.partner_id.id,
+                "default_company_id": self.company_id.id,
+                "default_currency_id": self.currency_id.id,
+                "default_move_ids": [fields.Command.set(self.line_ids.move_id.ids)],
+                "default_amount": self.amount_residual,
+            },
+        }
+
     # === CRON === #
 
     @api.model
     def _cron_dunning_dispatch(self):
         """Send a batch of queued reminders, keeping only those this worker could lock."""
-        batch_size = int(self.env["ir.config_parameter"].sudo().get_param("receivable_dunning.dispatch_batch_size", 100))
+        batch_size = int(
+            self.env["ir.config_parameter"].sudo().get_param("receivable_dunning.dispatch_batch_size", 100)
+        )
         domain = [("state", "=", "queued"), ("date_scheduled", "<=", fields.Date.context_today(self))]
         events = self.search(domain, limit=batch_size, order="id").try_lock_for_update()
         if not events:
@@ -259,7 +275,7 @@ class DunningEvent(models.Model):
             try:
                 with self.env.cr.savepoint():
                     getattr(event, senders[event.channel])()
-            except Exception as error:  # noqa: BLE001 - any error of one debtor must not stop the batch
+            except Exception as error:
                 _logger.info("dunning reminder %s failed: %s", event.name, error)
                 event._dunning_mark_failed(str(error.args[0]) if error.args else repr(error))
             else:
@@ -333,7 +349,9 @@ class DunningEvent(models.Model):
         if self.event_type == "reminder" and self.level_id.attach_invoices:
             email_values["attachment_ids"] = [fields.Command.set(self._dunning_invoice_attachments().ids)]
         template = self._dunning_mail_template()
-        mail = self.env["mail.mail"].browse(template.send_mail(self.id, raise_exception=True, email_values=email_values))
+        mail = self.env["mail.mail"].browse(
+            template.send_mail(self.id, raise_exception=True, email_values=email_values)
+        )
         self.write({"mail_id": mail.id, "mail_message_id": mail.mail_message_id.id})
 
     def _dunning_copy_to(self):
@@ -377,13 +395,17 @@ class DunningEvent(models.Model):
         body = template._render_field("body", self.ids, compute_lang=True)[self.id]
         # sudo: sms.sms is a technical model that only administrators may write; the right to send was checked
         # on the reminder itself.
-        sms_sudo = self.env["sms.sms"].sudo().create(
-            {
-                "number": to_e164(recipient.phone, recipient.country_id.code),
-                "partner_id": recipient.id,
-                "body": body,
-                "state": "outgoing",
-            }
+        sms_sudo = (
+            self.env["sms.sms"]
+            .sudo()
+            .create(
+                {
+                    "number": to_e164(recipient.phone, recipient.country_id.code),
+                    "partner_id": recipient.id,
+                    "body": body,
+                    "state": "outgoing",
+                }
+            )
         )
         self.sms_id = sms_sudo.id
         self.message_post(body=body, message_type="sms", subtype_xmlid="mail.mt_note")
@@ -393,7 +415,9 @@ class DunningEvent(models.Model):
         self.ensure_one()
         self._dunning_check_contact()
         self.letter_attachment_id = self._dunning_render_letter()
-        self.message_post(body=self.env._("Reminder letter ready to print."), attachment_ids=self.letter_attachment_id.ids)
+        self.message_post(
+            body=self.env._("Reminder letter ready to print."), attachment_ids=self.letter_attachment_id.ids
+        )
 
     def _dunning_render_letter(self):
         """The reminder letter of this reminder as an attachment (HTML in tests without forced rendering)."""
@@ -424,7 +448,9 @@ class DunningEvent(models.Model):
         self.activity_id = self.activity_schedule(
             activity_type_id=activity_type.id,
             date_deadline=self.date_scheduled,
-            summary=self.env._("Call %(debtor)s about %(amount)s overdue", debtor=partner.name, amount=self._dunning_amount_text()),
+            summary=self.env._(
+                "Call %(debtor)s about %(amount)s overdue", debtor=partner.name, amount=self._dunning_amount_text()
+            ),
             note=self._dunning_statement_note(),
             user_id=responsible.id,
         )
@@ -452,8 +478,9 @@ class DunningEvent(models.Model):
         escalations = reminders.line_ids.filtered("is_escalation")
         for level, lines in escalations.grouped("level_id").items():
             moves = lines.move_id.filtered(
-                lambda move, level=level: move.dunning_level_id.delay_days < level.delay_days
-                or not move.dunning_level_id
+                lambda move, level=level: (
+                    move.dunning_level_id.delay_days < level.delay_days or not move.dunning_level_id
+                )
             )
             moves.write({"dunning_level_id": level.id})
         for date, lines in reminders.line_ids.grouped("date_scheduled").items():

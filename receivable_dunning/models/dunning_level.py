@@ -32,9 +32,7 @@ class DunningLevel(models.Model):
         domain=[("model", "=", "dunning.event")],
         help="Rendered in the debtor's language for every reminder sent by email at this level.",
     )
-    sms_template_id = fields.Many2one(
-        "sms.template", string="SMS Template", domain=[("model", "=", "dunning.event")]
-    )
+    sms_template_id = fields.Many2one("sms.template", string="SMS Template", domain=[("model", "=", "dunning.event")])
     fee_amount = fields.Monetary(
         string="Fixed Fee",
         help="Recovery fee charged once per invoice when it reaches this level (for example the EU "
@@ -71,9 +69,7 @@ class DunningLevel(models.Model):
         required=True,
         help="Who receives a copy of the reminder emails of this level.",
     )
-    attach_invoices = fields.Boolean(
-        string="Attach Invoices", help="Attach the PDF of every listed invoice to the reminder email."
-    )
+    attach_invoices = fields.Boolean(help="Attach the PDF of every listed invoice to the reminder email.")
     is_last_auto_step = fields.Boolean(
         string="Last Automatic Step",
         help="After this level no automatic reminder is sent: the debtor is handed over to a person.",
@@ -96,9 +92,7 @@ class DunningLevel(models.Model):
         labels = dict(self._dunning_channel_fields())
         for level in self:
             level.channel_summary = ", ".join(
-                self._fields[field].get_description(self.env)["string"]
-                for field in labels
-                if level[field]
+                self._fields[field].get_description(self.env)["string"] for field in labels if level[field]
             )
 
     # === CONSTRAINT METHODS === #

@@ -1,3 +1,5 @@
+from itertools import pairwise
+
 from odoo import api, fields, models
 from odoo.exceptions import ValidationError
 
@@ -12,9 +14,7 @@ class DunningPolicy(models.Model):
     name = fields.Char(required=True, translate=True)
     active = fields.Boolean(default=True)
     sequence = fields.Integer(default=10)
-    company_id = fields.Many2one(
-        "res.company", required=True, index=True, default=lambda self: self.env.company
-    )
+    company_id = fields.Many2one("res.company", required=True, index=True, default=lambda self: self.env.company)
     currency_id = fields.Many2one(related="company_id.currency_id")
     level_ids = fields.One2many("dunning.level", "policy_id", string="Levels", copy=True)
     level_count = fields.Integer(compute="_compute_level_count")
@@ -35,8 +35,7 @@ class DunningPolicy(models.Model):
         "Catch up: an invoice goes straight to the level its days overdue give.",
     )
     grace_days = fields.Integer(
-        help="Days added to every level's delay before a reminder goes out, "
-        "to leave time for payments on their way."
+        help="Days added to every level's delay before a reminder goes out, to leave time for payments on their way."
     )
     min_interval_days = fields.Integer(
         string="Minimum Interval (days)",
@@ -99,7 +98,7 @@ class DunningPolicy(models.Model):
         """Levels, read in their order, must have strictly increasing delays."""
         for policy in self:
             levels = policy.level_ids.sorted()
-            for previous, level in zip(levels, levels[1:], strict=False):
+            for previous, level in pairwise(levels):
                 if level.delay_days <= previous.delay_days:
                     raise ValidationError(
                         self.env._(

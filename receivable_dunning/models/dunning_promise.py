@@ -67,7 +67,9 @@ class DunningPromise(models.Model):
     @api.depends("move_ids.amount_residual", "amount_residual_start")
     def _compute_amount_paid(self):
         for promise in self:
-            promise.amount_paid = max(promise.amount_residual_start - sum(promise.move_ids.mapped("amount_residual")), 0)
+            promise.amount_paid = max(
+                promise.amount_residual_start - sum(promise.move_ids.mapped("amount_residual")), 0
+            )
 
     # === CONSTRAINT METHODS === #
 
@@ -110,7 +112,9 @@ class DunningPromise(models.Model):
         """
         today = today or fields.Date.context_today(self)
         pending = self.filtered(lambda promise: promise.state == "pending")
-        kept = pending.filtered(lambda promise: promise.currency_id.compare_amounts(promise.amount_paid, promise.amount) >= 0)
+        kept = pending.filtered(
+            lambda promise: promise.currency_id.compare_amounts(promise.amount_paid, promise.amount) >= 0
+        )
         kept.state = "kept"
         broken = (pending - kept).filtered(lambda promise: promise.date_promised < today)
         broken.state = "broken"

@@ -80,7 +80,9 @@ class DunningRun(models.Model):
         }
         invoices = dict(
             self.env["dunning.event.line"]._read_group(
-                [("event_id.run_id", "in", self.ids)], groupby=["event_id.run_id"], aggregates=["move_id:count_distinct"]
+                [("event_id.run_id", "in", self.ids)],
+                groupby=["event_id.run_id"],
+                aggregates=["move_id:count_distinct"],
             )
         )
         exceptions = dict(
@@ -150,9 +152,7 @@ class DunningRun(models.Model):
             if not self._dunning_try_lock_company(company):
                 _logger.info("dunning run of %s skipped: another worker is running it", company.name)
                 continue
-            run = self.with_company(company).create(
-                {"company_id": company.id, "trigger": "scheduled", "mode": "send"}
-            )
+            run = self.with_company(company).create({"company_id": company.id, "trigger": "scheduled", "mode": "send"})
             run._dunning_execute()
             done += 1
             self.env["ir.cron"]._commit_progress(1, remaining=len(companies) - done)
@@ -381,7 +381,11 @@ class DunningRun(models.Model):
             if interval_problem:
                 exceptions.append(self._dunning_exception(partner_id, "interval", interval_problem))
                 continue
-            listed = [row for row in debtor_rows if row["move_id"] in escalations or (row["days_overdue"] > 0 and not row["pause"])]
+            listed = [
+                row
+                for row in debtor_rows
+                if row["move_id"] in escalations or (row["days_overdue"] > 0 and not row["pause"])
+            ]
             overdue = sum(row["amount_residual"] for row in listed if row["days_overdue"] > 0)
             allowed = self._dunning_allowed_levels(
                 levels, currency_id, overdue, open_balances.get((partner_id, currency_id), overdue)
@@ -488,7 +492,11 @@ class DunningRun(models.Model):
         days = row["days_overdue"]
         if row["promise_broken"]:
             # A broken promise moves the debtor to the next level at once, whatever the delays say.
-            following = [level for level in levels if level.delay_days > 0 and (not current or level.delay_days > current.delay_days)]
+            following = [
+                level
+                for level in levels
+                if level.delay_days > 0 and (not current or level.delay_days > current.delay_days)
+            ]
             return following[0] if following else None
         reached = [
             level
@@ -530,8 +538,7 @@ class DunningRun(models.Model):
             recipient = recipients[proposal["partner_id"]]
             for channel in level._dunning_channels():
                 lines = [
-                    self._dunning_line_vals(line, channel, currency, claimed, charged)
-                    for line in proposal["lines"]
+                    self._dunning_line_vals(line, channel, currency, claimed, charged) for line in proposal["lines"]
                 ]
                 if not any(vals["is_escalation"] for vals in lines):
                     continue  # every escalation of this debtor was already claimed for this channel

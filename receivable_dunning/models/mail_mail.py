@@ -7,8 +7,12 @@ class MailMail(models.Model):
     def _postprocess_sent_message(self, success_pids, success_emails, failure_reason=False, failure_type=None):
         """A reminder whose email the mail server refused is marked failed, to be retried by the next run."""
         if failure_type:
-            events = self.env["dunning.event"].sudo().search(  # sudo: the mail queue runs for any user
-                [("mail_id", "in", self.ids), ("state", "=", "sent")]
+            events = (
+                self.env["dunning.event"]
+                .sudo()
+                .search(  # sudo: the mail queue runs for any user
+                    [("mail_id", "in", self.ids), ("state", "=", "sent")]
+                )
             )
             events._dunning_mark_failed(failure_reason or failure_type)
         return super()._postprocess_sent_message(

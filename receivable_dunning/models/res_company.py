@@ -23,6 +23,10 @@ class ResCompany(models.Model):
         if not template:
             return
         for company in self:
-            company.dunning_policy_id = template.sudo().copy(  # sudo: the template belongs to another company
-                {"company_id": company.id, "name": template.name}
-            ).sudo(False)
+            company.dunning_policy_id = (
+                template.sudo()
+                .copy(  # sudo: the template belongs to another company
+                    {"company_id": company.id, "name": template.name}
+                )
+                .sudo(False)
+            )

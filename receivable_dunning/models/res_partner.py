@@ -7,7 +7,6 @@ class ResPartner(models.Model):
 
     dunning_policy_id = fields.Many2one(
         "dunning.policy",
-        string="Dunning Policy",
         company_dependent=True,
         help="Overrides the company's default dunning policy for this customer.",
     )
@@ -18,7 +17,6 @@ class ResPartner(models.Model):
         help="Who follows up this customer's unpaid invoices and makes the calls.",
     )
     dunning_contact = fields.Boolean(
-        string="Dunning Contact",
         help="Reminders of the company go to this contact first, before its invoice address.",
     )
     dunning_promise_ids = fields.One2many("dunning.promise", "partner_id", string="Promises to Pay", readonly=True)

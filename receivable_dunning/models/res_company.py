@@ -1,4 +1,6 @@
-from odoo import api, fields, models
+import random
+
+from odoo import Command, api, fields, models
 
 
 class ResCompany(models.Model):
@@ -30,3 +32,172 @@ class ResCompany(models.Model):
                 )
                 .sudo(False)
             )
+
+    # === DEMO DATA === #
+
+    def _dunning_generate_demo(self):
+        """Fill the company with 30 customers in three languages and about 200 invoices of varied age.
+
+        Called by demo/dunning_demo.xml; deterministic (fixed seed) and relative to today, so that a fresh
+        database always shows debtors at every level, some paid and partly paid invoices, a customer on hold and
+        a few contacts that cannot be reached.
+        """
+        self.ensure_one()
+        company = self
+        if not company.chart_template:
+            self.env["account.chart.template"].try_loading("generic_coa", company, install_demo=False)
+        self._dunning_demo_activate_languages(["fr_FR", "es_ES"])
+        rng = random.Random(20261123)
+        env = self.env(context=dict(self.env.context, allowed_company_ids=company.ids))
+        customers = env["res.partner"].create(self._dunning_demo_customer_values(rng))
+        admin = env.ref("base.user_admin")
+        customers[::3].with_company(company).write({"dunning_collector_id": admin.id})
+        customers[4].dunning_hold_until = fields.Date.add(fields.Date.context_today(self), days=10)
+        invoices = env["account.move"].create(self._dunning_demo_invoice_values(rng, customers))
+        invoices.action_post()
+        self._dunning_demo_register_payments(rng, invoices)
+        invoices[5::40].write({"no_followup": True})
+        self._dunning_demo_set_levels(invoices)
+
+    @api.model
+    def _dunning_demo_activate_languages(self, codes):
+        langs = self.env["res.lang"].with_context(active_test=False).search([("code", "in", codes)])
+        langs.active = True
+        self.env["ir.module.module"].search([("state", "=", "installed")])._update_translations(codes)
+
+    @api.model
+    def _dunning_demo_customer_values(self, rng):
+        names = {
+            "en_US": [
+                "Acme Industries",
+                "Blue Harbor Ltd",
+                "Crestview Supplies",
+                "Delta Freight",
+                "Evergreen Foods",
+                "Falcon Tools",
+                "Granite Works",
+                "Harbor Lights Inc",
+                "Ironclad Systems",
+                "Juniper Studio",
+            ],
+            "fr_FR": [
+                "Boulangerie Martin",
+                "Atelier Dubois",
+                "Transports Leroy",
+                "Cave Moreau",
+                "Garage Lefèvre",
+                "Imprimerie Roux",
+                "Fromagerie Girard",
+                "Menuiserie Petit",
+                "Librairie Fournier",
+                "Optique Lambert",
+            ],
+            "es_ES": [
+                "Construcciones García",
+                "Panadería López",
+                "Talleres Martínez",
+                "Bodegas Sánchez",
+                "Ferretería Romero",
+                "Editorial Navarro",
+                "Hostal Torres",
+                "Muebles Ruiz",
+                "Óptica Díaz",
+                "Frutas Moreno",
+            ],
+        }
+        countries = {"en_US": "base.us", "fr_FR": "base.fr", "es_ES": "base.es"}
+        phones = {"en_US": "+1 202 555 01{:02d}", "fr_FR": "+33 6 12 34 56 {:02d}", "es_ES": "+34 612 34 56 {:02d}"}
+        values = []
+        for lang, lang_names in names.items():
+            for index, name in enumerate(lang_names):
+                slug = "".join(char for char in name.lower() if char.isalnum())[:16]
+                values.append(
+                    {
+                        "name": name,
+                        "is_company": True,
+                        "lang": lang,
+                        "email": f"billing@{slug}.example.com",
+                        "phone": phones[lang].format(10 + index),
+                        "street": f"{rng.randint(1, 200)} Main Street",
+                        "city": {"en_US": "Springfield", "fr_FR": "Lyon", "es_ES": "Valencia"}[lang],
+                        "zip": str(rng.randint(10000, 99999)),
+                        "country_id": self.env.ref(countries[lang]).id,
+                        "customer_rank": 1,
+                    }
+                )
+        # Contacts that cannot be reached, so that failed reminders show up.
+        values[7]["email"] = "accounts-at-harborlights.example.com"
+        values[17]["phone"] = "12"
+        # A dunning contact and an invoice address, so that the recipient chain shows.
+        values[0]["child_ids"] = [
+            Command.create(
+                {"name": "Mary Payable", "email": "payable@acmeindustries.example.com", "dunning_contact": True}
+            ),
+        ]
+        values[10]["child_ids"] = [
+            Command.create(
+                {"name": "Service comptable", "type": "invoice", "email": "compta@boulangeriemartin.example.com"}
+            ),
+        ]
+        return values
+
+    @api.model
+    def _dunning_demo_invoice_values(self, rng, customers):
+        today = fields.Date.context_today(self)
+        products = ["Consulting hours", "Maintenance contract", "Spare parts", "Installation", "Training day"]
+        values = []
+        for index in range(200):
+            customer = customers[index % len(customers)]
+            invoice_date = fields.Date.subtract(today, days=rng.randint(0, 120))
+            values.append(
+                {
+                    "move_type": "out_invoice",
+                    "partner_id": customer.id,
+                    "invoice_date": invoice_date,
+                    "invoice_date_due": fields.Date.add(invoice_date, days=rng.choice([0, 15, 30, 30, 45])),
+                    "invoice_line_ids": [
+                        Command.create(
+                            {
+                                "name": rng.choice(products),
+                                "quantity": rng.randint(1, 10),
+                                "price_unit": round(rng.uniform(50, 1000), 2),
+                                "tax_ids": [Command.clear()],
+                            }
+                        )
+                        for _line in range(rng.randint(1, 3))
+                    ],
+                }
+            )
+        return values
+
+    @api.model
+    def _dunning_demo_register_payments(self, rng, invoices):
+        to_pay = invoices.filtered(lambda move: rng.random() < 0.3)
+        partial = to_pay[:10]
+        self.env["account.payment.register"].with_context(
+            active_model="account.move", active_ids=(to_pay - partial).ids
+        ).create({"group_payment": False})._create_payments()
+        for invoice in partial:
+            self.env["account.payment.register"].with_context(
+                active_model="account.move", active_ids=invoice.ids
+            ).create({"amount": round(invoice.amount_residual / 2, 2)})._create_payments()
+
+    @api.model
+    def _dunning_demo_set_levels(self, invoices):
+        """Put the open invoices at the level their age gives, as if dunning had run for weeks."""
+        today = fields.Date.context_today(self)
+        open_invoices = invoices.filtered(
+            lambda move: move.payment_state in ("not_paid", "partial") and not move.no_followup
+        )
+        levels = [
+            (50, "receivable_dunning.dunning_level_formal"),
+            (30, "receivable_dunning.dunning_level_second"),
+            (10, "receivable_dunning.dunning_level_first"),
+        ]
+        remaining = open_invoices
+        for min_days, xmlid in levels:
+            level = self.env.ref(xmlid, raise_if_not_found=False)
+            late = remaining.filtered(lambda move, days=min_days: (today - move.invoice_date_due).days >= days)
+            if level and late:
+                late.write({"dunning_level_id": level.id, "dunning_last_date": fields.Date.subtract(today, days=6)})
+            remaining -= late

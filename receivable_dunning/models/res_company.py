@@ -21,16 +21,13 @@ class ResCompany(models.Model):
 
     def _dunning_create_default_policy(self):
         """Give each company a copy of the module's default policy, so that dunning works out of the box."""
-        template = self.env.ref("receivable_dunning.dunning_policy_default", raise_if_not_found=False)
-        if not template:
+        # sudo: the template belongs to the main company, which whoever creates a company may not be allowed to see.
+        template_sudo = self.env.ref("receivable_dunning.dunning_policy_default", raise_if_not_found=False).sudo()
+        if not template_sudo:
             return
         for company in self:
-            company.dunning_policy_id = (
-                template.sudo()
-                .copy(  # sudo: the template belongs to another company
-                    {"company_id": company.id, "name": template.name}
-                )
-                .sudo(False)
+            company.dunning_policy_id = template_sudo.with_company(company).copy(
+                {"company_id": company.id, "name": template_sudo.name}
             )
 
     # === DEMO DATA === #

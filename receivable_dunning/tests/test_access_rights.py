@@ -1,0 +1,91 @@
+from odoo.exceptions import AccessError, UserError
+from odoo.tests import tagged
+
+from .common import DunningCommon
+
+OPERATIONS = ("read", "write", "create", "unlink")
+
+
+@tagged("post_install", "-at_install")
+class TestAccessRights(DunningCommon):
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.users = {
+            "manager": cls._create_user("dunning_manager", "receivable_dunning.group_dunning_manager"),
+            "user": cls._create_user("dunning_user", "receivable_dunning.group_dunning_user"),
+            "invoicing": cls._create_user("invoicing_only", "account.group_account_invoice"),
+            "auditor": cls._create_user("auditor", "base.group_user,account.group_account_readonly"),
+            "portal": cls._create_user("portal_debtor", "base.group_portal"),
+            "public": cls._create_user("public_visitor", "base.group_public"),
+        }
+        invoice = cls._create_invoice_due(cls.debtor, 100.0, cls._days_ago(40))
+        cls.event = cls.env["dunning.event"].create(
+            {
+                "partner_id": cls.debtor.id,
+                "level_id": cls.level_1.id,
+                "line_ids": [(0, 0, {"move_id": invoice.id, "level_id": cls.level_1.id})],
+            }
+        )
+
+    def _allowed(self, user, model):
+        allowed = set()
+        for operation in OPERATIONS:
+            try:
+                self.env[model].with_user(user).check_access(operation)
+            except AccessError:
+                continue
+            allowed.add(operation)
+        return allowed
+
+    def test_access_matrix(self):
+        everything, read = set(OPERATIONS), {"read"}
+        expected = {
+            # model: {profile: allowed operations}
+            "dunning.policy": {"manager": everything, "user": read, "auditor": read},
+            "dunning.level": {"manager": everything, "user": read, "auditor": read},
+            "dunning.event": {"manager": everything, "user": {"read", "write", "create"}, "auditor": read},
+            "dunning.event.line": {"manager": everything, "user": {"read", "write", "create"}, "auditor": read},
+            "dunning.run": {"manager": everything, "user": {"read", "write", "create"}, "auditor": read},
+            "dunning.promise": {"manager": everything, "user": {"read", "write", "create"}, "auditor": read},
+            "dunning.debtor": {"manager": read, "user": read, "auditor": read},
+        }
+        for model, by_profile in expected.items():
+            for profile, user in self.users.items():
+                with self.subTest(model=model, profile=profile):
+                    self.assertEqual(self._allowed(user, model), by_profile.get(profile, set()))
+
+    def test_portal_and_public_cannot_read_records(self):
+        for profile in ("portal", "public", "invoicing"):
+            with self.subTest(profile=profile), self.assertRaises(AccessError):
+                self.event.with_user(self.users[profile]).read(["name"])
+            with self.subTest(profile=profile), self.assertRaises(AccessError):
+                self.policy.with_user(self.users[profile]).read(["name"])
+
+    def test_user_runs_dunning_but_cannot_configure(self):
+        user = self.users["user"]
+        self.assertEqual(self.event.with_user(user).partner_id, self.debtor)
+        with self.assertRaises(AccessError):
+            self.policy.with_user(user).write({"min_interval_days": 1})
+        run = self.env["dunning.run"].with_user(user).create({"mode": "review"})
+        run.action_execute()
+        self.assertEqual(run.state, "review")
+
+    def test_manager_configures(self):
+        self.policy.with_user(self.users["manager"]).write({"min_interval_days": 7})
+        self.assertEqual(self.policy.min_interval_days, 7)
+
+    def test_sent_reminder_cannot_be_deleted(self):
+        manager = self.users["manager"]
+        self.event.state = "sent"
+        with self.assertRaises(UserError):
+            self.event.with_user(manager).unlink()
+        queued = self.event.copy({"state": "queued"})
+        queued.with_user(manager).unlink()
+        self.assertFalse(queued.exists())
+
+    def test_accounting_admins_are_dunning_managers(self):
+        admin = self._create_user("accounting_admin", "account.group_account_manager")
+        self.assertTrue(admin.has_group("receivable_dunning.group_dunning_manager"))
+        self.assertTrue(admin.has_group("receivable_dunning.group_dunning_user"))
+        self.assertTrue(self.users["user"].has_group("account.group_account_invoice"))

@@ -39,7 +39,7 @@ class DunningEvent(models.Model):
         help="The commercial partner who owes the invoices.",
     )
     recipient_id = fields.Many2one("res.partner", check_company=True, help="The contact the reminder is addressed to.")
-    run_id = fields.Many2one("dunning.run", index="btree_not_null", ondelete="set null", readonly=True)
+    run_id = fields.Many2one("dunning.run", index="btree_not_null", ondelete="set null", readonly=True, copy=False)
     event_type = fields.Selection(
         [("reminder", "Reminder"), ("thanks", "Thank-you")],
         string="Type",

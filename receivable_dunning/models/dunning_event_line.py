@@ -39,6 +39,7 @@ class DunningEventLine(models.Model):
     is_escalation = fields.Boolean(
         string="Escalation",
         readonly=True,
+        copy=False,
         help="This reminder moves the invoice to this level: the claim that makes every level of an invoice go "
         "out once per channel, and the only line that carries the level's fee.",
     )

@@ -1,0 +1,219 @@
+from datetime import date, timedelta
+from unittest.mock import patch
+
+from freezegun import freeze_time
+
+from odoo.tests import tagged
+from odoo.tools import mute_logger
+
+from odoo.addons.sms.tests.common import SMSCase
+
+from .engine_common import DunningEngineCommon
+
+DUE = date(2026, 6, 15)
+TODAY = DUE + timedelta(days=11)
+
+
+@tagged("post_install", "-at_install")
+class TestDispatch(DunningEngineCommon, SMSCase):
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.env["res.lang"]._activate_lang("fr_FR")
+        cls.invoice = cls._create_invoice_due(cls.debtor, 1234.5, DUE)
+
+    def _queue(self):
+        with freeze_time(TODAY):
+            return self._run()
+
+    def test_email_through_the_smtp_server(self):
+        run = self._queue()
+        with self.smtp_sink() as sink, freeze_time(TODAY):
+            sent = self._dispatch()
+            self._flush_mail_queue()
+        self.assertEqual(sent, run.event_ids)
+        messages = sink.messages_to("debtor.one@example.com")
+        self.assertEqual(len(messages), 1)
+        message = messages[0]
+        self.assertIn(run.event_ids.name, message["Subject"])
+        body = sink.html_body(message)
+        self.assertIn(self.invoice.name, body)
+        self.assertIn("1,234.50", body)
+        self.assertIn("06/15/2026", body, "English date format")
+        self.assertIn(f"/my/invoices/{self.invoice.id}?access_token={self.invoice.access_token}", body)
+        self.assertIn(self.invoice.payment_reference or self.invoice.name, body)
+
+    def test_email_in_the_debtor_language(self):
+        self.debtor.lang = "fr_FR"
+        self._queue()
+        with self.smtp_sink() as sink, freeze_time(TODAY):
+            self._dispatch()
+            self._flush_mail_queue()
+        body = sink.html_body(sink.messages_to("debtor.one@example.com")[0])
+        self.assertIn("15/06/2026", body, "French date format")
+
+    def test_effects_of_a_sent_reminder(self):
+        run = self._queue()
+        with freeze_time(TODAY):
+            self._dispatch()
+        self.assertEqual(run.event_ids.state, "sent")
+        self.assertEqual(self.invoice.dunning_level_id, self.level_1)
+        self.assertEqual(self.invoice.dunning_last_date, TODAY)
+        self.assertIn(run.event_ids.name, self.debtor.message_ids[0].body)
+        self.assertTrue(run.event_ids.mail_id)
+
+    def test_sms_number_in_e164(self):
+        self.policy.escalation_mode = "catch_up"
+        self.debtor.write({"phone": "0470 12 34 56", "country_id": self.env.ref("base.be").id})
+        self.invoice.invoice_date_due = DUE - timedelta(days=10)  # level 2: email and SMS
+        run = self._queue()
+        sms_event = run.event_ids.filtered(lambda e: e.channel == "sms")
+        with freeze_time(TODAY):
+            self._dispatch()
+        self.assertEqual(sms_event.state, "sent")
+        self.assertEqual(sms_event.sms_id.number, "+32470123456")
+        self.assertIn(sms_event.name, sms_event.sms_id.body)
+        with self.mockSMSGateway():
+            sms_event.sms_id.sudo()._send()
+        self.assertSMSIapSent(["+32470123456"])
+
+    def test_invalid_phone_fails_with_reason(self):
+        self.policy.escalation_mode = "catch_up"
+        self.debtor.phone = "12"
+        self.invoice.invoice_date_due = DUE - timedelta(days=10)
+        run = self._queue()
+        sms_event = run.event_ids.filtered(lambda e: e.channel == "sms")
+        self.assertEqual(run.exception_ids.reason, "no_contact")
+        with freeze_time(TODAY):
+            self._dispatch()
+        self.assertEqual(sms_event.state, "failed")
+        self.assertIn("field Phone", sms_event.error_message)
+        self.assertEqual(sms_event.attempt_count, 1)
+        self.assertEqual(run.event_ids.filtered(lambda e: e.channel == "email").state, "sent")
+
+    def test_letter_is_attached(self):
+        self.level_1.write({"send_email": False, "send_letter": True})
+        run = self._queue()
+        with freeze_time(TODAY):
+            self._dispatch()
+        attachment = run.event_ids.letter_attachment_id
+        self.assertTrue(attachment)
+        self.assertIn(self.invoice.name, attachment.raw.decode())
+
+    def test_letter_real_pdf(self):
+        self.level_1.write({"send_email": False, "send_letter": True})
+        run = self._queue()
+        with freeze_time(TODAY):
+            run.event_ids.with_context(force_report_rendering=True)._dunning_dispatch()
+        attachment = run.event_ids.letter_attachment_id
+        self.assertEqual(attachment.mimetype, "application/pdf")
+        self.assertTrue(attachment.raw.startswith(b"%PDF"))
+
+    def test_call_activity_for_the_collector(self):
+        collector = self._create_user("collector", "receivable_dunning.group_dunning_user")
+        self.debtor.dunning_collector_id = collector
+        self.level_1.write({"send_email": False, "create_call": True})
+        run = self._queue()
+        with freeze_time(TODAY):
+            self._dispatch()
+        activity = run.event_ids.activity_id
+        self.assertEqual(activity.user_id, collector)
+        self.assertEqual(activity.date_deadline, TODAY)
+        self.assertEqual(activity.activity_type_id, self.env.ref("mail.mail_activity_data_call"))
+        self.assertIn(self.invoice.name, str(activity.note))
+
+    def test_bad_contacts_fail_alone(self):
+        debtors = self.env["res.partner"].create(
+            [
+                {"name": f"Debtor {index}", "email": f"d{index}@example.com" if index % 20 else "no-at-sign"}
+                for index in range(40)
+            ]
+        )
+        for debtor in debtors:
+            self._create_invoice_due(debtor, 100.0, DUE)
+        run = self._queue()
+        with self.smtp_sink() as sink, freeze_time(TODAY):
+            self._dispatch()
+            self._flush_mail_queue()
+        events = run.event_ids.filtered(lambda e: e.partner_id in debtors)
+        failed = events.filtered(lambda e: e.state == "failed")
+        self.assertEqual(sorted(failed.partner_id.mapped("name")), ["Debtor 0", "Debtor 20"])
+        self.assertTrue(all("field Email" in error for error in failed.mapped("error_message")))
+        self.assertEqual(len(events.filtered(lambda e: e.state == "sent")), 38)
+        self.assertEqual(
+            len({rcpt for item in sink.messages for rcpt in item["rcpt_tos"]} - {"debtor.one@example.com"}), 38
+        )
+        failed_action = self.env.ref("receivable_dunning.dunning_event_action_failed")
+        self.assertIn("search_default_filter_failed", failed_action.context)
+        self.assertEqual(self.env["dunning.event"].search([("state", "=", "failed")]), failed)
+
+    def test_smtp_refusal_fails_the_reminder_then_retry(self):
+        run = self._queue()
+        with self.smtp_sink(refused={"debtor.one@example.com"}) as sink, freeze_time(TODAY):
+            self._dispatch()
+            self._flush_mail_queue()
+        self.assertFalse(sink.messages)
+        event = run.event_ids
+        self.assertEqual(event.state, "failed")
+        self.assertTrue(event.error_message)
+        with freeze_time(TODAY + timedelta(days=1)):
+            self._run()  # the next run puts failed reminders back in the queue
+        self.assertEqual(event.state, "queued")
+        with self.smtp_sink() as sink, freeze_time(TODAY + timedelta(days=1)):
+            self._dispatch()
+            self._flush_mail_queue()
+        self.assertEqual(event.state, "sent")
+        self.assertEqual(len(sink.messages_to("debtor.one@example.com")), 1)
+
+    def test_payment_cancels_pending_reminders_and_thanks(self):
+        other = self._create_invoice_due(self.debtor, 100.0, DUE)
+        run = self._queue()
+        with freeze_time(TODAY):
+            self._dispatch()
+        self.assertEqual(self.invoice.dunning_level_id, self.level_1)
+        queued = run.event_ids.copy({"state": "queued"})  # a reminder still waiting in the queue
+        self.env["account.payment.register"].with_context(
+            active_model="account.move", active_ids=self.invoice.ids
+        ).create({})._create_payments()
+        self.assertEqual(queued.line_ids.move_id, other, "the paid invoice left the pending reminder")
+        thanks = self.env["dunning.event"].search([("event_type", "=", "thanks")])
+        self.assertEqual(thanks.line_ids.move_id, self.invoice)
+        self.assertEqual(thanks.state, "queued")
+        with self.smtp_sink() as sink, freeze_time(TODAY):
+            thanks._dunning_dispatch()
+            self._flush_mail_queue()
+        message = sink.messages_to("debtor.one@example.com")[0]
+        self.assertIn("thank you", message["Subject"].lower())
+        self.assertIn(self.invoice.name, sink.html_body(message))
+
+    def test_payment_of_every_invoice_cancels_the_reminder(self):
+        run = self._queue()
+        self.env["account.payment.register"].with_context(
+            active_model="account.move", active_ids=self.invoice.ids
+        ).create({})._create_payments()
+        self.assertEqual(run.event_ids.state, "cancelled")
+
+    def test_template_error_fails_the_reminder(self):
+        run = self._queue()
+        with (
+            patch.object(type(self.env["mail.template"]), "send_mail", side_effect=ValueError("broken template")),
+            mute_logger("odoo.addons.receivable_dunning.models.dunning_event"),
+            freeze_time(TODAY),
+        ):
+            self._dispatch()
+        self.assertEqual(run.event_ids.state, "failed")
+        self.assertEqual(run.event_ids.error_message, "broken template")
+
+    def test_resend_without_new_charges(self):
+        self.policy.escalation_mode = "catch_up"
+        self.invoice.invoice_date_due = DUE - timedelta(days=30)
+        run = self._queue()
+        with freeze_time(TODAY):
+            self._dispatch()
+            self.assertEqual(run.event_ids.amount_fee, 40.0)
+            copy = run.event_ids.action_resend()
+        self.assertEqual(copy.state, "sent")
+        self.assertNotEqual(copy.name, run.event_ids.name)
+        self.assertFalse(copy.line_ids.filtered("is_escalation"))
+        self.assertEqual(copy.amount_fee, 0.0)
+        self.assertEqual(copy.amount_residual, 1234.5)

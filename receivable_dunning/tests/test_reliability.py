@@ -1,0 +1,114 @@
+from datetime import date, timedelta
+from unittest.mock import patch
+
+from freezegun import freeze_time
+from psycopg2 import IntegrityError
+
+from odoo.exceptions import UserError
+from odoo.sql_db import db_connect
+from odoo.tests import tagged
+from odoo.tools import mute_logger
+
+from .engine_common import DunningEngineCommon
+
+DUE = date(2026, 6, 15)
+TODAY = DUE + timedelta(days=11)
+
+
+@tagged("post_install", "-at_install")
+class TestReliability(DunningEngineCommon):
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.debtors = cls.env["res.partner"].create(
+            [{"name": f"Debtor {index:02d}", "email": f"debtor{index}@example.com"} for index in range(7)]
+        )
+        for debtor in cls.debtors:
+            cls._create_invoice_due(debtor, 100.0, DUE)
+
+    def _cron_dispatch(self):
+        """One call of the dispatch cron; its commit point is recorded instead of committing the test."""
+        with patch.object(type(self.env["ir.cron"]), "_commit_progress", return_value=60.0) as progress:
+            self.env["dunning.event"]._cron_dunning_dispatch()
+        return progress
+
+    def test_batches_report_progress(self):
+        self.env["ir.config_parameter"].set_param("receivable_dunning.dispatch_batch_size", 3)
+        with freeze_time(TODAY):
+            self._run()
+            progress = self._cron_dispatch()
+        progress.assert_called_once_with(3, remaining=4)
+        self.assertEqual(len(self.env["dunning.event"].search([("state", "=", "sent")])), 3)
+
+    def test_run_killed_midway_then_restarted_sends_each_reminder_once(self):
+        self.env["ir.config_parameter"].set_param("receivable_dunning.dispatch_batch_size", 2)
+        original = type(self.env["dunning.event"])._dunning_send_email
+        calls = []
+
+        def dying_sender(event):
+            calls.append(event.id)
+            if len(calls) == 2:
+                raise SystemExit("worker killed")
+            return original(event)
+
+        with freeze_time(TODAY):
+            self._run()
+            with self.smtp_sink() as sink:
+                self._cron_dispatch()  # first batch: two debtors, committed
+                with patch.object(type(self.env["dunning.event"]), "_dunning_send_email", dying_sender):
+                    # The worker dies in the middle of the second batch: its transaction is lost.
+                    with self.assertRaises(SystemExit), self.env.cr.savepoint():
+                        self._cron_dispatch()
+                self.env.invalidate_all()
+                for _batch in range(10):  # restarted: it finishes the rest
+                    if not self.env["dunning.event"].search_count([("state", "=", "queued")]):
+                        break
+                    self._cron_dispatch()
+                self._flush_mail_queue()
+        received = [rcpt for item in sink.messages for rcpt in item["rcpt_tos"]]
+        expected = sorted(self.debtors.mapped("email"))
+        self.assertEqual(sorted(received), expected, "every debtor got exactly one email")
+        self.assertEqual(set(self.env["dunning.event"].search([]).mapped("state")), {"sent"})
+
+    def test_unique_claim_refuses_a_second_escalation(self):
+        with freeze_time(TODAY):
+            run = self._run()
+        line = run.event_ids.line_ids[0]
+        with mute_logger("odoo.sql_db"), self.assertRaises(IntegrityError), self.cr.savepoint():
+            line.event_id.copy({"line_ids": [(0, 0, {**line.copy_data()[0], "is_escalation": True})]})
+            self.env.flush_all()
+        # Once the reminder is cancelled, the invoice and level may be claimed again.
+        run.event_ids.action_cancel()
+        with freeze_time(TODAY):
+            self.assertEqual(len(self._run().event_ids), len(self.debtors))
+
+    def test_second_worker_skips_a_company_being_run(self):
+        company = self.env.company
+        other = db_connect(self.env.cr.dbname).cursor()
+        try:
+            other.execute("SELECT pg_try_advisory_xact_lock(hashtext(%s))", [f"receivable_dunning.run.{company.id}"])
+            self.assertTrue(other.fetchone()[0])
+            with patch.object(type(self.env["ir.cron"]), "_commit_progress", return_value=60.0):
+                self.env["dunning.run"]._cron_dunning_run()
+            self.assertFalse(self.env["dunning.run"].search([("company_id", "=", company.id)]))
+            with self.assertRaisesRegex(UserError, "in progress"):
+                self.env["dunning.run"].create({}).action_execute()
+        finally:
+            other.rollback()
+            other.close()
+        with patch.object(type(self.env["ir.cron"]), "_commit_progress", return_value=60.0), freeze_time(TODAY):
+            self.env["dunning.run"]._cron_dunning_run()
+        run = self.env["dunning.run"].search([("company_id", "=", company.id), ("trigger", "=", "scheduled")])
+        self.assertEqual(len(run), 1)
+        self.assertEqual(len(run.event_ids), len(self.debtors))
+
+    def test_dispatch_skips_reminders_locked_by_another_worker(self):
+        with freeze_time(TODAY):
+            run = self._run()
+        locked = run.event_ids[:3]
+        # try_lock_for_update is what keeps two dispatchers apart: rows it cannot lock are left alone.
+        with patch.object(type(self.env["dunning.event"]), "try_lock_for_update", lambda events: events - locked):
+            with freeze_time(TODAY):
+                self._cron_dispatch()
+        self.assertEqual(set(locked.mapped("state")), {"queued"})
+        self.assertEqual(set((run.event_ids - locked).mapped("state")), {"sent"})

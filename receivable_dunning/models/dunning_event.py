@@ -3,9 +3,10 @@ import logging
 from markupsafe import Markup
 
 from odoo import api, fields, models
-from odoo.addons.account.tools.structured_reference import format_structured_reference_iso
 from odoo.exceptions import UserError
 from odoo.tools import email_normalize
+
+from odoo.addons.account.tools.structured_reference import format_structured_reference_iso
 
 from ..tools.phone import InvalidPhoneNumber, to_e164
 

@@ -41,10 +41,14 @@ class TestDunningPolicy(DunningCommon):
 
     def test_negative_settings_refused(self):
         for field in ("grace_days", "min_interval_days", "interest_rate"):
-            with self.subTest(field=field), mute_logger("odoo.sql_db"), self.assertRaises(IntegrityError):
-                with self.cr.savepoint():
-                    self.policy.write({field: -1})
-                    self.env.flush_all()
+            with (
+                self.subTest(field=field),
+                mute_logger("odoo.sql_db"),
+                self.assertRaises(IntegrityError),
+                self.cr.savepoint(),
+            ):
+                self.policy.write({field: -1})
+                self.env.flush_all()
         with mute_logger("odoo.sql_db"), self.assertRaises(IntegrityError), self.cr.savepoint():
             self.level_3.fee_amount = -40
             self.env.flush_all()

@@ -55,10 +55,13 @@ class TestReliability(DunningEngineCommon):
             self._run()
             with self.smtp_sink() as sink:
                 self._cron_dispatch()  # first batch: two debtors, committed
-                with patch.object(type(self.env["dunning.event"]), "_dunning_send_email", dying_sender):
-                    # The worker dies in the middle of the second batch: its transaction is lost.
-                    with self.assertRaises(SystemExit), self.env.cr.savepoint():
-                        self._cron_dispatch()
+                # The worker dies in the middle of the second batch: its transaction is lost.
+                with (
+                    patch.object(type(self.env["dunning.event"]), "_dunning_send_email", dying_sender),
+                    self.assertRaises(SystemExit),
+                    self.env.cr.savepoint(),
+                ):
+                    self._cron_dispatch()
                 self.env.invalidate_all()
                 for _batch in range(10):  # restarted: it finishes the rest
                     if not self.env["dunning.event"].search_count([("state", "=", "queued")]):
@@ -107,8 +110,10 @@ class TestReliability(DunningEngineCommon):
             run = self._run()
         locked = run.event_ids[:3]
         # try_lock_for_update is what keeps two dispatchers apart: rows it cannot lock are left alone.
-        with patch.object(type(self.env["dunning.event"]), "try_lock_for_update", lambda events: events - locked):
-            with freeze_time(TODAY):
-                self._cron_dispatch()
+        with (
+            patch.object(type(self.env["dunning.event"]), "try_lock_for_update", lambda events: events - locked),
+            freeze_time(TODAY),
+        ):
+            self._cron_dispatch()
         self.assertEqual(set(locked.mapped("state")), {"queued"})
         self.assertEqual(set((run.event_ids - locked).mapped("state")), {"sent"})

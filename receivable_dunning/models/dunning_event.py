@@ -376,7 +376,7 @@ class DunningEvent(models.Model):
             content, report_type = self.env["ir.actions.report"]._render_qweb_pdf("account.account_invoices", move.ids)
             attachments |= attachments.create(
                 {
-                    "name": f"{move._get_invoice_report_filename()}" if report_type == "pdf" else f"{move.name}.html",
+                    "name": move._get_invoice_report_filename(extension=report_type),
                     "raw": content,
                     "res_model": self._name,
                     "res_id": self.id,

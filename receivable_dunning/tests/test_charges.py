@@ -54,7 +54,8 @@ class TestStatutoryCharges(DunningEngineCommon):
         self.policy.level_ids = [
             Command.create({"sequence": 5, "name": "Level 4", "delay_days": 60, "apply_interest": True})
         ]
-        invoice, line = self._charge("receivable_dunning.charge_rule_fr", self.debtor)
+        invoice, first = self._charge("receivable_dunning.charge_rule_fr", self.debtor)
+        self.assertEqual(first.amount_fee, 40.0)
         with freeze_time(date(2025, 7, 31)):
             self._dispatch()
             self.assertFalse(self._run().event_ids, "nothing new the same day")

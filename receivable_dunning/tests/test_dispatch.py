@@ -44,6 +44,7 @@ class TestDispatch(DunningEngineCommon, SMSCase):
         self.assertIn(self.invoice.payment_reference or self.invoice.name, body)
 
     def test_email_in_the_debtor_language(self):
+        self.env["ir.module.module"].search([("name", "=", "receivable_dunning")])._update_translations(["fr_FR"])
         self.debtor.lang = "fr_FR"
         self._queue()
         with self.smtp_sink() as sink, freeze_time(TODAY):
@@ -51,6 +52,8 @@ class TestDispatch(DunningEngineCommon, SMSCase):
             self._flush_mail_queue()
         body = sink.html_body(sink.messages_to("debtor.one@example.com")[0])
         self.assertIn("15/06/2026", body, "French date format")
+        self.assertIn("Selon nos écritures", body)
+        self.assertIn("Échéance", body)
 
     def test_effects_of_a_sent_reminder(self):
         run = self._queue()

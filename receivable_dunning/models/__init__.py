@@ -11,6 +11,8 @@ from . import dunning_run_exception
 from . import dunning_debtor
 from . import account_move
 from . import account_move_line
+from . import account_bank_statement_line
+from . import account_journal
 from . import res_company
 from . import res_partner
 from . import res_config_settings

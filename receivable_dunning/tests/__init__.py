@@ -9,4 +9,5 @@ from . import test_install
 from . import test_multi_company
 from . import test_promises
 from . import test_reliability
+from . import test_statement_match
 from . import test_tools

@@ -3,7 +3,9 @@ from datetime import date
 from odoo.tests import BaseCase, tagged
 
 from ..tools.interest import late_interest, round_amount
+from ..tools.matching import BankLine, OpenItem, OpenItemIndex
 from ..tools.phone import InvalidPhoneNumber, to_e164
+from ..tools.references import normalize, normalize_iban, number_candidates, rf_candidates
 
 
 @tagged("post_install", "-at_install")
@@ -43,3 +45,69 @@ class TestInterest(BaseCase):
     def test_round_half_up(self):
         self.assertEqual(round_amount(2.675), 2.68)
         self.assertEqual(round_amount(9.865), 9.87)
+
+
+@tagged("post_install", "-at_install")
+class TestReferences(BaseCase):
+    def test_rf_candidates(self):
+        self.assertEqual(rf_candidates("paid RF18 5390 0754 7034, thanks"), [("RF18539007547034", True)])
+        self.assertEqual(rf_candidates("rf18-5390-0754-7034"), [("RF18539007547034", True)])
+        self.assertEqual(rf_candidates("RF18 5390 0754 7035"), [("RF18539007547035", False)])
+        self.assertEqual(rf_candidates("RF18 5390 0754 7034 INV 12"), [("RF18539007547034", True)])
+
+    def test_broken_checksum_is_noted(self):
+        index = OpenItemIndex([OpenItem(1, 10, 100, "INV/1", "RF18 5390 0754 7034", 100.0, 1)])
+        proposal = index.match(BankLine(1, "RF18 5390 0754 7035", 100.0, 1))
+        self.assertFalse(proposal.items)
+        self.assertIn("wrong checksum", proposal.notes[0])
+
+    def test_number_candidates(self):
+        keys = number_candidates("Pay inv 2026/00012 and INV-2026-00013")
+        self.assertIn("INV202600012", keys)
+        self.assertIn("INV202600013", keys)
+
+    def test_iban(self):
+        self.assertEqual(normalize_iban("be71 0961 2345 6769"), "BE71096123456769")
+        self.assertIsNone(normalize_iban("BE71 0961 2345 6760"))
+        self.assertEqual(normalize("RF18 5390-0754.7034"), "RF18539007547034")
+
+
+@tagged("post_install", "-at_install")
+class TestMatcher(BaseCase):
+    def _index(self):
+        items = [
+            OpenItem(1, 10, 100, "INV/2026/00001", "RF18 5390 0754 7034", 100.0, 1),
+            OpenItem(2, 11, 100, "INV/2026/00002", "INV/2026/00002", 250.0, 1),
+            OpenItem(3, 12, 200, "INV/2026/00003", "INV/2026/00003", 400.0, 1),
+            OpenItem(4, 13, 200, "INV/2026/00004", "INV/2026/00004", 400.0, 1),
+        ]
+        return OpenItemIndex(items, iban_partners={"BE71096123456769": 100}, reminder_references={"RF0612": [10, 11]})
+
+    def test_rules(self):
+        index = self._index()
+        cases = [
+            (BankLine(1, "RF18 5390 0754 7034", 100.0, 1), (1,), "exact_reference", 100),
+            (BankLine(2, "rf18539007547034", 100.0, 1), (1,), "normalized_reference", 95),
+            (BankLine(3, "facture inv 2026 00002", 250.0, 1), (2,), "invoice_number", 90),
+            (BankLine(4, "RF18539007547034 INV/2026/00002", 350.0, 1), (1, 2), "several_references", 95),
+            (BankLine(5, "virement", 250.0, 1, iban="BE71096123456769"), (2,), "iban_amount", 80),
+            (BankLine(6, "virement", 250.0, 1, partner_id=100), (2,), "partner_amount", 70),
+            (BankLine(7, "RF18 5390 0754 7034", 60.0, 1), (1,), "exact_reference", 90),
+            (BankLine(8, "RF18 5390 0754 7034", 160.0, 1), (1,), "exact_reference", 85),
+            (BankLine(9, "RF18539007547034", 100.0, 2), (), None, 0),
+        ]
+        for line, items, reason, score in cases:
+            with self.subTest(label=line.label):
+                proposal = index.match(line)
+                self.assertEqual(tuple(item.line_id for item in proposal.items), items)
+                self.assertEqual((proposal.reason, proposal.score), (reason, score))
+
+    def test_ambiguous(self):
+        proposal = self._index().match(BankLine(1, "virement", 400.0, 1, partner_id=200))
+        self.assertTrue(proposal.ambiguous)
+
+    def test_cost_grows_with_lines_plus_items(self):
+        items = [OpenItem(i, i, i % 50, f"INV/{i:06d}", f"INV/{i:06d}", 10.0 + i, 1) for i in range(20000)]
+        index = OpenItemIndex(items)
+        for i in range(0, 20000, 997):
+            self.assertEqual(index.match(BankLine(i, f"inv {i:06d}", 10.0 + i, 1)).items[0].move_id, i)

@@ -1,1 +1,3 @@
 from . import dunning_run_wizard
+from . import statement_match_wizard
+from . import statement_match_wizard_line

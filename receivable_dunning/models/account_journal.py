@@ -1,0 +1,29 @@
+from odoo import fields, models
+
+
+class AccountJournal(models.Model):
+    _inherit = "account.journal"
+
+    dunning_auto_reconcile_threshold = fields.Integer(
+        string="Auto-Reconcile Threshold",
+        default=0,
+        help="Statement lines of this bank journal whose best match scores at least this much (0-100) are "
+        "reconciled with their invoices automatically; ambiguous matches never are. 0 turns it off.",
+    )
+
+    _dunning_threshold_range = models.Constraint(
+        "CHECK(dunning_auto_reconcile_threshold BETWEEN 0 AND 100)",
+        "The auto-reconcile threshold is a score between 0 and 100.",
+    )
+
+    def action_dunning_match(self):
+        """Open the matching wizard on the journal's unreconciled statement lines."""
+        self.ensure_one()
+        return {
+            "type": "ir.actions.act_window",
+            "name": self.env._("Match to Invoices"),
+            "res_model": "dunning.statement.match.wizard",
+            "view_mode": "form",
+            "target": "new",
+            "context": {"default_journal_id": self.id},
+        }

@@ -15,15 +15,3 @@ class AccountJournal(models.Model):
         "CHECK(dunning_auto_reconcile_threshold BETWEEN 0 AND 100)",
         "The auto-reconcile threshold is a score between 0 and 100.",
     )
-
-    def action_dunning_match(self):
-        """Open the matching wizard on the journal's unreconciled statement lines."""
-        self.ensure_one()
-        return {
-            "type": "ir.actions.act_window",
-            "name": self.env._("Match to Invoices"),
-            "res_model": "dunning.statement.match.wizard",
-            "view_mode": "form",
-            "target": "new",
-            "context": {"default_journal_id": self.id},
-        }

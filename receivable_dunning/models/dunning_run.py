@@ -267,14 +267,7 @@ class DunningRun(models.Model):
                    move.dunning_last_date AS last_date,
                    COALESCE(partner.dunning_hold_until > %(date)s, FALSE) AS debtor_on_hold,
                    %(pause_sql)s AS pause,
-                   EXISTS (
-                        SELECT 1
-                          FROM dunning_promise promise
-                          JOIN account_move_dunning_promise_rel rel ON rel.dunning_promise_id = promise.id
-                         WHERE rel.account_move_id = move.id
-                           AND promise.state = 'broken'
-                           AND promise.escalated IS NOT TRUE
-                   ) AS promise_broken,
+                   %(promise_broken)s AS promise_broken,
                    partner.is_company AS is_business
               FROM account_move move
               JOIN res_partner partner ON partner.id = move.commercial_partner_id
@@ -301,6 +294,9 @@ class DunningRun(models.Model):
             earliest_delay=earliest_delay,
             filters=SQL(" AND ").join(filters),
             pause_sql=pause_sql,
+            promise_broken=self._dunning_promise_exists(
+                SQL("promise.state = 'broken' AND promise.escalated IS NOT TRUE")
+            ),
         )
         rows = self.env.execute_query_dict(query)
         if self.policy_ids:
@@ -317,19 +313,24 @@ class DunningRun(models.Model):
             ("on_hold", SQL("move.dunning_hold_until > %s", self.date)),
             (
                 "promise",
-                SQL(
-                    """EXISTS (
-                        SELECT 1
-                          FROM dunning_promise promise
-                          JOIN account_move_dunning_promise_rel rel ON rel.dunning_promise_id = promise.id
-                         WHERE rel.account_move_id = move.id
-                           AND promise.state = 'pending'
-                           AND promise.date_promised >= %s
-                    )""",
-                    self.date,
+                self._dunning_promise_exists(
+                    SQL("promise.state = 'pending' AND promise.date_promised >= %s", self.date)
                 ),
             ),
         ]
+
+    @api.model
+    def _dunning_promise_exists(self, condition):
+        """SQL: the invoice ``move`` has a promise to pay that meets ``condition`` (on ``promise``)."""
+        return SQL(
+            """EXISTS (
+                SELECT 1
+                  FROM dunning_promise promise
+                  JOIN account_move_dunning_promise_rel rel ON rel.dunning_promise_id = promise.id
+                 WHERE rel.account_move_id = move.id AND %s
+            )""",
+            condition,
+        )
 
     def _dunning_level(self, rows):
         """Step 3: the level each invoice reaches, then per debtor the reminder to send, if any.

@@ -11,3 +11,6 @@ run:
 	bash scripts/run.sh
 lint:
 	bash scripts/lint.sh
+# SIZE=small (default) | full | tiny; see docs/benchmarks.md
+bench:
+	SIZE="$(SIZE)" bash scripts/bench.sh

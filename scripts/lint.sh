@@ -4,6 +4,6 @@ source "$(dirname "$0")/lib.sh"
 ensure_odoo
 ensure_venv
 cd "$REPO_ROOT"
-"$VENV/bin/ruff" check receivable_dunning scripts
-"$VENV/bin/ruff" format --check receivable_dunning scripts
+"$VENV/bin/ruff" check receivable_dunning scripts benchmarks
+"$VENV/bin/ruff" format --check receivable_dunning scripts benchmarks
 "$VENV/bin/pylint" --rcfile=.pylintrc receivable_dunning

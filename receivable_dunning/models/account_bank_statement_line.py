@@ -65,18 +65,23 @@ class AccountBankStatementLine(models.Model):
     # === BUSINESS METHODS === #
 
     def _dunning_match_proposals(self):
-        """Proposals for these statement lines, in their order, from indexes built once for all of them.
+        """Proposals for these statement lines, in their order, from indexes built once per company.
+
+        One index per company: invoice numbers repeat across companies, and a bank line may only pay its own
+        company's invoices.
 
         :return: list of :class:`~odoo.addons.receivable_dunning.tools.matching.Proposal`
         """
-        if not self:
-            return []
-        index = OpenItemIndex(
-            self._dunning_open_items(),
-            iban_partners=self._dunning_iban_partners(),
-            reminder_references=self._dunning_reminder_references(),
-        )
-        return [index.match(bank_line) for bank_line in self._dunning_bank_lines()]
+        proposals = {}
+        for lines in self.grouped("company_id").values():
+            index = OpenItemIndex(
+                lines._dunning_open_items(),
+                iban_partners=lines._dunning_iban_partners(),
+                reminder_references=lines._dunning_reminder_references(),
+            )
+            for bank_line in lines._dunning_bank_lines():
+                proposals[bank_line.line_id] = index.match(bank_line)
+        return [proposals[line.id] for line in self]
 
     def _dunning_bank_lines(self):
         return [

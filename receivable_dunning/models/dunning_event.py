@@ -139,10 +139,12 @@ class DunningEvent(models.Model):
 
     @api.model_create_multi
     def create(self, vals_list):
-        for vals in vals_list:
-            if vals.get("name", self.env._("New")) == self.env._("New"):
-                vals["name"] = self.env["ir.sequence"].next_by_code("dunning.event") or "/"
-        return super().create(vals_list)
+        events = super().create(vals_list)
+        # Named after their id, not an ir.sequence: a run inserts thousands at once, and a sequence costs queries
+        # per reminder. The id is unique and increasing, which is all a reminder reference needs.
+        for event in events.filtered(lambda e: e.name == self.env._("New")):
+            event.name = f"DUN/{event.date_scheduled.year}/{event.id:06d}"
+        return events
 
     def write(self, vals):
         if "level_id" in vals and any(event.state != "draft" for event in self):

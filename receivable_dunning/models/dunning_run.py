@@ -689,7 +689,8 @@ class DunningRun(models.Model):
             ["commercial_partner_id", "dunning_contact", "type"],
             order="id",
         )
-        recipients = {partner_id: Partner.browse(partner_id) for partner_id in partner_ids}
+        debtors = Partner.browse(list(partner_ids))  # one recordset, so that reading their contacts is prefetched
+        recipients = {partner.id: partner for partner in debtors}
         rank = dict.fromkeys(partner_ids, 0)  # 2: dunning contact, 1: invoice address, 0: the debtor itself
         for contact in contacts:
             commercial_id = contact.commercial_partner_id.id

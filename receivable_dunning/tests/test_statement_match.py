@@ -162,6 +162,12 @@ class TestStatementMatch(DunningEngineCommon):
         self.assertFalse(weak.is_reconciled)
         self.assertEqual(self.third.payment_state, "not_paid")
 
+    def test_other_company_invoices_are_never_proposed(self):
+        company_b = self.setup_other_company(name="Company B")["company"]
+        invoice_b = self._create_invoice_due(self.debtor, 777.0, date(2026, 1, 31), company=company_b)
+        _wizard, proposal = self._proposal(self._statement_line(f"Payment {invoice_b.name}", 777.0))
+        self.assertNotIn(invoice_b, proposal.move_line_ids.move_id)
+
     def test_wizard_on_a_journal_and_date_range(self):
         inside = self._statement_line(self.invoice.payment_reference, 1000.0)
         self._statement_line(self.second.payment_reference, 250.0, date=date(2026, 3, 10))

@@ -102,6 +102,11 @@ class TestMatcher(BaseCase):
                 self.assertEqual(tuple(item.line_id for item in proposal.items), items)
                 self.assertEqual((proposal.reason, proposal.score), (reason, score))
 
+    def test_reference_of_another_payer_is_ambiguous(self):
+        proposal = self._index().match(BankLine(1, "INV/2026/00003", 400.0, 1, partner_id=100))
+        self.assertEqual(proposal.items[0].line_id, 3)
+        self.assertTrue(proposal.ambiguous)
+
     def test_ambiguous(self):
         proposal = self._index().match(BankLine(1, "virement", 400.0, 1, partner_id=200))
         self.assertTrue(proposal.ambiguous)

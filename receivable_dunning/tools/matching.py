@@ -19,8 +19,8 @@ partner_amount            70  the line's partner owes exactly this amount on one
 =====================  =====  ===========================================================================
 
 A payment smaller than the items found is a partial payment (score - 10), a larger one an overpayment
-(score - 15). Several equally good candidates make the proposal ambiguous, and an ambiguous proposal is never
-reconciled automatically.
+(score - 15). Several equally good candidates, or items of another partner than the payer (known from the line or
+its IBAN), make the proposal ambiguous, and an ambiguous proposal is never reconciled automatically.
 """
 
 from collections import defaultdict
@@ -194,4 +194,9 @@ class OpenItemIndex:
         elif proposal.difference > 0:
             score -= OVERPAYMENT_PENALTY
         proposal.score = score
+        known_partner = line.partner_id or (self.iban_partners.get(line.iban) if line.iban else None)
+        if known_partner and any(item.partner_id != known_partner for item in items):
+            # A mistyped number can point at another debtor's invoice: never settle that without a person.
+            proposal.ambiguous = True
+            proposal.notes.append("the items belong to another partner than the payer")
         return proposal

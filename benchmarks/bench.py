@@ -1,0 +1,634 @@
+"""`make bench`: measure receivable_dunning and its peers in one run, on the same data, on this machine.
+
+1. A bench database per size (rd_bench_<size>), built once with our module and the OCA peers installed and filled
+   by dataset.py; reused while its generator version, seed and sizes match.
+2. Each figure in a fresh process (worker.py): our dunning run vs OCA account_credit_control, our matcher vs OCA
+   account_reconcile_oca, our statement page vs Odoo's /my/invoices under load, the dunning cron in one and in two
+   processes on copies of the database.
+3. A table (figure, ours, peer, ratio, target, verdict) on stdout, benchmarks/results.json, and with
+   --update-docs the section of docs/benchmarks.md for this size.
+
+Every step is bounded in time; a peer that overruns its budget is reported as a lower bound (">=").
+"""
+
+import argparse
+import contextlib
+import datetime
+import json
+import os
+import platform
+import re
+import signal
+import subprocess
+import sys
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+REPO = os.path.dirname(HERE)
+sys.path.insert(0, HERE)
+
+import common  # noqa: E402
+import load  # noqa: E402
+
+# Seconds a peer measurement may take before it is stopped and reported as a lower bound.
+PEER_BUDGET = {"tiny": 120, "small": 300, "full": 600}
+MATCH_PEER_BUDGET = {"tiny": 60, "small": 120, "full": 180}
+CLIENTS = 20
+
+
+class Bench:
+    def __init__(self, args):
+        self.args = args
+        self.db = args.db or common.db_name(args.size)
+        self.sizes = common.SIZES[args.size]
+        self.results = {}
+        self.log_dir = args.log_dir
+        os.makedirs(self.log_dir, exist_ok=True)
+
+    # === PROCESSES === #
+
+    def log(self, message):
+        print(f"[bench] {message}", file=sys.stderr, flush=True)
+
+    def connection_args(self):
+        a = self.args
+        return [
+            f"--odoo-src={a.odoo_src}",
+            f"--addons-path={a.addons_path}",
+            f"--db-host={a.db_host}",
+            f"--db-port={a.db_port}",
+            f"--db-user={a.db_user}",
+        ]
+
+    def start_worker(self, task, db=None, extra=()):
+        log_path = os.path.join(self.log_dir, f"{task}-{db or self.db}.log")
+        cmd = [
+            sys.executable,
+            os.path.join(HERE, "worker.py"),
+            task,
+            f"--db={db or self.db}",
+            f"--size={self.args.size}",
+            f"--seed={self.args.seed}",
+            *self.connection_args(),
+            *extra,
+        ]
+        log_file = open(log_path, "w")  # noqa: SIM115 - closed in wait_worker
+        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=log_file, text=True, start_new_session=True)
+        return proc, log_file, log_path
+
+    def wait_worker(self, started, timeout):
+        proc, log_file, log_path = started
+        try:
+            out, _err = proc.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.communicate()
+            log_file.close()
+            return {"timeout": timeout}
+        log_file.close()
+        for line in out.splitlines():
+            if line.startswith("RD_BENCH_RESULT "):
+                return json.loads(line[len("RD_BENCH_RESULT ") :])
+        return {"error": f"exit {proc.returncode}, see {log_path}", "log_tail": tail(log_path)}
+
+    def worker(self, task, timeout, db=None, extra=()):
+        self.log(f"{task} on {db or self.db} (at most {timeout:.0f}s)")
+        return self.wait_worker(self.start_worker(task, db, extra), timeout)
+
+    def odoo_bin(self, *options):
+        a = self.args
+        return [
+            sys.executable,
+            os.path.join(a.odoo_src, "odoo-bin"),
+            *options,
+            *common.odoo_args(a),
+            "--http-interface=127.0.0.1",
+        ]
+
+    def psql(self, sql, db="postgres"):
+        import psycopg2
+
+        conn = psycopg2.connect(
+            host=self.args.db_host,
+            port=self.args.db_port,
+            user=self.args.db_user,
+            dbname=db,
+            password=os.environ.get("PGPASSWORD"),
+        )
+        conn.autocommit = True
+        try:
+            with conn.cursor() as cr:
+                cr.execute(sql)
+                return cr.fetchall() if cr.description else None
+        finally:
+            conn.close()
+
+    def db_exists(self, db):
+        return bool(self.psql(f"SELECT 1 FROM pg_database WHERE datname = '{db}'"))
+
+    def drop_db(self, db):
+        self.psql(f'DROP DATABASE IF EXISTS "{db}" WITH (FORCE)')
+
+    def copy_db(self, target):
+        self.drop_db(target)
+        self.psql(f'CREATE DATABASE "{target}" TEMPLATE "{self.db}"')
+
+    # === DATABASE === #
+
+    def ensure_database(self):
+        """Create the bench database (modules + data) unless a matching one exists."""
+        if self.db_exists(self.db):
+            result = self.worker("generate", timeout=3600)
+            if "error" not in result:
+                self.results["dataset"] = result
+                return
+            self.log(f"{self.db} is unusable ({result['error']}): rebuilding it")
+            self.drop_db(self.db)
+        modules = ",".join([common.OUR_MODULE, *common.PEER_MODULES])
+        self.log(f"creating {self.db} with {modules} (once per size; a few minutes)")
+        log_path = os.path.join(self.log_dir, f"install-{self.db}.log")
+        with open(log_path, "w") as log_file:
+            rc = subprocess.call(
+                self.odoo_bin("-d", self.db, "-i", modules, "--stop-after-init"),
+                stdout=log_file,
+                stderr=subprocess.STDOUT,
+                timeout=1800,
+            )
+        if rc:
+            self.drop_db(self.db)
+            raise SystemExit(f"installing {modules} failed, see {log_path}:\n{tail(log_path)}")
+        self.log("generating the dataset")
+        result = self.worker("generate", timeout=3600)
+        if "error" in result or "timeout" in result:
+            self.drop_db(self.db)
+            raise SystemExit(f"dataset generation failed: {result}")
+        self.results["dataset"] = result
+
+    # === SECTIONS === #
+
+    def bench_dunning(self):
+        ours = self.worker("dunning_ours", timeout=1800)
+        peer = self.worker("dunning_peer", timeout=PEER_BUDGET[self.args.size])
+        self.results["dunning"] = {"ours": ours, "peer": peer}
+
+    def bench_matching(self):
+        ours = self.worker("match_ours", timeout=1800)
+        budget = MATCH_PEER_BUDGET[self.args.size]
+        peer = self.worker("match_peer", timeout=budget * 3 + 120, extra=[f"--budget={budget}"])
+        self.results["matching"] = {"ours": ours, "peer": peer}
+
+    def bench_portal(self):
+        info = self.worker("portal_info", timeout=600)
+        section = {"info": info}
+        self.results["portal"] = section
+        if "error" in info or "timeout" in info:
+            return
+        port = self.args.http_port
+        log_path = os.path.join(self.log_dir, f"server-{self.db}.log")
+        server_log = open(log_path, "w")  # noqa: SIM115 - closed below
+        server = subprocess.Popen(
+            self.odoo_bin(
+                "-d",
+                self.db,
+                f"--http-port={port}",
+                f"--gevent-port={port + 1}",
+                "--workers=2",
+                "--limit-time-real=300",
+                "--limit-memory-soft=4294967296",
+                "--limit-memory-hard=6442450944",
+            ),
+            stdout=server_log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        try:
+            if not load.wait_until_up(port):
+                section["error"] = f"the server did not answer within 120 s, see {log_path}"
+                return
+            requests_total = self.sizes["requests"]
+            try:
+                cookie = load.login(port, self.db, common.PORTAL_LOGIN, common.PORTAL_PASSWORD)
+                section["peer"] = load.run(
+                    port, "/my/invoices", requests_total, CLIENTS, cookie=cookie, expect=b"o_portal_my_doc_table"
+                )
+            except (RuntimeError, OSError) as error:
+                section["peer"] = {"error": str(error)}
+            url = info.get("statement_url")
+            if url:
+                path = url.split("://", 1)[-1].split("/", 1)[-1]
+                section["ours"] = load.run(port, "/" + path, requests_total, CLIENTS)
+            else:
+                section["ours"] = {"available": False}
+        finally:
+            os.killpg(server.pid, signal.SIGTERM)
+            try:
+                server.wait(30)
+            except subprocess.TimeoutExpired:
+                os.killpg(server.pid, signal.SIGKILL)
+                server.wait()
+            server_log.close()
+
+    def bench_cron(self):
+        """The dunning cron in one process, then in two started together, each on its own copy of the data.
+
+        "steady": the sequences already have this year's range, as on every day but the first run of a year;
+        "cold": the first run of the year, where both processes create that range.
+        """
+        section = {}
+        self.results["cron"] = section
+        copies = {name: f"{self.db}_cron_{name}" for name in ("single", "double", "cold")}
+        try:
+            for name, db in copies.items():
+                self.copy_db(db)
+                if name != "cold":
+                    self.worker("cron_prepare", timeout=300, db=db)
+            section["single"] = self.worker("cron", timeout=1800, db=copies["single"])
+            section["single_check"] = self.worker("cron_check", timeout=300, db=copies["single"])
+            for name in ("double", "cold"):
+                section[name] = self.run_together("cron", copies[name], count=2)
+                section[f"{name}_check"] = self.worker("cron_check", timeout=300, db=copies[name])
+        finally:
+            for db in copies.values():
+                self.drop_db(db)
+
+    def run_together(self, task, db, count):
+        """``count`` workers that load their registry, then start ``task`` at the same second."""
+        start_at = time.time() + 25
+        self.log(f"{task} x{count} on {db}")
+        started = [self.start_worker(task, db=db, extra=[f"--start-at={start_at}"]) for _ in range(count)]
+        return [self.wait_worker(proc, timeout=1800) for proc in started]
+
+    # === REPORT === #
+
+    def run(self):
+        started = time.perf_counter()
+        self.ensure_database()
+        for name in ("dunning", "matching", "portal", "cron"):
+            if name in self.args.skip:
+                continue
+            getattr(self, f"bench_{name}")()
+        self.results["bench_seconds"] = round(time.perf_counter() - started, 1)
+        rows = table_rows(self.results)
+        report = {
+            "size": self.args.size,
+            "sizes": self.sizes,
+            "seed": self.args.seed,
+            "date": datetime.datetime.now().astimezone().isoformat(timespec="seconds"),
+            "machine": machine(),
+            "command": f"make bench SIZE={self.args.size}",
+            "git_revision": git_revision(),
+            "table": rows,
+            "results": self.results,
+        }
+        with open(self.args.output, "w") as handle:
+            json.dump(report, handle, indent=2, default=str)
+        text = render_table(rows)
+        print(text)
+        print(f"\nwritten: {os.path.relpath(self.args.output, REPO)} ({self.results['bench_seconds']} s)")
+        if self.args.update_docs:
+            update_docs(report, text)
+        return 1 if self.args.strict and any(row[5] == "FAIL" for row in rows) else 0
+
+
+# === TABLE === #
+
+
+def num(value, digits=1):
+    return "n/a" if value is None else f"{value:,.{digits}f}"
+
+
+def ratio(peer, ours, lower_bound=False):
+    if peer is None or not ours:
+        return "n/a"
+    return f"{'>=' if lower_bound else ''}{peer / ours:,.1f}x"
+
+
+def verdict(ok):
+    return "n/a" if ok is None else ("PASS" if ok else "FAIL")
+
+
+def available(result):
+    return bool(result) and not any(key in result for key in ("error", "timeout")) and result.get("available", True)
+
+
+def why_missing(result):
+    if not result:
+        return "not run"
+    if "timeout" in result:
+        return f">{result['timeout']} s"
+    if "error" in result:
+        return "error"
+    return "not available"
+
+
+def table_rows(results):
+    """(figure, ours, peer, ratio, target, verdict) rows from the raw results."""
+    rows = []
+    for section, make_rows in (("dunning", dunning_rows), ("matching", matching_rows), ("portal", portal_rows)):
+        if results.get(section):
+            rows += make_rows(results[section])
+    if results.get("cron", {}).get("double"):
+        rows += cron_rows(results["cron"])
+    return rows
+
+
+def dunning_rows(dunning):
+    rows = []
+    ours, peer = dunning["ours"], dunning["peer"]
+    peer_ok = available(peer)
+    if available(ours):
+        per_k = ours["queries"] / (ours["invoices"] / 1000)
+        if peer_ok:
+            peer_s, bound = peer["seconds"], False
+        elif "timeout" in peer:
+            peer_s, bound = peer["timeout"], True
+        else:
+            peer_s, bound = None, False
+        speedup = peer_s / ours["seconds"] if peer_s else None
+        rows += [
+            (
+                f"Dunning run, {ours['invoices']:,} open invoices: wall time (s)",
+                num(ours["seconds"], 2),
+                num(peer["seconds"], 2) if peer_ok else why_missing(peer),
+                ratio(peer_s, ours["seconds"], bound),
+                "<= 60 s, >= 10x faster",
+                verdict(ours["seconds"] <= 60 and (speedup or 0) >= 10),
+            ),
+            (
+                "Dunning run: SQL queries per 1,000 invoices",
+                num(per_k),
+                num(peer["queries"] / (peer["invoices"] / 1000)) if peer_ok else why_missing(peer),
+                ratio(peer["queries"], ours["queries"]) if peer_ok else "n/a",
+                "<= 30",
+                verdict(per_k <= 30),
+            ),
+            (
+                "Dunning run: peak memory growth (MiB)",
+                num(ours["peak_memory_mib"]),
+                num(peer["peak_memory_mib"]) if peer_ok else why_missing(peer),
+                ratio(peer["peak_memory_mib"], ours["peak_memory_mib"]) if peer_ok else "n/a",
+                "-",
+                "info",
+            ),
+            (
+                "Dunning run: reminders queued (peer: credit lines)",
+                f"{ours['reminders']:,}",
+                f"{peer['credit_lines']:,}" if peer_ok else why_missing(peer),
+                "",
+                "-",
+                "info",
+            ),
+        ]
+    else:
+        rows.append(("Dunning run", why_missing(ours), why_missing(peer), "", "", "FAIL"))
+    return rows
+
+
+def matching_rows(matching):
+    rows = []
+    ours, peer = matching["ours"], matching["peer"]
+    peer_ok = available(peer)
+    if available(ours):
+        peer_s = peer.get("extrapolated_seconds") if peer_ok else None
+        partial = peer_ok and peer["lines"] < peer["lines_total"]
+        peer_text = why_missing(peer)
+        if peer_ok:
+            peer_text = num(peer_s, 2) + (f" (extrapolated from {peer['lines']:,} lines)" if partial else "")
+        rows.append(
+            (
+                f"Matching {ours['lines']:,} lines vs {ours['open_items']:,} open items: wall time (s)",
+                num(ours["seconds"], 2),
+                peer_text,
+                ratio(peer_s, ours["seconds"]),
+                "<= 10 s",
+                verdict(ours["seconds"] <= 10),
+            )
+        )
+        exact = ("exact_rf", "exact_number")
+        ours_exact = share(ours["categories"], exact, "correct")
+        peer_exact = share(peer["categories"], exact, "correct") if peer_ok else None
+        rows.append(
+            (
+                "Matching: correct on exact references (%)",
+                num(ours_exact),
+                num(peer_exact),
+                "",
+                ">= 99%",
+                verdict(ours_exact is not None and ours_exact >= 99),
+            )
+        )
+        ours_false = total(ours["categories"], "false_auto")
+        peer_false = total(peer["categories"], "false_auto") if peer_ok else None
+        rows.append(
+            (
+                "Matching: false auto-reconciliations (lines)",
+                str(ours_false),
+                "n/a" if peer_false is None else str(peer_false),
+                "",
+                "0",
+                verdict(ours_false == 0),
+            )
+        )
+        for category in sorted(ours["categories"]):
+            rows.append(
+                (
+                    f"  correct / auto-reconciled: {category} (%)",
+                    correct_auto(ours["categories"], category),
+                    correct_auto(peer["categories"], category) if peer_ok else "n/a",
+                    "",
+                    "-",
+                    "info",
+                )
+            )
+    else:
+        rows.append(("Matching", why_missing(ours), why_missing(peer), "", "", "FAIL"))
+    return rows
+
+
+def portal_rows(portal):
+    rows = []
+    ours, peer = portal.get("ours") or {}, portal.get("peer") or {}
+    info = portal.get("info", {})
+    label = f"{info.get('debtor_open_invoices', '?')} open invoices, {CLIENTS} clients"
+    ours_ok, peer_ok = available(ours) and ours.get("p95_ms"), available(peer) and peer.get("p95_ms")
+    rows += [
+        (
+            f"Portal statement ({label}): p50 (ms)",
+            num(ours.get("p50_ms")) if ours_ok else why_missing(ours),
+            num(peer.get("p50_ms")) if peer_ok else why_missing(peer),
+            "",
+            "-",
+            "info",
+        ),
+        (
+            "Portal statement: p95 (ms), peer /my/invoices",
+            num(ours.get("p95_ms")) if ours_ok else why_missing(ours),
+            num(peer.get("p95_ms")) if peer_ok else why_missing(peer),
+            ratio(ours.get("p95_ms"), peer.get("p95_ms")) if ours_ok and peer_ok else "n/a",
+            "<= 150 ms, <= 1.2x peer",
+            verdict(ours["p95_ms"] <= 150 and ours["p95_ms"] <= 1.2 * peer["p95_ms"]) if ours_ok and peer_ok else "n/a",
+        ),
+        (
+            "Portal statement: errors / requests",
+            f"{ours['errors']} / {ours['requests']}" if ours_ok else why_missing(ours),
+            f"{peer['errors']} / {peer['requests']}" if peer_ok else why_missing(peer),
+            "",
+            "0",
+            verdict(ours["errors"] == 0) if ours_ok else "n/a",
+        ),
+    ]
+    return rows
+
+
+def cron_rows(cron):
+    single, single_check = cron.get("single", {}), cron.get("single_check", {})
+    rows = []
+    for name, label in (("double", "2 processes"), ("cold", "2 processes, first run of the year")):
+        workers, check = cron.get(name) or [], cron.get(f"{name}_check", {})
+        errors = [w.get("error") or "timeout" for w in workers if w.get("error") or "timeout" in w]
+        claimed = (
+            f"{check.get('duplicates', 'n/a')} twice; {check.get('escalations', 'n/a')} vs "
+            f"{single_check.get('escalations', 'n/a')}"
+        )
+        rows.append(
+            (
+                f"Cron in {label}: escalations claimed twice; total vs 1 process",
+                claimed,
+                "",
+                "",
+                "0; equal, no worker error",
+                verdict(
+                    not errors
+                    and check.get("duplicates") == 0
+                    and check.get("escalations") == single_check.get("escalations")
+                ),
+            )
+        )
+        if errors:
+            rows.append((f"Cron in {label}: worker errors", f"{len(errors)}: {errors[0][:60]}", "", "", "0", "FAIL"))
+        elif name == "double" and workers:
+            wall = max(w["ended"] for w in workers) - min(w["started"] for w in workers)
+            rows.append(
+                (
+                    "Cron: wall time 1 process / 2 processes (s)",
+                    f"{num(single.get('seconds'), 2)} / {num(wall, 2)}",
+                    "",
+                    f"{single['seconds'] / wall:.2f}x speed-up" if wall and single.get("seconds") else "n/a",
+                    "-",
+                    "info",
+                )
+            )
+    return rows
+
+
+def correct_auto(categories, category):
+    return f"{num(share(categories, (category,), 'correct'))} / {num(share(categories, (category,), 'auto'))}"
+
+
+def share(categories, names, key):
+    lines = sum(categories.get(n, {}).get("lines", 0) for n in names)
+    if not lines:
+        return None
+    return 100.0 * sum(categories.get(n, {}).get(key, 0) for n in names) / lines
+
+
+def total(categories, key):
+    return sum(stats.get(key, 0) for stats in categories.values())
+
+
+HEADERS = ("Figure", "Ours", "Peer", "Ratio", "Target", "Verdict")
+
+
+def render_table(rows):
+    """A Markdown table, readable as is on a terminal."""
+    widths = [max(len(str(row[i])) for row in [HEADERS, *rows]) for i in range(len(HEADERS))]
+
+    def line(cells):
+        return "| " + " | ".join(str(cell).ljust(width) for cell, width in zip(cells, widths, strict=True)) + " |"
+
+    return "\n".join([line(HEADERS), "|" + "|".join("-" * (w + 2) for w in widths) + "|", *map(line, rows)])
+
+
+# === MACHINE, DOCS === #
+
+
+def machine():
+    info = {"nproc": os.cpu_count(), "python": platform.python_version(), "kernel": platform.release()}
+    try:
+        with open("/proc/cpuinfo") as handle:
+            info["cpu"] = next(line.split(":", 1)[1].strip() for line in handle if line.startswith("model name"))
+        with open("/proc/meminfo") as handle:
+            kib = int(next(line.split()[1] for line in handle if line.startswith("MemTotal")))
+            info["memory_gib"] = round(kib / 1024 / 1024, 1)
+    except (OSError, StopIteration):
+        pass
+    with contextlib.suppress(OSError):
+        info["postgresql"] = subprocess.run(
+            ["psql", "--version"], capture_output=True, text=True, timeout=10, check=False
+        ).stdout.strip()
+    return info
+
+
+def git_revision():
+    try:
+        return subprocess.run(
+            ["git", "-C", REPO, "rev-parse", "--short", "HEAD"], capture_output=True, text=True, timeout=10, check=False
+        ).stdout.strip()
+    except OSError:
+        return None
+
+
+def tail(path, lines=15):
+    try:
+        with open(path, errors="replace") as handle:
+            return "".join(handle.readlines()[-lines:])
+    except OSError:
+        return ""
+
+
+def update_docs(report, table):
+    """Replace this size's section of docs/benchmarks.md (between its markers) with the table just printed."""
+    path = os.path.join(REPO, "docs", "benchmarks.md")
+    size = report["size"]
+    start, end = f"<!-- bench:{size}:start -->", f"<!-- bench:{size}:end -->"
+    m, sizes = report["machine"], report["sizes"]
+    body = (
+        f"{start}\n"
+        f"`{report['command']}` on {report['date']} (revision {report['git_revision']}): "
+        f"{sizes['companies']} companies, {sizes['debtors']:,} debtors, {sizes['invoices']:,} invoices, "
+        f"{sizes['statement_lines']:,} statement lines; seed {report['seed']}. "
+        f"Machine: {m.get('nproc')} cores ({m.get('cpu', '?')}), {m.get('memory_gib', '?')} GiB, "
+        f"{m.get('postgresql', '?')}, Python {m.get('python')}. Bench time {report['results']['bench_seconds']} s "
+        f"(database reused: {report['results'].get('dataset', {}).get('reused')}).\n\n"
+        f"{table}\n"
+        f"{end}"
+    )
+    with open(path) as handle:
+        text = handle.read()
+    pattern = re.compile(re.escape(start) + ".*?" + re.escape(end), re.S)
+    if not pattern.search(text):
+        raise SystemExit(f"{path} has no {start} ... {end} markers")
+    with open(path, "w") as handle:
+        handle.write(pattern.sub(lambda _m: body, text))
+    print(f"updated: docs/benchmarks.md ({size})")
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--size", default="small", choices=sorted(common.SIZES))
+    parser.add_argument("--seed", type=int, default=common.DEFAULT_SEED)
+    parser.add_argument("--db", help="bench database name (default rd_bench_<size>)")
+    parser.add_argument("--output", default=os.path.join(HERE, "results.json"))
+    parser.add_argument("--log-dir", default=os.path.join(os.environ.get("RD_STATE_DIR", "/var/tmp"), "bench-logs"))
+    parser.add_argument("--http-port", type=int, default=8269)
+    parser.add_argument("--skip", default="", help="comma-separated sections: dunning, matching, portal, cron")
+    parser.add_argument("--update-docs", action="store_true", help="rewrite this size's table in docs/benchmarks.md")
+    parser.add_argument("--strict", action="store_true", help="exit 1 when a target is missed")
+    common.add_connection_arguments(parser)
+    args = parser.parse_args()
+    args.skip = {name.strip() for name in args.skip.split(",") if name.strip()}
+    sys.exit(Bench(args).run())
+
+
+if __name__ == "__main__":
+    main()

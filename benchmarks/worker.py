@@ -1,0 +1,374 @@
+"""One measurement per process: `python benchmarks/worker.py TASK --db DB [connection options]`.
+
+A fresh process per measurement keeps the peak-memory figure (ru_maxrss growth) honest and the registry caches
+cold in the same way for us and for the peers. Measured work is rolled back, so that every measurement sees the
+same data; only the `cron` task commits, on a copy of the bench database. The result is printed as one line
+``RD_BENCH_RESULT {json}`` (see common.emit).
+"""
+
+import argparse
+import os
+import sys
+import time
+from collections import Counter, defaultdict
+from datetime import date
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+import common
+import dataset
+
+
+def task_generate(args):
+    """Fill the bench database unless it already holds this version, seed and sizes."""
+    sizes = common.SIZES[args.size]
+    wanted = dataset.wanted_meta(common.GENERATOR_VERSION, args.seed, sizes)
+    with common.environment(args, args.db) as (_odoo, env):
+        meta = dataset.read_meta(env.cr)
+        if dataset.is_current(meta, wanted):
+            return {"reused": True, **meta}
+        if meta:
+            raise SystemExit(f"{args.db} holds another dataset ({meta.get('sizes')}); drop it first")
+        started = time.perf_counter()
+        meta = dataset.generate(
+            env, args.seed, sizes, common.PORTAL_INVOICES, common.PORTAL_LOGIN, common.PORTAL_PASSWORD
+        )
+        dataset.write_meta(env.cr, {**wanted, "complete": True, "generated_in": time.perf_counter() - started})
+        env.cr.commit()
+        env.cr.execute("ANALYZE")
+        return {"reused": False, **meta, "seconds": round(time.perf_counter() - started, 1)}
+
+
+def _meta(env):
+    meta = dataset.read_meta(env.cr)
+    if not meta.get("complete"):
+        raise SystemExit("the bench database has no complete dataset")
+    return meta
+
+
+def _open_invoice_count(env, company_ids):
+    env.cr.execute(
+        """SELECT count(*) FROM account_move WHERE move_type = 'out_invoice' AND state = 'posted'
+           AND payment_state IN ('not_paid', 'partial') AND company_id = ANY(%s)""",
+        [company_ids],
+    )
+    return env.cr.fetchone()[0]
+
+
+def task_dunning_ours(args):
+    """Our dunning run over every company (select, level, queue), reminders queued, nothing sent."""
+    with common.environment(args, args.db) as (_odoo, env):
+        meta = _meta(env)
+        asof = date.fromisoformat(meta["asof"])
+        companies = env["res.company"].browse(int(c) for c in meta["companies"])
+        invoices = _open_invoice_count(env, companies.ids)
+        env["dunning.run"].search([], limit=1)  # the registry is loaded, as in a running server
+        with common.Probe() as probe:
+            for company in companies:
+                run = (
+                    env["dunning.run"]
+                    .with_company(company)
+                    .create({"company_id": company.id, "trigger": "scheduled", "mode": "send", "date": asof})
+                )
+                run._dunning_execute()
+            env.flush_all()
+        env.cr.execute("SELECT count(*) FROM dunning_event WHERE state = 'queued'")
+        reminders = env.cr.fetchone()[0]
+        env.cr.execute("SELECT count(*), count(*) FILTER (WHERE is_escalation) FROM dunning_event_line")
+        lines, escalations = env.cr.fetchone()
+        env.cr.rollback()
+        return {
+            **probe.as_dict(),
+            "invoices": invoices,
+            "reminders": reminders,
+            "reminder_lines": lines,
+            "escalations": escalations,
+        }
+
+
+def task_dunning_profile(args):
+    """Where our dunning run's queries come from: the first frame in receivable_dunning (else the caller in odoo)
+    and the query's first words, counted, top 15. For the module's developers; not part of `make bench`."""
+    import traceback
+
+    counts = Counter()
+
+    def counting_execute(cursor, query, params=None, log_exceptions=True):
+        frames = traceback.extract_stack(limit=40)[:-1]
+        ours = [f for f in frames if "receivable_dunning" in f.filename]
+        frame = ours[-1] if ours else frames[-1]
+        text = " ".join(str(getattr(query, "code", query)).split())[:70]
+        counts[f"{os.path.basename(frame.filename)}:{frame.lineno} {frame.name} | {text}"] += 1
+        return original(cursor, query, params, log_exceptions)
+
+    with common.environment(args, args.db) as (odoo, env):
+        sql_db = odoo.sql_db
+        original = sql_db.Cursor.execute
+        meta = _meta(env)
+        asof = date.fromisoformat(meta["asof"])
+        env["dunning.run"].search([], limit=1)
+        sql_db.Cursor.execute = counting_execute
+        try:
+            for company in env["res.company"].browse(int(c) for c in meta["companies"]):
+                env["dunning.run"].with_company(company).create(
+                    {"company_id": company.id, "trigger": "scheduled", "mode": "send", "date": asof}
+                )._dunning_execute()
+            env.flush_all()
+        finally:
+            sql_db.Cursor.execute = original
+        env.cr.rollback()
+        return {"total": sum(counts.values()), "top": counts.most_common(15)}
+
+
+def task_dunning_peer(args):
+    """OCA account_credit_control: credit control lines of the same invoices on the same date."""
+    with common.environment(args, args.db) as (_odoo, env):
+        meta = _meta(env)
+        if "credit.control.run" not in env:
+            return {"available": False}
+        asof = date.fromisoformat(meta["asof"])
+        companies = env["res.company"].browse(int(c) for c in meta["companies"])
+        invoices = _open_invoice_count(env, companies.ids)
+        env["credit.control.run"].search([], limit=1)
+        with common.Probe() as probe:
+            for company in companies:
+                run = (
+                    env["credit.control.run"]
+                    .with_company(company)
+                    .create(
+                        {"date": asof, "company_id": company.id, "policy_ids": [(6, 0, company.credit_policy_id.ids)]}
+                    )
+                )
+                run.generate_credit_lines()
+            env.flush_all()
+        env.cr.execute("SELECT count(*), count(DISTINCT partner_id) FROM credit_control_line")
+        lines, partners = env.cr.fetchone()
+        env.cr.rollback()
+        return {**probe.as_dict(), "invoices": invoices, "credit_lines": lines, "debtors": partners}
+
+
+def _expected(env):
+    env.cr.execute(f"SELECT st_line_id, category, move_ids FROM {dataset.EXPECTED_TABLE} ORDER BY st_line_id")
+    return {st_id: (category, frozenset(moves)) for st_id, category, moves in env.cr.fetchall()}
+
+
+def _score(expected, found, auto):
+    """Accuracy per noise category.
+
+    :param dict expected: statement line id -> (category, frozenset of invoice ids)
+    :param dict found: statement line id -> frozenset of the invoice ids proposed (empty: no proposal)
+    :param set auto: statement line ids that would be reconciled automatically
+    """
+    per = defaultdict(Counter)
+    for st_id, (category, moves) in expected.items():
+        proposal = found.get(st_id, frozenset())
+        stats = per[category]
+        stats["lines"] += 1
+        stats["correct"] += proposal == moves
+        stats["wrong"] += bool(proposal) and proposal != moves
+        stats["none"] += not proposal
+        stats["auto"] += st_id in auto
+        stats["auto_correct"] += st_id in auto and proposal == moves
+        stats["false_auto"] += st_id in auto and proposal != moves
+    return {category: dict(stats) for category, stats in sorted(per.items())}
+
+
+def task_match_ours(args):
+    """Our matcher: proposals for every bench statement line against all open items, as one batch."""
+    with common.environment(args, args.db) as (_odoo, env):
+        _meta(env)
+        expected = _expected(env)
+        lines = env["account.bank.statement.line"].browse(sorted(expected))
+        lines.journal_id.dunning_auto_reconcile_threshold = common.AUTO_RECONCILE_THRESHOLD
+        env.cr.execute(
+            "SELECT count(*) FROM account_move_line aml JOIN account_account a ON a.id = aml.account_id "
+            "WHERE a.account_type = 'asset_receivable' AND NOT aml.reconciled AND aml.parent_state = 'posted'"
+        )
+        open_items = env.cr.fetchone()[0]
+        with common.Probe() as probe:
+            proposals = lines._dunning_match_proposals()
+        aml_move = {}
+        item_ids = {item.line_id for proposal in proposals for item in proposal.items}
+        if item_ids:
+            env.cr.execute("SELECT id, move_id FROM account_move_line WHERE id = ANY(%s)", [list(item_ids)])
+            aml_move = dict(env.cr.fetchall())
+        found, auto, by_line = {}, set(), {}
+        threshold = {line.id: line.journal_id.dunning_auto_reconcile_threshold for line in lines}
+        for proposal in proposals:
+            found[proposal.bank_line_id] = frozenset(aml_move[item.line_id] for item in proposal.items)
+            by_line[proposal.bank_line_id] = proposal
+            if proposal.items and not proposal.ambiguous and proposal.score >= threshold[proposal.bank_line_id] > 0:
+                auto.add(proposal.bank_line_id)
+        misses = _misses(env, expected, found, auto, by_line)
+        env.cr.rollback()
+        return {
+            **probe.as_dict(),
+            "lines": len(lines),
+            "open_items": open_items,
+            "categories": _score(expected, found, auto),
+            "misses": misses,
+        }
+
+
+def _misses(env, expected, found, auto, by_line, per_category=4):
+    """A few statement lines per category that were matched wrongly or auto-reconciled wrongly: to read, not scored."""
+    samples = defaultdict(list)
+    for st_id, (category, moves) in sorted(expected.items()):
+        proposal = found.get(st_id, frozenset())
+        if proposal == moves or (not proposal and not moves) or len(samples[category]) >= per_category:
+            continue
+        line = env["account.bank.statement.line"].browse(st_id)
+        details = by_line.get(st_id)
+        samples[category].append(
+            {
+                "line": st_id,
+                "company": line.company_id.id,
+                "label": line.payment_ref,
+                "iban": line.account_number,
+                "amount": line.amount,
+                "expected": sorted(env["account.move"].browse(moves).mapped(lambda m: f"{m.name}@{m.company_id.id}")),
+                "found": sorted(env["account.move"].browse(proposal).mapped(lambda m: f"{m.name}@{m.company_id.id}")),
+                "reason": getattr(details, "reason", None),
+                "score": getattr(details, "score", None),
+                "auto": st_id in auto,
+            }
+        )
+    return dict(samples)
+
+
+def task_match_peer(args):
+    """OCA account_reconcile_oca `_do_auto_reconcile_invoices` on the same lines, in chunks, within a budget."""
+    with common.environment(args, args.db, context={"_test_account_reconcile_oca": True}) as (_odoo, env):
+        _meta(env)
+        Line = env["account.bank.statement.line"]
+        if not hasattr(Line, "_do_auto_reconcile_invoices"):
+            return {"available": False}
+        expected = _expected(env)
+        ids = sorted(expected)
+        found, auto, seconds, done_lines, queries = {}, set(), 0.0, 0, 0
+        rss_before = common.max_rss_mib()
+        deadline = time.perf_counter() + args.budget
+        for start in range(0, len(ids), args.chunk):
+            if time.perf_counter() > deadline:
+                break
+            chunk = Line.browse(ids[start : start + args.chunk])
+            with common.Probe() as probe:
+                _todo, done = chunk._do_auto_reconcile_invoices()
+            seconds += probe.seconds
+            queries += probe.queries
+            done_lines += len(chunk)
+            auto |= set(done.ids)
+            # What the peer's query picked (untimed): its single journal item per statement line.
+            env.cr.execute(
+                chunk._do_auto_reconcile_invoices_query().select(
+                    "account_bank_statement_line.id", "max(account_move_line.move_id)"
+                )
+            )
+            for st_id, move_id in env.cr.fetchall():
+                found[st_id] = frozenset([move_id])
+            env.cr.rollback()
+        measured = {st_id: expected[st_id] for st_id in ids[:done_lines]}
+        return {
+            "seconds": round(seconds, 3),
+            "queries": queries,
+            "peak_memory_mib": round(common.max_rss_mib() - rss_before, 1),
+            "lines": done_lines,
+            "lines_total": len(ids),
+            "extrapolated_seconds": round(seconds * len(ids) / done_lines, 1) if done_lines else None,
+            "categories": _score(measured, found, auto),
+        }
+
+
+def task_portal_info(args):
+    """What the portal load needs: the debtor, its open invoices, our statement URL when the module has one."""
+    with common.environment(args, args.db) as (_odoo, env):
+        meta = _meta(env)
+        partner = env["res.partner"].browse(meta["portal_partner_id"])
+        open_count = _open_invoice_count(env, [int(c) for c in meta["companies"]])
+        env.cr.execute(
+            "SELECT count(*) FROM account_move WHERE commercial_partner_id = %s AND state = 'posted' "
+            "AND move_type = 'out_invoice' AND payment_state IN ('not_paid', 'partial')",
+            [partner.id],
+        )
+        debtor_open = env.cr.fetchone()[0]
+        url = None
+        # The statement page is being written: use whichever URL helper the module ends up offering.
+        for method in ("_dunning_statement_url", "_dunning_get_statement_url", "_dunning_portal_url"):
+            if hasattr(partner, method):
+                url = getattr(partner, method)()
+                break
+        env.cr.commit()  # a token generated on first use must be there for the server
+        return {
+            "partner_id": partner.id,
+            "debtor_open_invoices": debtor_open,
+            "open_invoices": open_count,
+            "statement_url": url,
+        }
+
+
+def task_cron(args):
+    """The daily dunning cron as a worker runs it, started at --start-at (epoch) so that two start together."""
+    with common.environment(args, args.db) as (_odoo, env):
+        env["dunning.run"].search([], limit=1)
+        env.cr.rollback()
+        if args.start_at:
+            time.sleep(max(0.0, args.start_at - time.time()))
+        started = time.time()
+        error = None
+        try:
+            env["dunning.run"]._cron_dunning_run()
+            env.cr.commit()
+        except Exception as exc:  # reported, not hidden: a second worker must not fail
+            error = repr(exc)
+            env.cr.rollback()
+        ended = time.time()
+        return {"started": started, "ended": ended, "seconds": round(ended - started, 3), "error": error}
+
+
+def task_cron_prepare(args):
+    """As on any day but the first of a year: the run and reminder sequences already have this year's range."""
+    with common.environment(args, args.db) as (_odoo, env):
+        for code in ("dunning.run", "dunning.event"):
+            env["ir.sequence"].next_by_code(code)
+        env.cr.commit()
+        return {"prepared": True}
+
+
+def task_cron_check(args):
+    """After the cron: reminders queued, and (invoice, level, channel) escalations claimed more than once."""
+    with common.environment(args, args.db) as (_odoo, env):
+        env.cr.execute(
+            """SELECT count(*) FROM (
+                   SELECT 1 FROM dunning_event_line
+                    WHERE is_escalation AND state IS DISTINCT FROM 'cancelled'
+                 GROUP BY move_id, level_id, channel HAVING count(*) > 1) AS dup"""
+        )
+        duplicates = env.cr.fetchone()[0]
+        env.cr.execute("SELECT count(*) FROM dunning_event_line WHERE is_escalation")
+        escalations = env.cr.fetchone()[0]
+        env.cr.execute("SELECT count(*) FROM dunning_event")
+        reminders = env.cr.fetchone()[0]
+        env.cr.execute("SELECT count(*) FROM dunning_run")
+        runs = env.cr.fetchone()[0]
+        return {"duplicates": duplicates, "escalations": escalations, "reminders": reminders, "runs": runs}
+
+
+TASKS = {name[len("task_") :]: func for name, func in globals().items() if name.startswith("task_")}
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("task", choices=sorted(TASKS))
+    parser.add_argument("--db", required=True)
+    parser.add_argument("--size", default="small", choices=sorted(common.SIZES))
+    parser.add_argument("--seed", type=int, default=common.DEFAULT_SEED)
+    parser.add_argument("--budget", type=float, default=120.0, help="match_peer: seconds of measured work at most")
+    parser.add_argument("--chunk", type=int, default=500, help="match_peer: statement lines per call")
+    parser.add_argument("--start-at", type=float, default=0.0)
+    common.add_connection_arguments(parser)
+    args = parser.parse_args()
+    common.emit(TASKS[args.task](args))
+
+
+if __name__ == "__main__":
+    main()

@@ -138,6 +138,15 @@ class Bench:
     def ensure_database(self):
         """Create the bench database (modules + data) unless a matching one exists."""
         if self.db_exists(self.db):
+            # The data is reused, the code is not: bring the reused database to the module under test.
+            log_path = os.path.join(self.log_dir, f"update-{self.db}.log")
+            with open(log_path, "w") as log_file:
+                subprocess.call(
+                    self.odoo_bin("-d", self.db, "-u", common.OUR_MODULE, "--stop-after-init"),
+                    stdout=log_file,
+                    stderr=subprocess.STDOUT,
+                    timeout=1800,
+                )
             result = self.worker("generate", timeout=3600)
             if "error" not in result:
                 self.results["dataset"] = result

@@ -1,7 +1,7 @@
 {
     "name": "Receivable Dunning",
     "summary": "Escalating payment reminders by email, SMS, letter and call, debtor payment portal and bank matching",
-    "version": "19.0.1.0.1",
+    "version": "19.0.1.1.0",
     "category": "Accounting/Accounting",
     "website": "https://github.com/receivable-dunning/receivable_dunning",
     "author": "receivable_dunning contributors",
@@ -28,6 +28,9 @@
         "views/dunning_run_views.xml",
         "views/dunning_charge_rule_views.xml",
         "views/dunning_promise_views.xml",
+        "views/dunning_plan_views.xml",
+        "views/dunning_dispute_views.xml",
+        "views/portal_templates.xml",
         "wizards/dunning_run_wizard_views.xml",
         "wizards/statement_match_wizard_views.xml",
         "views/account_journal_views.xml",
@@ -36,6 +39,11 @@
         "views/res_config_settings_views.xml",
         "views/receivable_dunning_menus.xml",
     ],
+    "assets": {
+        "web.assets_tests": [
+            "receivable_dunning/static/tests/tours/*.js",
+        ],
+    },
     "demo": [
         "demo/dunning_demo.xml",
     ],

@@ -16,7 +16,7 @@ dropdb_quiet "$DB"
 
 log "installing receivable_dunning in database $DB and running tests tagged $TEST_TAGS (log: $LOG)"
 set +e
-odoo_bin -d "$DB" -i receivable_dunning --test-enable --test-tags "$TEST_TAGS" \
+odoo_bin -d "$DB" -i receivable_dunning,payment_demo --test-enable --test-tags "$TEST_TAGS" \
     --stop-after-init --http-port="$HTTP_PORT" --gevent-port=$((HTTP_PORT + 1)) \
     --log-level=test --max-cron-threads=0 2>&1 | tee "$LOG" \
     | grep --line-buffered -E " (WARNING|ERROR|CRITICAL) |receivable_dunning|odoo\.tests|^(Traceback|  |[A-Za-z.]+(Error|Exception))"

@@ -17,3 +17,6 @@ from . import res_company
 from . import res_partner
 from . import res_config_settings
 from . import mail_mail
+from . import dunning_plan
+from . import dunning_plan_line
+from . import dunning_dispute

@@ -27,6 +27,15 @@ class AccountMove(models.Model):
         "dunning.event.line", "move_id", string="Dunning History", readonly=True, copy=False
     )
     dunning_event_count = fields.Integer(compute="_compute_dunning_event_count")
+    dunning_plan_id = fields.Many2one(
+        "dunning.plan",
+        string="Instalment Plan",
+        copy=False,
+        readonly=True,
+        index="btree_not_null",
+        help="The approved plan this invoice is paid by: its instalment dates replace the due date for dunning.",
+    )
+    dunning_dispute_ids = fields.One2many("dunning.dispute", "move_id", string="Disputes", readonly=True)
 
     # === COMPUTE METHODS === #
 
@@ -91,26 +100,34 @@ class AccountMove(models.Model):
         self._dunning_on_paid()
         return res
 
-    def _dunning_on_paid(self):
-        """Step 7: a paid invoice leaves the reminders not yet sent, and its debtor is thanked if it was dunned.
+    def _dunning_withdraw_from_pending(self):
+        """Take these invoices out of the reminders not yet sent; reminders left empty are cancelled.
 
-        sudo: the payment may come from a user without dunning rights (portal payment, bank reconciliation), and
-        the reminders must follow the invoice whoever paid it.
+        sudo: the invoice may leave dunning through a user without dunning rights (a portal payment, a dispute
+        raised by the debtor, a bank reconciliation), and the reminders must follow it whoever acted.
         """
-        invoices = self.filtered(lambda move: move.move_type == "out_invoice")
-        if not invoices:
-            return
-        Event = self.env["dunning.event"].sudo()
         pending_lines = (
             self.env["dunning.event.line"]
             .sudo()
-            .search([("move_id", "in", invoices.ids), ("state", "in", ("draft", "queued", "failed"))])
+            .search([("move_id", "in", self.ids), ("state", "in", ("draft", "queued", "failed"))])
         )
         pending_events = pending_lines.event_id
         pending_lines.unlink()
         pending_events.filtered(lambda event: not event.line_ids)._update_state(
             ("draft", "queued", "failed"), "cancelled"
         )
+
+    def _dunning_on_paid(self):
+        """Step 7: a paid invoice leaves the reminders not yet sent, and its debtor is thanked if it was dunned.
+
+        sudo: the payment may come from a user without dunning rights (portal payment, bank reconciliation).
+        """
+        invoices = self.filtered(lambda move: move.move_type == "out_invoice")
+        if not invoices:
+            return
+        Event = self.env["dunning.event"].sudo()
+        invoices._dunning_withdraw_from_pending()
+        invoices.sudo().dunning_plan_id._dunning_check_paid()
         dunned = invoices.filtered(lambda move: move.dunning_level_id and move.dunning_policy_id.send_thanks).sudo()
         thanks_vals = [
             {
@@ -135,6 +152,16 @@ class AccountMove(models.Model):
         if thanks_vals:
             Event.with_context(tracking_disable=True, mail_create_nolog=True).create(thanks_vals)
             Event._dunning_trigger_dispatch()
+
+    def _dunning_portal_status(self):
+        """What the debtor's invoice page says about dunning: level, last reminder, open dispute, plan."""
+        self.ensure_one()
+        return {
+            "level": self.dunning_level_id,
+            "last_date": self.dunning_last_date,
+            "dispute": self.dunning_dispute_ids.filtered(lambda dispute: dispute.state == "open")[:1],
+            "plan": self.dunning_plan_id,
+        }
 
     # === ACTION METHODS === #
 

@@ -91,6 +91,12 @@ class DunningEvent(models.Model):
         help="ISO 11649 creditor reference for the total of this reminder: a transfer quoting it pays every "
         "invoice listed.",
     )
+    statement_url = fields.Char(
+        string="Statement Link",
+        compute="_compute_statement_url",
+        help="The debtor's statement page, where the invoices can be paid, disputed or planned; the link "
+        "expires after the policy's validity.",
+    )
     invoice_count = fields.Integer(compute="_compute_amounts", store=True)
     amount_residual = fields.Monetary(string="Amount Due", compute="_compute_amounts", store=True)
     amount_fee = fields.Monetary(string="Fees", compute="_compute_amounts", store=True)
@@ -124,6 +130,19 @@ class DunningEvent(models.Model):
         for event in self:
             is_reminder = event.id and event.event_type == "reminder"
             event.payment_reference = format_structured_reference_iso(f"9{event.id:08d}") if is_reminder else False
+
+    @api.depends("partner_id", "company_id", "date_done", "policy_id.statement_link_days")
+    def _compute_statement_url(self):
+        today = fields.Date.context_today(self)
+        for event in self:
+            days = (
+                event.policy_id or event.partner_id.with_company(event.company_id)._dunning_get_policy()
+            ).statement_link_days
+            start = fields.Date.context_today(event, event.date_done) if event.date_done else today
+            valid_until = fields.Date.add(start, days=days) if days else False
+            event.statement_url = event.partner_id and event.partner_id._dunning_statement_url(
+                event.company_id, valid_until
+            )
 
     @api.depends("line_ids.amount_residual", "line_ids.amount_fee", "line_ids.amount_interest")
     def _compute_amounts(self):

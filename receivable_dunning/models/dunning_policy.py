@@ -62,6 +62,31 @@ class DunningPolicy(models.Model):
         string="Thank-you Message", default=True, help="Email the debtor when an invoice that was dunned gets paid."
     )
     note = fields.Html(translate=True)
+    statement_link_days = fields.Integer(
+        string="Statement Link Validity (days)",
+        default=60,
+        help="How long the statement link of a reminder opens the debtor's page after it is sent; 0 for no limit.",
+    )
+    plan_max_instalments = fields.Integer(
+        string="Maximum Instalments",
+        default=6,
+        help="Debtors may propose to pay in up to this many instalments from their statement page; "
+        "below 2, they cannot propose plans.",
+    )
+    plan_min_amount = fields.Monetary(
+        string="Minimum Instalment",
+        default=50.0,
+        help="The smallest instalment a debtor may propose, in the company's currency.",
+    )
+    plan_max_days = fields.Integer(
+        string="Maximum Plan Span (days)",
+        default=180,
+        help="The last instalment of a plan must fall within this many days of the proposal.",
+    )
+    plan_auto_approve = fields.Boolean(
+        string="Approve Plans Automatically",
+        help="Plans proposed within the limits above are approved at once; otherwise an accountant decides.",
+    )
 
     _name_company_uniq = models.Constraint(
         "UNIQUE(name, company_id)",
@@ -70,6 +95,10 @@ class DunningPolicy(models.Model):
     _min_interval_positive = models.Constraint(
         "CHECK(min_interval_days >= 0 AND grace_days >= 0 AND interest_rate >= 0)",
         "The grace days, the minimum interval between reminders and the interest rate cannot be negative.",
+    )
+    _plan_limits_positive = models.Constraint(
+        "CHECK(statement_link_days >= 0 AND plan_max_instalments >= 0 AND plan_min_amount >= 0 AND plan_max_days >= 0)",
+        "The statement link validity and the instalment plan limits cannot be negative.",
     )
 
     # === COMPUTE METHODS === #

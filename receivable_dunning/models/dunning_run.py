@@ -243,6 +243,9 @@ class DunningRun(models.Model):
         self.env["res.partner"].flush_model(["dunning_policy_id", "dunning_hold_until", "commercial_partner_id"])
         self.env["res.company"].flush_model(["dunning_policy_id"])
         self.env["dunning.promise"].flush_model()
+        self.env["dunning.plan"].flush_model()
+        self.env["dunning.plan.line"].flush_model()
+        self.env["dunning.dispute"].flush_model()
         pauses = self._dunning_invoice_pauses()
         pause_sql = (
             SQL("CASE %s END", SQL(" ").join(SQL("WHEN %s THEN %s", condition, reason) for reason, condition in pauses))
@@ -260,8 +263,8 @@ class DunningRun(models.Model):
                    move.currency_id,
                    COALESCE((partner.dunning_policy_id ->> move.company_id::text)::integer,
                             company.dunning_policy_id) AS policy_id,
-                   move.invoice_date_due AS date_due,
-                   %(date)s - move.invoice_date_due AS days_overdue,
+                   %(due_date)s AS date_due,
+                   %(date)s - %(due_date)s AS days_overdue,
                    move.amount_residual,
                    move.dunning_level_id AS level_id,
                    move.dunning_last_date AS last_date,
@@ -277,7 +280,7 @@ class DunningRun(models.Model):
                AND move.state = 'posted'
                AND move.payment_state IN ('not_paid', 'partial')
                AND move.amount_residual > 0
-               AND move.invoice_date_due <= %(date)s - %(earliest_delay)s
+               AND %(due_date)s <= %(date)s - %(earliest_delay)s
                AND NOT EXISTS (
                     SELECT 1
                       FROM account_move_line aml
@@ -294,6 +297,7 @@ class DunningRun(models.Model):
             earliest_delay=earliest_delay,
             filters=SQL(" AND ").join(filters),
             pause_sql=pause_sql,
+            due_date=self._dunning_due_date(),
             promise_broken=self._dunning_promise_exists(
                 SQL("promise.state = 'broken' AND promise.escalated IS NOT TRUE")
             ),
@@ -310,6 +314,15 @@ class DunningRun(models.Model):
         instalment plans) append their own.
         """
         return [
+            (
+                "disputed",
+                SQL(
+                    "EXISTS (SELECT 1 FROM dunning_dispute dispute WHERE dispute.move_id = move.id "
+                    "AND dispute.state = 'open')"
+                ),
+            ),
+            # An approved plan pauses its invoices until an instalment is missed.
+            ("plan", SQL("move.dunning_plan_id IS NOT NULL AND %s IS NULL", self._dunning_plan_missed_date())),
             ("on_hold", SQL("move.dunning_hold_until > %s", self.date)),
             (
                 "promise",
@@ -318,6 +331,33 @@ class DunningRun(models.Model):
                 ),
             ),
         ]
+
+    def _dunning_plan_missed_date(self):
+        """SQL: the first instalment date of the approved plan of ``move`` that passed without enough paid."""
+        return SQL(
+            """(
+                SELECT MIN(instalment.date)
+                  FROM dunning_plan plan
+                  JOIN dunning_plan_line instalment ON instalment.plan_id = plan.id
+                 WHERE plan.id = move.dunning_plan_id
+                   AND plan.state = 'approved'
+                   AND instalment.date < %(date)s
+                   AND instalment.amount_cumulative - 0.005 > plan.amount_total - (
+                        SELECT COALESCE(SUM(planned.amount_residual), 0)
+                          FROM account_move planned
+                         WHERE planned.dunning_plan_id = plan.id
+                   )
+            )""",
+            date=self.date,
+        )
+
+    def _dunning_due_date(self):
+        """SQL: the date an invoice ``move`` is dunned from: its due date, or the instalment its plan missed."""
+        return SQL(
+            "CASE WHEN move.dunning_plan_id IS NULL THEN move.invoice_date_due "
+            "ELSE COALESCE(%s, move.invoice_date_due) END",
+            self._dunning_plan_missed_date(),
+        )
 
     @api.model
     def _dunning_promise_exists(self, condition):

@@ -20,6 +20,7 @@ class DunningRunException(models.Model):
             ("under_minimum", "Under minimum"),
             ("disputed", "Disputed"),
             ("promise", "Promise pending"),
+            ("plan", "Instalment plan"),
         ],
         required=True,
     )

@@ -1,5 +1,12 @@
+import secrets
+from datetime import datetime
+
 from odoo import api, fields, models
+from odoo.exceptions import AccessError, ValidationError
 from odoo.fields import Domain
+from odoo.tools import consteq, hmac
+
+STATEMENT_TOKEN_SCOPE = "receivable_dunning.statement"
 
 
 class ResPartner(models.Model):
@@ -40,6 +47,15 @@ class ResPartner(models.Model):
     )
     dunning_event_ids = fields.One2many("dunning.event", "partner_id", string="Reminders", readonly=True)
     dunning_event_count = fields.Integer(compute="_compute_dunning_event_count")
+    dunning_plan_ids = fields.One2many("dunning.plan", "partner_id", string="Instalment Plans", readonly=True)
+    dunning_dispute_ids = fields.One2many("dunning.dispute", "partner_id", string="Disputes", readonly=True)
+    dunning_statement_revoked = fields.Boolean(
+        string="Statement Links Revoked",
+        copy=False,
+        help="The debtor's statement links are refused and reminders carry none, until a new link is issued.",
+    )
+    # Mixed into every statement token: replacing it revokes every link given out before.
+    dunning_statement_seed = fields.Char(copy=False, groups="base.group_system")
 
     # === COMPUTE METHODS === #
 
@@ -114,7 +130,290 @@ class ResPartner(models.Model):
         action["context"] = {"create": False}
         return action
 
+    def action_dunning_revoke_statement(self):
+        """Revoke the statement links of these debtors: old links answer 'not found', reminders carry none."""
+        self._dunning_reset_statement_seed()
+        self.commercial_partner_id.dunning_statement_revoked = True
+
+    def action_dunning_new_statement_link(self):
+        """Issue new statement links: the old ones stop working, the next reminders carry the new one."""
+        self._dunning_reset_statement_seed()
+        self.commercial_partner_id.dunning_statement_revoked = False
+
+    def _dunning_reset_statement_seed(self):
+        # sudo: the seed is a secret no one reads, not even accountants; changing it is what revokes links.
+        for partner_sudo in self.commercial_partner_id.sudo():
+            partner_sudo.dunning_statement_seed = secrets.token_urlsafe(24)
+
     # === BUSINESS METHODS === #
+
+    def _dunning_responsible(self, company, moves=None):
+        """Who follows up this debtor in ``company``: its collector, else the invoices' salesperson, else the
+        administrator."""
+        self.ensure_one()
+        collector = self.commercial_partner_id.with_company(company).dunning_collector_id
+        salesperson = moves.invoice_user_id[:1] if moves else self.env["res.users"]
+        return collector or salesperson or self.env.ref("base.user_admin")
+
+    def _dunning_statement_token(self, company, valid_until=False):
+        """The access token of this debtor's statement page in ``company``.
+
+        An HMAC (database secret) of debtor, company, expiry and the debtor's seed; the expiry is part of the
+        token, so it cannot be extended by hand.
+
+        :param company: the ``res.company`` whose invoices the page lists
+        :param date valid_until: the last day the link works, or False for a link that does not expire
+        :return: ``<YYYYMMDD or 0>-<hex digest>``
+        """
+        self.ensure_one()
+        expiry = valid_until.strftime("%Y%m%d") if valid_until else "0"
+        # sudo: the seed is readable by the system group only (see the field).
+        seed = self.sudo().dunning_statement_seed or ""
+        digest = hmac(self.env(su=True), STATEMENT_TOKEN_SCOPE, (self.id, company.id, expiry, seed))
+        return f"{expiry}-{digest}"
+
+    def _dunning_check_statement_token(self, company, token):
+        """Whether ``token`` opens this debtor's statement in ``company`` today: right, unexpired, not revoked.
+
+        Compared in constant time; callers answer 'not found' on False without saying why.
+        """
+        self.ensure_one()
+        if not token or self.dunning_statement_revoked or self != self.commercial_partner_id:
+            return False
+        expiry = token.partition("-")[0]
+        valid_until = False
+        if expiry != "0":
+            try:
+                valid_until = datetime.strptime(expiry, "%Y%m%d").date()
+            except ValueError:
+                return False
+            if valid_until < fields.Date.context_today(self):
+                return False
+        return consteq(self._dunning_statement_token(company, valid_until), token)
+
+    def _dunning_statement_url(self, company=None, valid_until=False):
+        """The absolute URL of this debtor's statement page, or False when its links are revoked.
+
+        :param company: the company whose invoices are listed; the current one by default
+        :param date valid_until: the last day the link works; False for no expiry
+        """
+        self.ensure_one()
+        partner = self.commercial_partner_id
+        company = company or self.env.company
+        if partner.dunning_statement_revoked:
+            return False
+        token = partner._dunning_statement_token(company, valid_until)
+        return f"{partner.get_base_url()}/dunning/statement/{company.id}/{partner.id}/{token}"
+
+    def _dunning_open_invoices(self, company):
+        """The debtor's posted customer invoices with something left to pay in ``company``, oldest due first."""
+        self.ensure_one()
+        return self.env["account.move"].search(
+            [
+                ("company_id", "=", company.id),
+                ("commercial_partner_id", "=", self.commercial_partner_id.id),
+                ("move_type", "=", "out_invoice"),
+                ("state", "=", "posted"),
+                ("payment_state", "in", ("not_paid", "partial")),
+                ("amount_residual", ">", 0),
+            ],
+            order="invoice_date_due, id",
+        )
+
+    def _dunning_statement_values(self, company):
+        """Everything the debtor's statement page shows, computed once here; the controller only renders it.
+
+        :param company: the company whose invoices are listed
+        :return: dict with ``invoices`` (one dict per open invoice), totals, the transfer reference, the bank
+            account, disputes and plans
+        """
+        self.ensure_one()
+        partner = self.commercial_partner_id
+        today = fields.Date.context_today(self)
+        invoices = partner._dunning_open_invoices(company)
+        charges = {
+            move: (fee, interest)
+            for move, fee, interest in self.env["dunning.event.line"]._read_group(
+                [
+                    ("move_id", "in", invoices.ids),
+                    ("state", "=", "sent"),
+                    ("charge_move_id", "=", False),
+                ],
+                groupby=["move_id"],
+                aggregates=["amount_fee:sum", "amount_interest:sum"],
+            )
+        }
+        open_disputes = self.env["dunning.dispute"].search([("move_id", "in", invoices.ids), ("state", "=", "open")])
+        disputed = {dispute.move_id: dispute for dispute in open_disputes}
+        rows = []
+        for move in invoices:
+            fee, interest = charges.get(move, (0.0, 0.0))
+            rows.append(
+                {
+                    "move": move,
+                    "days_late": max((today - move.invoice_date_due).days, 0) if move.invoice_date_due else 0,
+                    "charges": fee + interest,
+                    "dispute": disputed.get(move),
+                    "plan": move.dunning_plan_id,
+                    "payable": move not in disputed and move._has_to_be_paid(),
+                }
+            )
+        currency = invoices[:1].currency_id or company.currency_id
+        last_reminder = self.env["dunning.event"].search(
+            [
+                ("partner_id", "=", partner.id),
+                ("company_id", "=", company.id),
+                ("event_type", "=", "reminder"),
+                ("state", "=", "sent"),
+            ],
+            order="date_done desc, id desc",
+            limit=1,
+        )
+        # The reminder's RF settles all its invoices at once in bank matching: offer it only when it covers
+        # exactly what is open today.
+        total_reference = (
+            last_reminder.payment_reference
+            if last_reminder and set(last_reminder.line_ids.move_id.ids) == set(invoices.ids)
+            else False
+        )
+        amount_total = sum(invoices.mapped("amount_residual"))
+        bank_account = company.partner_id.bank_ids[:1]
+        qr_code = (
+            bank_account.build_qr_code_base64(
+                amount_total, total_reference, total_reference, currency, partner, silent_errors=True
+            )
+            if bank_account and total_reference
+            else False
+        )
+        policy = partner.with_company(company)._dunning_get_policy()
+        return {
+            "partner": partner,
+            "company": company,
+            "currency": currency,
+            "invoices": rows,
+            "amount_total": amount_total,
+            "amount_charges": sum(row["charges"] for row in rows),
+            "mixed_currencies": len(invoices.currency_id) > 1,
+            "total_reference": total_reference,
+            "bank_account": bank_account,
+            "qr_code": qr_code,
+            "policy": policy,
+            "plans_allowed": bool(policy.plan_max_instalments > 1 and invoices),
+            "plans": self.env["dunning.plan"].search(
+                [
+                    ("partner_id", "=", partner.id),
+                    ("company_id", "=", company.id),
+                    ("state", "in", ("proposed", "approved")),
+                ]
+            ),
+        }
+
+    def _dunning_statement_invoice(self, company, move_id):
+        """The debtor's posted customer invoice ``move_id`` in ``company``, or an empty recordset."""
+        self.ensure_one()
+        return self.env["account.move"].search(
+            [
+                ("id", "=", move_id),
+                ("company_id", "=", company.id),
+                ("commercial_partner_id", "=", self.commercial_partner_id.id),
+                ("move_type", "=", "out_invoice"),
+                ("state", "=", "posted"),
+            ]
+        )
+
+    def _dunning_selected_open_invoices(self, company, invoice_ids):
+        """The open invoices of this debtor among ``invoice_ids``.
+
+        :raise AccessError: when an id is not an invoice of this debtor in ``company`` (callers answer 404)
+        :raise ValidationError: when one of them is no longer open, or none is selected
+        """
+        self.ensure_one()
+        wanted = set(invoice_ids)
+        owned = self.env["account.move"].search(
+            [
+                ("id", "in", list(wanted)),
+                ("company_id", "=", company.id),
+                ("commercial_partner_id", "=", self.commercial_partner_id.id),
+                ("move_type", "=", "out_invoice"),
+            ]
+        )
+        if len(owned) != len(wanted):
+            raise AccessError(self.env._("These invoices are not yours."))
+        if not owned:
+            raise ValidationError(self.env._("Select at least one invoice (field Invoices)."))
+        closed = owned - self.commercial_partner_id._dunning_open_invoices(company)
+        if closed:
+            raise ValidationError(
+                self.env._("Invoice %(invoice)s has nothing left to pay (field Invoices).", invoice=closed[0].name)
+            )
+        return owned.sorted(lambda move: (move.invoice_date_due or fields.Date.today(), move.id))
+
+    def _dunning_payable_invoices(self, company, invoice_ids):
+        """The invoices of ``invoice_ids`` that this debtor may pay now in ``company``.
+
+        Amounts are always taken from these records, never from the request.
+
+        :raise AccessError: an id is not the debtor's
+        :raise ValidationError: naming the invoice that cannot be paid
+        """
+        selected = self._dunning_selected_open_invoices(company, invoice_ids)
+        if len(selected.currency_id) > 1:
+            raise ValidationError(
+                self.env._("Invoices in different currencies must be paid separately (field Invoices).")
+            )
+        disputed = self.env["dunning.dispute"].search([("move_id", "in", selected.ids), ("state", "=", "open")])
+        if disputed:
+            raise ValidationError(
+                self.env._(
+                    "Invoice %(invoice)s is disputed and cannot be paid until the dispute is closed (field Invoices).",
+                    invoice=disputed[0].move_id.name,
+                )
+            )
+        return selected
+
+    def _dunning_propose_plan(self, company, invoice_ids, count, first_date, frequency, note=False):
+        """The debtor proposes to pay ``invoice_ids`` in ``count`` instalments (see ``dunning.plan``).
+
+        :param str|date first_date: the first instalment's date, as typed in a form (YYYY-MM-DD) or a date
+        :raise AccessError: an id is not the debtor's
+        :raise ValidationError: a limit or a field is wrong, named in the message
+        """
+        self.ensure_one()
+        moves = self._dunning_selected_open_invoices(company, invoice_ids)
+        try:
+            first = fields.Date.to_date(first_date) if first_date else False
+        except ValueError as error:
+            raise ValidationError(self.env._("Enter the first payment as a date (field First payment).")) from error
+        return self.env["dunning.plan"]._dunning_propose(
+            self.commercial_partner_id, company, moves, count, first, frequency=frequency, note=note
+        )
+
+    def _dunning_raise_dispute(self, company, move_id, reason, description=False, attachments=None):
+        """The debtor disputes invoice ``move_id`` (see ``dunning.dispute._dunning_open``).
+
+        :raise AccessError: the invoice is not the debtor's
+        """
+        self.ensure_one()
+        move = self._dunning_statement_invoice(company, move_id)
+        if not move:
+            raise AccessError(self.env._("This invoice is not yours."))
+        return self.env["dunning.dispute"]._dunning_open(
+            self.commercial_partner_id, company, move, reason, description, attachments
+        )
+
+    def _dunning_recent_transactions(self, company):
+        """The debtor's online payments of the last day for invoices of ``company``, newest first."""
+        self.ensure_one()
+        return self.env["payment.transaction"].search(
+            [
+                ("partner_id", "=", self.commercial_partner_id.id),
+                ("company_id", "=", company.id),
+                ("invoice_ids", "!=", False),
+                ("create_date", ">=", fields.Datetime.subtract(fields.Datetime.now(), days=1)),
+            ],
+            order="id desc",
+            limit=5,
+        )
 
     def _dunning_get_policy(self):
         """Return the dunning policy of this customer in the current company: its own, else the company's.

@@ -11,3 +11,5 @@ from . import test_promises
 from . import test_reliability
 from . import test_statement_match
 from . import test_tools
+from . import test_plans_disputes
+from . import test_portal

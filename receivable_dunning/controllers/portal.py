@@ -1,0 +1,296 @@
+from werkzeug.exceptions import NotFound
+
+from odoo import fields, http
+from odoo.exceptions import AccessError, ValidationError
+from odoo.http import request
+
+from odoo.addons.account_payment.controllers.portal import PortalAccount
+
+# Path arguments are prefixed so that no request parameter (partner_id, company_id...) can shadow them.
+STATEMENT_ROUTE = "/dunning/statement/<int:statement_company_id>/<int:statement_partner_id>/<string:statement_token>"
+
+
+class DunningPortal(PortalAccount):
+    """The debtor's statement page: see, pay, plan and dispute open invoices, with or without a login.
+
+    Every route checks the statement token first and answers 404 on any doubt; amounts, plans and disputes are
+    computed and validated by the models.
+    """
+
+    # === HELPERS === #
+
+    def _dunning_debtor_sudo(self, company_id, partner_id, token):
+        """The debtor and company a statement token opens, sudoed, or NotFound.
+
+        sudo: visitors of a tokenized link are not logged in; the token is the access check, made here before
+        anything is read.
+        """
+        partner_sudo = request.env["res.partner"].sudo().browse(partner_id).exists()
+        company_sudo = request.env["res.company"].sudo().browse(company_id).exists()
+        if not (partner_sudo and company_sudo and partner_sudo._dunning_check_statement_token(company_sudo, token)):
+            raise NotFound()
+        language = partner_sudo.lang if not request.env.user._is_public() else None
+        if language:
+            partner_sudo = partner_sudo.with_context(lang=language)
+        return partner_sudo.with_company(company_sudo), company_sudo
+
+    @staticmethod
+    def _dunning_statement_path(company_id, partner_id, token):
+        return f"/dunning/statement/{company_id}/{partner_id}/{token}"
+
+    @staticmethod
+    def _dunning_parse_ids(raw_ids):
+        """Invoice ids from a form (list of strings) or a path part (``1-2-3``); malformed ones are dropped."""
+        if isinstance(raw_ids, str):
+            raw_ids = raw_ids.replace(",", "-").split("-")
+        return [int(raw) for raw in raw_ids or [] if str(raw).isdigit()]
+
+    def _dunning_selected_invoices(self, partner_sudo, company_sudo, invoice_ids):
+        """The debtor's invoices to pay: NotFound if an id is not the debtor's, ValidationError if not payable."""
+        try:
+            return partner_sudo._dunning_payable_invoices(company_sudo, invoice_ids)
+        except AccessError as error:
+            raise NotFound() from error
+
+    def _dunning_render_statement(self, partner_sudo, company_sudo, token, **extra):
+        values = partner_sudo._dunning_statement_values(company_sudo)
+        values.update(
+            page_name="dunning_statement",
+            token=token,
+            base_path=self._dunning_statement_path(company_sudo.id, partner_sudo.id, token),
+            today=fields.Date.context_today(partner_sudo),
+            frequencies=request.env["dunning.plan"]._dunning_frequency_labels(),
+            dispute_reasons=request.env["dunning.dispute"]._fields["reason"]._description_selection(request.env),
+            **extra,
+        )
+        return request.render("receivable_dunning.portal_dunning_statement", values)
+
+    # === /my === #
+
+    def _prepare_home_portal_values(self, counters):
+        values = super()._prepare_home_portal_values(counters)
+        if "dunning_overdue_count" in counters:
+            partner = request.env.user.partner_id.commercial_partner_id
+            values["dunning_overdue_count"] = (
+                request.env["account.move"].search_count(
+                    [
+                        ("commercial_partner_id", "=", partner.id),
+                        ("move_type", "=", "out_invoice"),
+                        ("state", "=", "posted"),
+                        ("payment_state", "in", ("not_paid", "partial")),
+                        ("invoice_date_due", "<", fields.Date.context_today(request.env.user)),
+                    ]
+                )
+                if request.env["account.move"].has_access("read")
+                else 0
+            )
+        return values
+
+    @http.route("/my/dunning", type="http", auth="user", methods=["GET"], website=True, sitemap=False)
+    def portal_my_dunning(self, **kwargs):
+        """A logged-in debtor's statements: straight to the page when one company has open invoices."""
+        partner = request.env.user.partner_id.commercial_partner_id
+        # sudo: the companies the debtor owes are not the user's allowed companies.
+        companies_sudo = (
+            request.env["account.move"]
+            .sudo()
+            .search(
+                [
+                    ("commercial_partner_id", "=", partner.id),
+                    ("move_type", "=", "out_invoice"),
+                    ("state", "=", "posted"),
+                    ("payment_state", "in", ("not_paid", "partial")),
+                ]
+            )
+            .company_id
+        )
+        tomorrow = fields.Date.add(fields.Date.context_today(request.env.user), days=1)
+        links = (
+            []
+            if partner.sudo().dunning_statement_revoked
+            else [
+                (
+                    company_sudo,
+                    self._dunning_statement_path(
+                        company_sudo.id, partner.id, partner._dunning_statement_token(company_sudo, tomorrow)
+                    ),
+                )
+                for company_sudo in companies_sudo
+            ]
+        )
+        if len(links) == 1:
+            return request.redirect(links[0][1])
+        return request.render(
+            "receivable_dunning.portal_my_dunning", {"page_name": "dunning_statement", "statement_links": links}
+        )
+
+    # === STATEMENT PAGE === #
+
+    @http.route(STATEMENT_ROUTE, type="http", auth="public", methods=["GET"], website=True, sitemap=False)
+    def dunning_statement(self, statement_company_id, statement_partner_id, statement_token, **kwargs):
+        partner_sudo, company_sudo = self._dunning_debtor_sudo(
+            statement_company_id, statement_partner_id, statement_token
+        )
+        return self._dunning_render_statement(
+            partner_sudo,
+            company_sudo,
+            statement_token,
+            notice=kwargs.get("notice")
+            if kwargs.get("notice") in ("plan_proposed", "plan_approved", "disputed")
+            else False,
+        )
+
+    @http.route(STATEMENT_ROUTE + "/invoice/<int:move_id>", type="http", auth="public", methods=["GET"], sitemap=False)
+    def dunning_statement_invoice_pdf(
+        self, statement_company_id, statement_partner_id, statement_token, move_id, **kwargs
+    ):
+        partner_sudo, company_sudo = self._dunning_debtor_sudo(
+            statement_company_id, statement_partner_id, statement_token
+        )
+        invoice_sudo = partner_sudo._dunning_statement_invoice(company_sudo, move_id)
+        if not invoice_sudo:
+            raise NotFound()
+        return self._show_report(
+            model=invoice_sudo, report_type="pdf", report_ref="account.account_invoices", download=True
+        )
+
+    # === PAYMENT === #
+
+    @http.route(STATEMENT_ROUTE + "/pay", type="http", auth="public", methods=["GET"], website=True, sitemap=False)
+    def dunning_statement_pay(
+        self, statement_company_id, statement_partner_id, statement_token, invoice_ids=None, **kwargs
+    ):
+        """The payment form for the selected invoices, for the total computed here."""
+        partner_sudo, company_sudo = self._dunning_debtor_sudo(
+            statement_company_id, statement_partner_id, statement_token
+        )
+        ids = self._dunning_parse_ids(request.httprequest.args.getlist("invoice_ids"))
+        try:
+            invoices_sudo = self._dunning_selected_invoices(partner_sudo, company_sudo, ids)
+        except ValidationError as error:
+            return self._dunning_render_statement(partner_sudo, company_sudo, statement_token, error=error.args[0])
+        base_path = self._dunning_statement_path(statement_company_id, statement_partner_id, statement_token)
+        amount = sum(invoices_sudo.mapped("amount_residual"))
+        currency = invoices_sudo.currency_id
+        values = self._get_common_page_view_values(
+            invoices_data={
+                "partner": partner_sudo,
+                "company": company_sudo,
+                "total_amount": amount,
+                "currency": currency,
+                "amount_residual": amount,
+                "landing_route": f"{base_path}/thanks",
+                "transaction_route": f"{base_path}/transaction/{'-'.join(map(str, invoices_sudo.ids))}",
+            },
+            access_token=statement_token,
+        )
+        if request.env.user._is_public():
+            # A link may be forwarded: its holder must not see or use the debtor's saved cards.
+            values["tokens_sudo"] = request.env["payment.token"].sudo()
+        values.update(
+            page_name="dunning_statement",
+            partner=partner_sudo,
+            company=company_sudo,
+            invoices=invoices_sudo,
+            amount=amount,
+            base_path=base_path,
+        )
+        return request.render("receivable_dunning.portal_dunning_pay", values)
+
+    @http.route(STATEMENT_ROUTE + "/transaction/<string:invoice_ids>", type="jsonrpc", auth="public")
+    def dunning_statement_transaction(
+        self, statement_company_id, statement_partner_id, statement_token, invoice_ids, access_token=None, **kwargs
+    ):
+        """Create the transaction for the selected invoices; the amount and the landing page are set here."""
+        partner_sudo, company_sudo = self._dunning_debtor_sudo(
+            statement_company_id, statement_partner_id, statement_token
+        )
+        invoices_sudo = self._dunning_selected_invoices(
+            partner_sudo, company_sudo, self._dunning_parse_ids(invoice_ids)
+        )
+        amount = sum(invoices_sudo.mapped("amount_residual"))
+        if invoices_sudo.currency_id.compare_amounts(float(kwargs.get("amount") or 0.0), amount):
+            raise ValidationError(
+                request.env._("The amount to pay has changed since the page was opened: reload the page.")
+            )
+        self._validate_transaction_kwargs(kwargs)
+        kwargs.update(
+            amount=amount,
+            landing_route=self._dunning_statement_path(statement_company_id, statement_partner_id, statement_token)
+            + "/thanks",
+            is_validation=False,
+        )
+        if request.env.user._is_public() and kwargs.get("token_id"):
+            raise ValidationError(request.env._("Saved payment methods need you to log in."))
+        return self._process_transaction(
+            partner_sudo.id, invoices_sudo.currency_id.id, invoices_sudo.ids, False, **kwargs
+        )
+
+    @http.route(STATEMENT_ROUTE + "/thanks", type="http", auth="public", methods=["GET"], website=True, sitemap=False)
+    def dunning_statement_thanks(self, statement_company_id, statement_partner_id, statement_token, **kwargs):
+        partner_sudo, company_sudo = self._dunning_debtor_sudo(
+            statement_company_id, statement_partner_id, statement_token
+        )
+        values = partner_sudo._dunning_statement_values(company_sudo)
+        values.update(
+            page_name="dunning_statement",
+            base_path=self._dunning_statement_path(statement_company_id, statement_partner_id, statement_token),
+            transactions=partner_sudo._dunning_recent_transactions(company_sudo),
+        )
+        return request.render("receivable_dunning.portal_dunning_thanks", values)
+
+    # === PLANS AND DISPUTES === #
+
+    @http.route(STATEMENT_ROUTE + "/plan", type="http", auth="public", methods=["POST"], website=True, sitemap=False)
+    def dunning_statement_plan(self, statement_company_id, statement_partner_id, statement_token, **post):
+        partner_sudo, company_sudo = self._dunning_debtor_sudo(
+            statement_company_id, statement_partner_id, statement_token
+        )
+        ids = self._dunning_parse_ids(request.httprequest.form.getlist("invoice_ids"))
+        try:
+            plan_sudo = partner_sudo._dunning_propose_plan(
+                company_sudo,
+                ids,
+                count=int(post["count"]) if str(post.get("count", "")).isdigit() else 0,
+                first_date=post.get("first_date"),
+                frequency=post.get("frequency"),
+                note=post.get("note"),
+            )
+        except AccessError as error:
+            raise NotFound() from error
+        except ValidationError as error:
+            return self._dunning_render_statement(
+                partner_sudo, company_sudo, statement_token, error=error.args[0], form="plan"
+            )
+        notice = "plan_approved" if plan_sudo.state == "approved" else "plan_proposed"
+        base_path = self._dunning_statement_path(statement_company_id, statement_partner_id, statement_token)
+        return request.redirect(f"{base_path}?notice={notice}")
+
+    @http.route(STATEMENT_ROUTE + "/dispute", type="http", auth="public", methods=["POST"], website=True, sitemap=False)
+    def dunning_statement_dispute(self, statement_company_id, statement_partner_id, statement_token, **post):
+        partner_sudo, company_sudo = self._dunning_debtor_sudo(
+            statement_company_id, statement_partner_id, statement_token
+        )
+        upload = request.httprequest.files.get("attachment")
+        attachments = [(upload.filename, upload.read())] if upload and upload.filename else []
+        move_id = int(post["move_id"]) if str(post.get("move_id", "")).isdigit() else 0
+        try:
+            partner_sudo._dunning_raise_dispute(
+                company_sudo, move_id, post.get("reason"), post.get("description"), attachments
+            )
+        except AccessError as error:
+            raise NotFound() from error
+        except ValidationError as error:
+            return self._dunning_render_statement(
+                partner_sudo, company_sudo, statement_token, error=error.args[0], form="dispute"
+            )
+        base_path = self._dunning_statement_path(statement_company_id, statement_partner_id, statement_token)
+        return request.redirect(f"{base_path}?notice=disputed")
+
+    # === INVOICE PAGE === #
+
+    def _invoice_get_page_view_values(self, invoice, access_token, payment=False, amount=None, **kwargs):
+        values = super()._invoice_get_page_view_values(invoice, access_token, payment=payment, amount=amount, **kwargs)
+        if invoice.move_type == "out_invoice":
+            values["dunning_status"] = invoice._dunning_portal_status()
+        return values

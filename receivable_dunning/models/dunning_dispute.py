@@ -1,0 +1,148 @@
+from markupsafe import Markup
+
+from odoo import api, fields, models
+from odoo.exceptions import ValidationError
+
+MAX_ATTACHMENT_BYTES = 10 * 1024 * 1024
+
+
+class DunningDispute(models.Model):
+    """A debtor contests an invoice: while the dispute is open, the invoice is left out of every reminder."""
+
+    _name = "dunning.dispute"
+    _description = "Invoice Dispute"
+    _inherit = ["mail.thread", "mail.activity.mixin"]
+    _order = "state, id desc"
+    _check_company_auto = True
+
+    name = fields.Char(compute="_compute_name", store=True)
+    company_id = fields.Many2one("res.company", required=True, index=True, default=lambda self: self.env.company)
+    partner_id = fields.Many2one("res.partner", string="Debtor", required=True, index=True, check_company=True)
+    move_id = fields.Many2one(
+        "account.move",
+        string="Invoice",
+        required=True,
+        index=True,
+        ondelete="cascade",
+        check_company=True,
+        domain="[('move_type', '=', 'out_invoice'), ('state', '=', 'posted'), "
+        "('commercial_partner_id', '=', partner_id)]",
+    )
+    currency_id = fields.Many2one(related="move_id.currency_id")
+    amount_residual = fields.Monetary(related="move_id.amount_residual", string="Amount Due")
+    reason = fields.Selection(
+        [
+            ("not_received", "Goods or service not received"),
+            ("defective", "Defective or not as ordered"),
+            ("wrong_amount", "Wrong price or quantity"),
+            ("already_paid", "Already paid"),
+            ("other", "Other"),
+        ],
+        required=True,
+        tracking=True,
+    )
+    description = fields.Text(string="Debtor's Explanation")
+    source = fields.Selection(
+        [("collector", "Collector"), ("portal", "Debtor (portal)")], required=True, default="collector"
+    )
+    state = fields.Selection(
+        [("open", "Open"), ("accepted", "Accepted"), ("rejected", "Rejected")],
+        required=True,
+        default="open",
+        index=True,
+        tracking=True,
+        help="Open: the invoice is left out of reminders. Accepted: the debtor was right (credit note, "
+        "correction). Rejected: the invoice is owed as it stands and dunning resumes.",
+    )
+    resolution = fields.Text(tracking=True)
+    user_id = fields.Many2one("res.users", string="Collector", tracking=True)
+
+    # === COMPUTE METHODS === #
+
+    @api.depends("move_id.name", "reason")
+    def _compute_name(self):
+        reasons = dict(self._fields["reason"]._description_selection(self.env))
+        for dispute in self:
+            dispute.name = f"{dispute.move_id.name or ''}: {reasons.get(dispute.reason, '')}"
+
+    # === ACTION METHODS === #
+
+    def action_accept(self):
+        self._dunning_resolve("accepted")
+
+    def action_reject(self):
+        self._dunning_resolve("rejected")
+
+    # === BUSINESS METHODS === #
+
+    def _dunning_resolve(self, state):
+        disputes = self.filtered(lambda dispute: dispute.state == "open")
+        disputes.state = state
+        disputes.activity_feedback(["mail.mail_activity_data_todo"])
+        label = dict(self._fields["state"]._description_selection(self.env))[state]
+        for dispute in disputes:
+            dispute.move_id.message_post(
+                body=self.env._("Dispute %(dispute)s closed: %(outcome)s.", dispute=dispute.name, outcome=label)
+            )
+
+    @api.model
+    def _dunning_open(self, partner, company, move, reason, description=False, attachments=None):
+        """Record a dispute the debtor raises on an invoice and take the invoice out of dunning.
+
+        :param partner: the debtor (commercial partner)
+        :param company: the company of the invoice
+        :param move: the disputed ``account.move``, which must be an open invoice of the debtor
+        :param str reason: a key of the ``reason`` selection
+        :param str description: the debtor's explanation
+        :param attachments: list of (file name, bytes) the debtor joined
+        :raise ValidationError: naming the field at fault
+        :return: the new ``dunning.dispute``
+        """
+        partner = partner.commercial_partner_id
+        if move not in partner._dunning_open_invoices(company):
+            raise ValidationError(self.env._("Choose one of your open invoices (field Invoice)."))
+        if reason not in dict(self._fields["reason"].selection):
+            raise ValidationError(self.env._("Choose a reason (field Reason)."))
+        if reason == "other" and not (description or "").strip():
+            raise ValidationError(self.env._("Explain what is wrong (field Explanation)."))
+        if self.search_count([("move_id", "=", move.id), ("state", "=", "open")]):
+            raise ValidationError(
+                self.env._("Invoice %(invoice)s is already disputed (field Invoice).", invoice=move.name)
+            )
+        attachments = [(name, data) for name, data in attachments or [] if data]
+        for name, data in attachments:
+            if len(data) > MAX_ATTACHMENT_BYTES:
+                raise ValidationError(self.env._("%(file)s is larger than 10 MB (field Attachment).", file=name))
+        responsible = partner._dunning_responsible(company, move)
+        dispute = self.create(
+            {
+                "company_id": company.id,
+                "partner_id": partner.id,
+                "move_id": move.id,
+                "reason": reason,
+                "description": description,
+                "source": "portal",
+                "user_id": responsible.id,
+            }
+        )
+        attachment_records = self.env["ir.attachment"].create(
+            [{"name": name, "raw": data, "res_model": self._name, "res_id": dispute.id} for name, data in attachments]
+        )
+        summary = self.env._(
+            "Invoice disputed: %(reason)s", reason=dict(self._fields["reason"]._description_selection(self.env))[reason]
+        )
+        body = Markup("<p>%s</p>") % summary
+        if description:
+            body += Markup("<p>%s</p>") % description
+        dispute.message_post(body=body, attachment_ids=attachment_records.ids)
+        move.message_post(body=body, attachment_ids=attachment_records.ids)
+        dispute.activity_schedule(
+            "mail.mail_activity_data_todo",
+            summary=self.env._(
+                "Resolve the dispute of %(debtor)s on %(invoice)s", debtor=partner.name, invoice=move.name
+            ),
+            note=description,
+            user_id=responsible.id,
+        )
+        move._dunning_withdraw_from_pending()
+        return dispute

@@ -1,0 +1,357 @@
+import re
+from datetime import timedelta
+
+from freezegun import freeze_time
+from lxml import html
+
+from odoo import Command, fields, http
+from odoo.tests import JsonRpcException, tagged
+from odoo.tools import mute_logger
+
+from .portal_common import DunningPortalCommon
+
+
+@tagged("post_install", "-at_install")
+class TestStatementAccess(DunningPortalCommon):
+    """Who may open a statement page: the token decides, and a doubt answers 404."""
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.company_b = cls.setup_other_company(name="Company B")["company"]
+        cls.company_b.dunning_policy_id = cls._create_policy("Policy B", cls.company_b)
+        cls.invoice_b = cls._create_invoice_due(cls.debtor, 640.0, cls._days_ago(15), company=cls.company_b)
+
+    def test_statement_lists_the_debtor_open_invoices_and_their_total(self):
+        self.invoice_old.dunning_level_id = self.level_1
+        response = self.url_open(self._statement_path())
+        self.assertEqual(response.status_code, 200)
+        page = html.fromstring(response.content)
+        rows = page.xpath("//table[contains(@class, 'o_dunning_invoices')]/tbody/tr")
+        self.assertEqual(
+            [row.get("data-invoice") for row in rows],
+            [self.invoice_old.name, self.invoice_mid.name, self.invoice_new.name],
+            "oldest due first",
+        )
+        first = [" ".join(cell.text_content().split()) for cell in rows[0].xpath("./td")]
+        self.assertEqual(first[3], "40", "days late")
+        self.assertEqual(first[4], "Level 1")
+        self.assertIn("100.00", first[6])
+        total = " ".join(page.xpath("//td[contains(@class, 'o_dunning_total')]")[0].text_content().split())
+        self.assertIn("425.00", total)
+        self.assertNotIn(self.stranger_invoice.name, response.text)
+
+    def test_wrong_tokens_answer_not_found(self):
+        path = self._statement_path()
+        token = path.rsplit("/", 1)[1]
+        flipped = token[:-1] + ("0" if token[-1] != "0" else "1")
+        other_path = self._statement_path(self.stranger)
+        with mute_logger("odoo.http"):
+            for probe in (
+                path.replace(token, flipped),
+                path.replace(token, "0-" + "a" * 64),
+                path.replace(token, "garbage"),
+                # the debtor's token on another debtor's page, and the reverse
+                path.replace(f"/{self.debtor.id}/", f"/{self.stranger.id}/"),
+                other_path.replace(f"/{self.stranger.id}/", f"/{self.debtor.id}/"),
+                path.replace(f"/{self.company.id}/", f"/{self.company_b.id}/"),
+                path.replace(f"/{self.debtor.id}/", "/999999999/"),
+            ):
+                with self.subTest(probe=probe):
+                    response = self.url_open(probe)
+                    self.assertEqual(response.status_code, 404)
+                    self.assertNotIn(self.invoice_old.name, response.text)
+                    self.assertNotIn(self.debtor.name, response.text)
+
+    def test_each_company_statement_lists_its_own_invoices(self):
+        # Both companies number their invoices INV/2026/00001...: tell them apart by amount.
+        page_a = self.url_open(self._statement_path()).text
+        self.assertIn("250.00", page_a)
+        self.assertNotIn("640.00", page_a)
+        path_b = self._statement_path(company=self.company_b)
+        page_b = self.url_open(path_b).text
+        self.assertIn("640.00", page_b)
+        self.assertNotIn("250.00", page_b)
+        with mute_logger("odoo.http"):
+            self.assertEqual(self.url_open(f"{path_b}/pay?invoice_ids={self.invoice_old.id}").status_code, 404)
+            self.assertEqual(self.url_open(f"{path_b}/invoice/{self.invoice_old.id}").status_code, 404)
+
+    def test_revoked_and_renewed_links(self):
+        old_path = self._statement_path()
+        self.debtor.action_dunning_revoke_statement()
+        self.assertFalse(self.debtor._dunning_statement_url(self.company), "reminders carry no link once revoked")
+        self.assertEqual(self.url_open(old_path).status_code, 404)
+        self.debtor.action_dunning_new_statement_link()
+        new_path = self._statement_path()
+        self.assertNotEqual(new_path, old_path)
+        self.assertEqual(self.url_open(old_path).status_code, 404, "a new link does not revive the old one")
+        self.assertEqual(self.url_open(new_path).status_code, 200)
+
+    def test_links_expire_after_their_last_day(self):
+        today = fields.Date.today()
+        path = self._statement_path(valid_until=today)
+        self.assertEqual(self.url_open(path).status_code, 200)
+        with freeze_time(today + timedelta(days=1)):
+            self.assertEqual(self.url_open(path).status_code, 404)
+        # The expiry is signed: pushing it back in the URL breaks the token.
+        later = (today + timedelta(days=400)).strftime("%Y%m%d")
+        self.assertEqual(self.url_open(path.replace(today.strftime("%Y%m%d"), later)).status_code, 404)
+
+    def test_reminder_link_expires_with_the_policy_validity(self):
+        self.policy.statement_link_days = 30
+        run = self._run()
+        event = run.event_ids[:1]
+        event.date_done = fields.Datetime.now()
+        path = self._path(event.statement_url)
+        self.assertIn(fields.Date.add(fields.Date.today(), days=30).strftime("%Y%m%d"), path)
+        self.assertEqual(self.url_open(path).status_code, 200)
+        with freeze_time(fields.Date.add(fields.Date.today(), days=31)):
+            self.assertEqual(self.url_open(path).status_code, 404)
+
+    def test_invoice_pdf_only_for_the_debtor_invoices(self):
+        path = self._statement_path()
+        response = self.url_open(f"{path}/invoice/{self.invoice_old.id}")
+        self.assertEqual(response.status_code, 200)
+        self.assertIn(self.invoice_old.name, response.text, "Odoo renders reports as HTML in tests")
+        with mute_logger("odoo.http"):
+            self.assertEqual(self.url_open(f"{path}/invoice/{self.stranger_invoice.id}").status_code, 404)
+
+    def test_my_home_counts_overdue_invoices_and_leads_to_the_statement(self):
+        user = self._create_portal_user()
+        self.invoice_old.dunning_level_id = self.level_1
+        self.authenticate(user.login, user.login)
+        home = self.url_open("/my/home")
+        self.assertIn("/my/dunning", home.text)
+        counters = self.make_jsonrpc_request("/my/counters", {"counters": ["dunning_overdue_count"]})
+        self.assertEqual(counters["dunning_overdue_count"], 3)
+        # The debtor owes both companies: one statement each.
+        choices = html.fromstring(self.url_open("/my/dunning").content).xpath(
+            "//a[contains(@href, '/dunning/statement/')]"
+        )
+        self.assertEqual(len(choices), 2)
+        link_a = next(link.get("href") for link in choices if f"/statement/{self.company.id}/" in link.get("href"))
+        self.assertIn("250.00", self.url_open(link_a).text)
+        self.invoice_b.button_draft()
+        response = self.url_open("/my/dunning")
+        self.assertIn(
+            f"/dunning/statement/{self.company.id}/{self.debtor.id}/", response.url, "one company: straight there"
+        )
+        invoice_page = self.url_open(f"/my/invoices/{self.invoice_old.id}")
+        self.assertIn("Reminder: Level 1", " ".join(html.fromstring(invoice_page.content).text_content().split()))
+
+    def _create_portal_user(self):
+        return (
+            self.env["res.users"]
+            .with_context(no_reset_password=True)
+            .create(
+                {
+                    "name": "Debtor One Portal",
+                    "login": "debtor.one.portal",
+                    "password": "debtor.one.portal",
+                    "partner_id": self.debtor.id,
+                    "group_ids": [Command.set([self.env.ref("base.group_portal").id])],
+                    "company_id": self.company.id,
+                    "company_ids": [Command.set(self.company.ids)],
+                }
+            )
+        )
+
+
+@tagged("post_install", "-at_install")
+class TestStatementPayment(DunningPortalCommon):
+    """Paying selected invoices: ids and amounts are the server's, whatever the request says."""
+
+    def _transaction_route(self, invoices):
+        return f"{self._statement_path()}/transaction/{'-'.join(map(str, invoices.ids))}"
+
+    def _transaction_params(self, amount, **overrides):
+        return {
+            "provider_id": self.provider.id,
+            "payment_method_id": self.env.ref("payment_demo.payment_method_demo").id,
+            "token_id": None,
+            "amount": amount,
+            "flow": "direct",
+            "tokenization_requested": False,
+            "landing_route": "https://attacker.example.com/",
+            "is_validation": False,
+            "access_token": "ignored",
+            **overrides,
+        }
+
+    def test_pay_page_shows_the_total_of_the_selection(self):
+        path = self._statement_path()
+        response = self.url_open(f"{path}/pay?invoice_ids={self.invoice_old.id}&invoice_ids={self.invoice_new.id}")
+        self.assertEqual(response.status_code, 200)
+        page = html.fromstring(response.content)
+        form = page.xpath("//form[@id='o_payment_form']")[0]
+        self.assertEqual(float(form.get("data-amount")), 175.0)
+        self.assertEqual(
+            form.get("data-transaction-route"),
+            f"{path}/transaction/{self.invoice_old.id}-{self.invoice_new.id}",
+        )
+        self.assertNotIn(self.invoice_mid.name, response.text)
+
+    def test_another_debtor_invoice_is_never_payable(self):
+        path = self._statement_path()
+        with mute_logger("odoo.http"):
+            response = self.url_open(
+                f"{path}/pay?invoice_ids={self.invoice_old.id}&invoice_ids={self.stranger_invoice.id}"
+            )
+            self.assertEqual(response.status_code, 404)
+            self.assertNotIn(self.stranger_invoice.name, response.text)
+            with self.assertRaises(JsonRpcException):
+                self.make_jsonrpc_request(
+                    self._transaction_route(self.invoice_old | self.stranger_invoice), self._transaction_params(1099.0)
+                )
+        self.assertFalse(self.env["payment.transaction"].search([("invoice_ids", "in", self.stranger_invoice.ids)]))
+
+    def test_transaction_takes_amount_and_landing_page_from_the_server(self):
+        invoices = self.invoice_old | self.invoice_mid
+        with mute_logger("odoo.http"), self.assertRaises(JsonRpcException):
+            self.make_jsonrpc_request(self._transaction_route(invoices), self._transaction_params(1.0))
+        with mute_logger("odoo.http"), self.assertRaises(JsonRpcException):
+            self.make_jsonrpc_request(
+                self._transaction_route(invoices), self._transaction_params(350.0, partner_id=self.stranger.id)
+            )
+        self.make_jsonrpc_request(self._transaction_route(invoices), self._transaction_params(350.0))
+        transaction = self.env["payment.transaction"].search([("invoice_ids", "in", invoices.ids)])
+        self.assertEqual(len(transaction), 1)
+        self.assertEqual(transaction.amount, 350.0)
+        self.assertEqual(transaction.partner_id, self.debtor)
+        self.assertEqual(transaction.invoice_ids, invoices)
+        self.assertEqual(transaction.landing_route, f"{self._statement_path()}/thanks")
+
+    def test_paid_transaction_settles_the_invoices_and_stops_dunning(self):
+        invoices = self.invoice_old | self.invoice_mid
+        run = self._run()
+        pending = run.event_ids
+        self.assertTrue(pending)
+        self.make_jsonrpc_request(self._transaction_route(invoices), self._transaction_params(350.0))
+        transaction = self.env["payment.transaction"].search([("invoice_ids", "in", invoices.ids)])
+        transaction._set_done()
+        transaction._post_process()
+        self.assertEqual(
+            set(invoices.mapped("payment_state")), {self.env["account.move"]._get_invoice_in_payment_state()}
+        )
+        self.assertEqual(self.invoice_new.payment_state, "not_paid")
+        remaining = pending.line_ids.move_id
+        self.assertNotIn(self.invoice_old, remaining)
+        self.assertNotIn(self.invoice_mid, remaining)
+        response = self.url_open(f"{self._statement_path()}/thanks")
+        self.assertIn("o_dunning_tx_done", response.text)
+        self.assertIn(self.invoice_new.name, self.url_open(self._statement_path()).text)
+
+
+@tagged("post_install", "-at_install")
+class TestStatementForms(DunningPortalCommon):
+    """Plans and disputes from the statement page: CSRF-protected posts validated by the models."""
+
+    def setUp(self):
+        super().setUp()
+        self.authenticate(None, None)
+        self.csrf = http.Request.csrf_token(self)
+
+    def _post(self, route, data, files=None):
+        return self.url_open(f"{self._statement_path()}/{route}", data=data, files=files, allow_redirects=False)
+
+    def test_posts_without_csrf_token_are_refused(self):
+        with mute_logger("odoo.http"):
+            response = self._post("dispute", {"move_id": self.invoice_old.id, "reason": "defective"})
+        self.assertEqual(response.status_code, 400)
+        self.assertFalse(self.env["dunning.dispute"].search([("move_id", "=", self.invoice_old.id)]))
+
+    def test_dispute_with_attachment(self):
+        response = self._post(
+            "dispute",
+            {
+                "csrf_token": self.csrf,
+                "move_id": self.invoice_mid.id,
+                "reason": "defective",
+                "description": "The pump leaks.",
+            },
+            files={"attachment": ("photo.txt", b"leaking pump", "text/plain")},
+        )
+        self.assertEqual(response.status_code, 303)
+        self.assertIn("notice=disputed", response.headers["Location"])
+        dispute = self.env["dunning.dispute"].search([("move_id", "=", self.invoice_mid.id)])
+        self.assertEqual((dispute.state, dispute.reason, dispute.source), ("open", "defective", "portal"))
+        self.assertTrue(dispute.activity_ids, "the collector has something to do")
+        attachment = self.env["ir.attachment"].search(
+            [("res_model", "=", "dunning.dispute"), ("res_id", "=", dispute.id)]
+        )
+        self.assertEqual(attachment.raw, b"leaking pump")
+        self.assertIn("The pump leaks.", self.invoice_mid.message_ids[:1].body)
+        page = self.url_open(self._statement_path()).text
+        self.assertIn("Disputed", page)
+
+    def test_dispute_of_another_debtor_invoice_is_not_found(self):
+        with mute_logger("odoo.http"):
+            response = self._post(
+                "dispute", {"csrf_token": self.csrf, "move_id": self.stranger_invoice.id, "reason": "defective"}
+            )
+        self.assertEqual(response.status_code, 404)
+        self.assertFalse(self.env["dunning.dispute"].search([]))
+
+    def test_plan_within_limits_is_approved_when_the_policy_says_so(self):
+        self.policy.write({"plan_auto_approve": True, "plan_max_instalments": 4, "plan_min_amount": 50.0})
+        first = fields.Date.add(fields.Date.today(), days=7)
+        response = self._post(
+            "plan",
+            {
+                "csrf_token": self.csrf,
+                "invoice_ids": [self.invoice_old.id, self.invoice_mid.id],
+                "count": "3",
+                "frequency": "monthly",
+                "first_date": fields.Date.to_string(first),
+            },
+        )
+        self.assertEqual(response.status_code, 303)
+        self.assertIn("notice=plan_approved", response.headers["Location"])
+        plan = self.invoice_old.dunning_plan_id
+        self.assertEqual(plan.state, "approved")
+        self.assertEqual(plan.line_ids.mapped("amount"), [116.67, 116.67, 116.66])
+        self.assertEqual(plan.line_ids[-1].date, fields.Date.add(first, months=2))
+
+    def test_plan_beyond_limits_is_refused_with_the_field_named(self):
+        self.policy.write({"plan_max_instalments": 3, "plan_min_amount": 50.0})
+        response = self._post(
+            "plan",
+            {
+                "csrf_token": self.csrf,
+                "invoice_ids": [self.invoice_new.id],
+                "count": "2",
+                "frequency": "monthly",
+                "first_date": fields.Date.to_string(fields.Date.today()),
+            },
+        )
+        self.assertEqual(response.status_code, 200)
+        error = html.fromstring(response.content).xpath("//div[contains(@class, 'o_dunning_error')]")[0].text_content()
+        self.assertIn("at least", error)
+        self.assertIn("Number of instalments", error)
+        self.assertFalse(self.env["dunning.plan"].search([]))
+
+
+@tagged("post_install", "-at_install")
+class TestStatementTour(DunningPortalCommon):
+    """The whole debtor journey in headless Chromium at phone width, from the email actually received."""
+
+    browser_size = "390x844"
+    touch_enabled = True
+
+    def test_pay_two_invoices_from_the_reminder_email(self):
+        run = self._run()
+        self.assertTrue(run.event_ids)
+        with self.smtp_sink() as sink:
+            self._dispatch()
+            self._flush_mail_queue()
+        body = sink.html_body(sink.messages_to("debtor.one@example.com")[0])
+        links = re.findall(r'href="([^"]*/dunning/statement/[^"]+)"', body)
+        self.assertEqual(len(set(links)), 1, "one statement link in the reminder")
+        self.start_tour(self._path(links[0].replace("&amp;", "&")), "receivable_dunning_portal_pay")
+        paid_state = self.env["account.move"]._get_invoice_in_payment_state()
+        self.assertEqual(self.invoice_old.payment_state, paid_state)
+        self.assertEqual(self.invoice_mid.payment_state, paid_state)
+        self.assertEqual(self.invoice_new.payment_state, "not_paid")
+        transaction = self.invoice_old.transaction_ids
+        self.assertEqual(transaction.state, "done")
+        self.assertEqual(transaction.amount, 350.0)

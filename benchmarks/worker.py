@@ -280,7 +280,7 @@ def task_match_peer(args):
 
 
 def task_portal_info(args):
-    """What the portal load needs: the debtor, its open invoices, our statement URL when the module has one."""
+    """What the portal load needs: the debtor, its open invoices, our statement URL (absent from older versions)."""
     with common.environment(args, args.db) as (_odoo, env):
         meta = _meta(env)
         partner = env["res.partner"].browse(meta["portal_partner_id"])
@@ -291,13 +291,13 @@ def task_portal_info(args):
             [partner.id],
         )
         debtor_open = env.cr.fetchone()[0]
-        url = None
-        # The statement page is being written: use whichever URL helper the module ends up offering.
-        for method in ("_dunning_statement_url", "_dunning_get_statement_url", "_dunning_portal_url"):
-            if hasattr(partner, method):
-                url = getattr(partner, method)()
-                break
-        env.cr.commit()  # a token generated on first use must be there for the server
+        env.cr.execute(
+            "SELECT company_id FROM account_move WHERE commercial_partner_id = %s AND move_type = 'out_invoice' "
+            "GROUP BY company_id ORDER BY count(*) DESC LIMIT 1",
+            [partner.id],
+        )
+        company = env["res.company"].browse(env.cr.fetchone()[0])
+        url = partner._dunning_statement_url(company) if hasattr(partner, "_dunning_statement_url") else None
         return {
             "partner_id": partner.id,
             "debtor_open_invoices": debtor_open,

@@ -10,7 +10,7 @@ exists=$(psql -h "$DB_HOST" -p "$DB_PORT" -U "$DB_USER" -d postgres -tAq \
          -c "SELECT 1 FROM pg_database WHERE datname = '$DB'")
 if [ "$exists" != 1 ]; then
     log "creating database $DB with demo data (first run takes a few minutes)"
-    odoo_bin -d "$DB" -i receivable_dunning --with-demo --stop-after-init --max-cron-threads=0 --log-level=warn
+    odoo_bin -d "$DB" -i receivable_dunning,payment_demo --with-demo --stop-after-init --max-cron-threads=0 --log-level=warn
 else
     log "updating receivable_dunning in existing database $DB"
     odoo_bin -d "$DB" -u receivable_dunning --stop-after-init --max-cron-threads=0 --log-level=warn

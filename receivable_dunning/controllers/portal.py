@@ -29,9 +29,10 @@ class DunningPortal(PortalAccount):
         company_sudo = request.env["res.company"].sudo().browse(company_id).exists()
         if not (partner_sudo and company_sudo and partner_sudo._dunning_check_statement_token(company_sudo, token)):
             raise NotFound()
-        language = partner_sudo.lang if not request.env.user._is_public() else None
-        if language:
-            partner_sudo = partner_sudo.with_context(lang=language)
+        if request.env.user._is_public() and partner_sudo.lang in dict(request.env["res.lang"].get_installed()):
+            # The link was sent to the debtor: show the page in the debtor's language, as the reminder was.
+            request.update_context(lang=partner_sudo.lang)
+            partner_sudo = partner_sudo.with_context(lang=partner_sudo.lang)
         return partner_sudo.with_company(company_sudo), company_sudo
 
     @staticmethod

@@ -55,6 +55,27 @@ class ResCompany(models.Model):
         self._dunning_demo_register_payments(rng, invoices)
         invoices[5::40].write({"no_followup": True})
         self._dunning_demo_set_levels(invoices)
+        self._dunning_demo_plans_and_disputes(customers)
+
+    def _dunning_demo_plans_and_disputes(self, customers):
+        """A dispute to resolve and an instalment plan to approve, as debtors raise them from their statement."""
+        today = fields.Date.context_today(self)
+        debtors = [
+            customer
+            for customer in customers
+            if sum(customer._dunning_open_invoices(self)[:2].mapped("amount_residual")) >= 300
+            and len(customer._dunning_open_invoices(self)) >= 2
+        ]
+        if len(debtors) < 2:
+            return
+        disputed_invoice = debtors[0]._dunning_open_invoices(self)[:1]
+        debtors[0]._dunning_raise_dispute(
+            self, disputed_invoice.id, "defective", "Two of the ten chairs delivered have a broken leg."
+        )
+        planned = debtors[1]._dunning_open_invoices(self)[:2]
+        self.env["dunning.plan"]._dunning_propose(
+            debtors[1], self, planned, 3, fields.Date.add(today, days=7), note="Our season starts next month."
+        )
 
     @api.model
     def _dunning_demo_activate_languages(self, codes):

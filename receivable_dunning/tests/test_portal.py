@@ -76,6 +76,16 @@ class TestStatementAccess(DunningPortalCommon):
             self.assertEqual(self.url_open(f"{path_b}/pay?invoice_ids={self.invoice_old.id}").status_code, 404)
             self.assertEqual(self.url_open(f"{path_b}/invoice/{self.invoice_old.id}").status_code, 404)
 
+    def test_page_in_the_debtor_language(self):
+        self.env["res.lang"]._activate_lang("fr_FR")
+        self.env["ir.module.module"].search([("name", "=", "receivable_dunning")])._update_translations(["fr_FR"])
+        self.debtor.lang = "fr_FR"
+        page = html.fromstring(self.url_open(self._statement_path()).content)
+        text = " ".join(page.text_content().split())
+        self.assertIn("Relevé de Debtor One", text)
+        self.assertIn("Payer les factures sélectionnées", text)
+        self.assertIn("Contester cette facture", text)
+
     def test_revoked_and_renewed_links(self):
         old_path = self._statement_path()
         self.debtor.action_dunning_revoke_statement()

@@ -33,6 +33,7 @@ import load  # noqa: E402
 # Seconds a peer measurement may take before it is stopped and reported as a lower bound.
 PEER_BUDGET = {"tiny": 120, "small": 300, "full": 600}
 MATCH_PEER_BUDGET = {"tiny": 60, "small": 120, "full": 180}
+SINGLE_CLIENT_REQUESTS = 40
 CLIENTS = 20
 
 
@@ -220,12 +221,17 @@ class Bench:
                 section["peer"] = load.run(
                     port, "/my/invoices", requests_total, CLIENTS, cookie=cookie, expect=b"o_portal_my_doc_table"
                 )
+                # One client at a time: the latency of the page itself, without queueing behind the two workers.
+                section["peer_single"] = load.run(
+                    port, "/my/invoices", SINGLE_CLIENT_REQUESTS, 1, cookie=cookie, expect=b"o_portal_my_doc_table"
+                )
             except (RuntimeError, OSError) as error:
                 section["peer"] = {"error": str(error)}
             url = info.get("statement_url")
             if url:
                 path = url.split("://", 1)[-1].split("/", 1)[-1]
                 section["ours"] = load.run(port, "/" + path, requests_total, CLIENTS)
+                section["ours_single"] = load.run(port, "/" + path, SINGLE_CLIENT_REQUESTS, 1)
             else:
                 section["ours"] = {"available": False}
         finally:
@@ -476,6 +482,18 @@ def portal_rows(portal):
             ratio(ours.get("p95_ms"), peer.get("p95_ms")) if ours_ok and peer_ok else "n/a",
             "<= 150 ms, <= 1.2x peer",
             verdict(ours["p95_ms"] <= 150 and ours["p95_ms"] <= 1.2 * peer["p95_ms"]) if ours_ok and peer_ok else "n/a",
+        ),
+        (
+            "Portal statement, 1 client at a time: p50 / p95 (ms)",
+            *(
+                f"{num(single.get('p50_ms'))} / {num(single.get('p95_ms'))}"
+                if available(single) and single.get("p50_ms")
+                else why_missing(single)
+                for single in (portal.get("ours_single") or {}, portal.get("peer_single") or {})
+            ),
+            "",
+            "-",
+            "info",
         ),
         (
             "Portal statement: errors / requests",

@@ -10,6 +10,17 @@ from odoo.addons.account.tools.structured_reference import format_structured_ref
 
 from ..tools.phone import InvalidPhoneNumber, to_e164
 
+
+def reminder_name(date_scheduled, event_id):
+    """A reminder's reference, from its id: unique and increasing without a sequence call per reminder."""
+    return f"DUN/{date_scheduled.year}/{event_id:06d}"
+
+
+def reminder_payment_reference(event_id):
+    """The ISO 11649 (RF) reference a transfer quotes to pay all the invoices of reminder ``event_id``."""
+    return format_structured_reference_iso(f"9{event_id:08d}")
+
+
 _logger = logging.getLogger(__name__)
 
 
@@ -129,7 +140,7 @@ class DunningEvent(models.Model):
     def _compute_payment_reference(self):
         for event in self:
             is_reminder = event.id and event.event_type == "reminder"
-            event.payment_reference = format_structured_reference_iso(f"9{event.id:08d}") if is_reminder else False
+            event.payment_reference = reminder_payment_reference(event.id) if is_reminder else False
 
     @api.depends("partner_id", "company_id", "date_done", "policy_id.statement_link_days")
     def _compute_statement_url(self):
@@ -162,7 +173,7 @@ class DunningEvent(models.Model):
         # Named after their id, not an ir.sequence: a run inserts thousands at once, and a sequence costs queries
         # per reminder. The id is unique and increasing, which is all a reminder reference needs.
         for event in events.filtered(lambda e: e.name == self.env._("New")):
-            event.name = f"DUN/{event.date_scheduled.year}/{event.id:06d}"
+            event.name = reminder_name(event.date_scheduled, event.id)
         return events
 
     def write(self, vals):

@@ -5,6 +5,7 @@ from . import dunning_event_line
 from . import dunning_charge_rate_table
 from . import dunning_charge_rate
 from . import dunning_charge_rule
+from . import dunning_debtor_invoices_mixin
 from . import dunning_promise
 from . import dunning_run
 from . import dunning_run_exception

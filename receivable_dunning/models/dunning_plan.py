@@ -19,14 +19,11 @@ class DunningPlan(models.Model):
 
     _name = "dunning.plan"
     _description = "Instalment Plan"
-    _inherit = ["mail.thread", "mail.activity.mixin"]
-    _order = "id desc"
+    _inherit = ["dunning.debtor.invoices.mixin", "mail.thread", "mail.activity.mixin"]
     _check_company_auto = True
+    _order = "id desc"
 
     name = fields.Char(compute="_compute_name", store=True)
-    company_id = fields.Many2one("res.company", required=True, index=True, default=lambda self: self.env.company)
-    currency_id = fields.Many2one("res.currency", required=True, default=lambda self: self.env.company.currency_id)
-    partner_id = fields.Many2one("res.partner", string="Debtor", required=True, index=True, check_company=True)
     move_ids = fields.Many2many(
         "account.move",
         relation="account_move_dunning_plan_rel",
@@ -85,23 +82,6 @@ class DunningPlan(models.Model):
                 )
             )
             plan.date_missed = plan.state == "approved" and min(missed.mapped("date"), default=False)
-
-    # === CONSTRAINT METHODS === #
-
-    @api.constrains("move_ids", "partner_id")
-    def _check_invoices_of_debtor(self):
-        for plan in self:
-            strangers = plan.move_ids.filtered(
-                lambda move, plan=plan: move.commercial_partner_id != plan.partner_id.commercial_partner_id
-            )
-            if strangers:
-                raise ValidationError(
-                    self.env._(
-                        "Plan %(plan)s: invoice %(invoice)s belongs to another customer (field Invoices).",
-                        plan=plan.name,
-                        invoice=strangers[0].name,
-                    )
-                )
 
     # === ACTION METHODS === #
 

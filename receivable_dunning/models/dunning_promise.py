@@ -1,5 +1,4 @@
 from odoo import api, fields, models
-from odoo.exceptions import ValidationError
 
 
 class DunningPromise(models.Model):
@@ -11,14 +10,11 @@ class DunningPromise(models.Model):
 
     _name = "dunning.promise"
     _description = "Promise to Pay"
-    _inherit = ["mail.thread", "mail.activity.mixin"]
-    _order = "date_promised desc, id desc"
+    _inherit = ["dunning.debtor.invoices.mixin", "mail.thread", "mail.activity.mixin"]
     _check_company_auto = True
+    _order = "date_promised desc, id desc"
 
     name = fields.Char(compute="_compute_name", store=True)
-    company_id = fields.Many2one("res.company", required=True, index=True, default=lambda self: self.env.company)
-    currency_id = fields.Many2one("res.currency", required=True, default=lambda self: self.env.company.currency_id)
-    partner_id = fields.Many2one("res.partner", string="Debtor", required=True, index=True, check_company=True)
     move_ids = fields.Many2many(
         "account.move",
         relation="account_move_dunning_promise_rel",
@@ -70,23 +66,6 @@ class DunningPromise(models.Model):
             promise.amount_paid = max(
                 promise.amount_residual_start - sum(promise.move_ids.mapped("amount_residual")), 0
             )
-
-    # === CONSTRAINT METHODS === #
-
-    @api.constrains("move_ids", "partner_id")
-    def _check_invoices_of_debtor(self):
-        for promise in self:
-            strangers = promise.move_ids.filtered(
-                lambda move, promise=promise: move.commercial_partner_id != promise.partner_id.commercial_partner_id
-            )
-            if strangers:
-                raise ValidationError(
-                    self.env._(
-                        "Promise %(promise)s: invoice %(invoice)s belongs to another customer (field Invoices).",
-                        promise=promise.name,
-                        invoice=strangers[0].name,
-                    )
-                )
 
     # === CRUD METHODS === #
 

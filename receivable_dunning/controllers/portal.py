@@ -7,6 +7,14 @@ from odoo.http import request
 from odoo.addons.account_payment.controllers.portal import PortalAccount
 
 # Path arguments are prefixed so that no request parameter (partner_id, company_id...) can shadow them.
+STATEMENT_PARTNER_FIELDS = [
+    "name",
+    "lang",
+    "commercial_partner_id",
+    "dunning_statement_revoked",
+    "dunning_statement_seed",
+    "dunning_policy_id",
+]
 STATEMENT_ROUTE = "/dunning/statement/<int:statement_company_id>/<int:statement_partner_id>/<string:statement_token>"
 
 
@@ -25,15 +33,21 @@ class DunningPortal(PortalAccount):
         sudo: visitors of a tokenized link are not logged in; the token is the access check, made here before
         anything is read.
         """
-        partner_sudo = request.env["res.partner"].sudo().browse(partner_id).exists()
         company_sudo = request.env["res.company"].sudo().browse(company_id).exists()
+        # Read only what the page needs of the debtor: a partner row is wide, and this runs on every request.
+        partner_sudo = (
+            request.env["res.partner"]
+            .sudo()
+            .with_company(company_sudo)
+            .search_fetch([("id", "=", partner_id)], STATEMENT_PARTNER_FIELDS)
+        )
         if not (partner_sudo and company_sudo and partner_sudo._dunning_check_statement_token(company_sudo, token)):
             raise NotFound()
         if request.env.user._is_public() and partner_sudo.lang in dict(request.env["res.lang"].get_installed()):
             # The link was sent to the debtor: show the page in the debtor's language, as the reminder was.
             request.update_context(lang=partner_sudo.lang)
             partner_sudo = partner_sudo.with_context(lang=partner_sudo.lang)
-        return partner_sudo.with_company(company_sudo), company_sudo
+        return partner_sudo, company_sudo
 
     @staticmethod
     def _dunning_statement_path(company_id, partner_id, token):

@@ -37,6 +37,13 @@ class AccountMove(models.Model):
     )
     dunning_dispute_ids = fields.One2many("dunning.dispute", "move_id", string="Disputes", readonly=True)
 
+    # Odoo does not index commercial_partner_id: without this, one debtor's open invoices (statement page, debtor
+    # status, plans) are found by scanning every move of the database.
+    _dunning_open_by_debtor_idx = models.Index(
+        "(commercial_partner_id, company_id) WHERE move_type = 'out_invoice' AND state = 'posted' "
+        "AND payment_state IN ('not_paid', 'partial')"
+    )
+
     # === COMPUTE METHODS === #
 
     def _dunning_is_open_receivable(self):

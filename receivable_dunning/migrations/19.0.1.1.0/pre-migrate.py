@@ -1,13 +1,16 @@
 def migrate(cr, version):
-    """Reminder texts now carry the statement link: reload them although they are no-update data.
+    """The reminders' statement table now carries the statement link: drop the module's copy so that the update
+    loads the new one (it is no-update data, which an update otherwise leaves alone).
 
-    Only the module's own templates are reset; a copy an accountant made keeps its text.
+    Only the module's own view goes; mail templates call it by its key, which the new view keeps.
     """
     cr.execute(
         """
-        UPDATE ir_model_data
-           SET noupdate = FALSE
-         WHERE module = 'receivable_dunning'
-           AND name IN ('dunning_statement_table', 'sms_template_dunning_reminder')
+        WITH old AS (
+            DELETE FROM ir_model_data
+             WHERE module = 'receivable_dunning' AND name = 'dunning_statement_table' AND model = 'ir.ui.view'
+         RETURNING res_id
+        )
+        DELETE FROM ir_ui_view WHERE id IN (SELECT res_id FROM old)
         """
     )

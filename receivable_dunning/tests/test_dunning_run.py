@@ -22,6 +22,66 @@ class TestDunningRun(DunningEngineCommon):
         lines = invoice.dunning_event_line_ids.filtered(lambda line: line.is_escalation and line.state == "sent")
         return lines.sorted("id").level_id.mapped("name")
 
+    def test_inserted_reminders_read_back_as_the_models_compute_them(self):
+        """The queue step writes reminders with SQL: every stored field must hold what the ORM would compute."""
+        self.level_3.write({"send_sms": True})
+        self.debtor.phone = "+32 470 12 34 56"
+        first = self._create_invoice_due(self.debtor, 1000.0, on(0))
+        second = self._create_invoice_due(self.debtor, 234.56, on(5))
+        with freeze_time(on(45)):
+            self.policy.escalation_mode = "catch_up"
+            run = self._run()
+        events = run.event_ids
+        self.assertEqual(sorted(events.mapped("channel")), ["email", "sms"])
+        stored = {
+            event.id: {
+                name: event[name]
+                for name in (
+                    "name",
+                    "payment_reference",
+                    "invoice_count",
+                    "amount_residual",
+                    "amount_fee",
+                    "amount_interest",
+                    "amount_total",
+                    "policy_id",
+                )
+            }
+            for event in events
+        }
+        for event in events:
+            with self.subTest(channel=event.channel):
+                self.assertEqual(event.name, f"DUN/2026/{event.id:06d}")
+                self.assertEqual(event.policy_id, self.policy)
+                self.assertEqual(event.user_id, self.env.user)
+                self.assertEqual((event.state, event.trigger, event.event_type), ("queued", "manual", "reminder"))
+                self.assertEqual(event.line_ids.move_id, first | second)
+                self.assertEqual(event.amount_residual, 1234.56)
+                self.assertGreater(event.amount_fee, 0, "level 3 charges its fee")
+                self.assertFalse(event.message_follower_ids)
+                for line in event.line_ids:
+                    self.assertEqual(
+                        (line.company_id, line.partner_id, line.state, line.channel, line.date_scheduled),
+                        (event.company_id, event.partner_id, event.state, event.channel, event.date_scheduled),
+                    )
+        # Recompute every stored computed field with the ORM: nothing may change.
+        Event = self.env["dunning.event"]
+        for name in (
+            "payment_reference",
+            "invoice_count",
+            "amount_residual",
+            "amount_fee",
+            "amount_interest",
+            "amount_total",
+            "policy_id",
+        ):
+            self.env.add_to_compute(Event._fields[name], events)
+        events.flush_recordset()
+        events.invalidate_recordset()
+        for event in events:
+            for name, value in stored[event.id].items():
+                self.assertEqual(event[name], value, name)
+
     def test_step_mode_over_simulated_weeks(self):
         invoice = self._create_invoice_due(self.debtor, 500.0, DUE)
         for day, expected in (

@@ -302,6 +302,21 @@ class TestStatementForms(DunningPortalCommon):
         self.assertEqual(response.status_code, 404)
         self.assertFalse(self.env["dunning.dispute"].search([]))
 
+    def test_plan_with_another_debtor_invoice_is_not_found(self):
+        with mute_logger("odoo.http"):
+            response = self._post(
+                "plan",
+                {
+                    "csrf_token": self.csrf,
+                    "invoice_ids": [self.invoice_old.id, self.stranger_invoice.id],
+                    "count": "2",
+                    "frequency": "monthly",
+                    "first_date": fields.Date.to_string(fields.Date.today()),
+                },
+            )
+        self.assertEqual(response.status_code, 404)
+        self.assertFalse(self.env["dunning.plan"].search([]))
+
     def test_plan_within_limits_is_approved_when_the_policy_says_so(self):
         self.policy.write({"plan_auto_approve": True, "plan_max_instalments": 4, "plan_min_amount": 50.0})
         first = fields.Date.add(fields.Date.today(), days=7)

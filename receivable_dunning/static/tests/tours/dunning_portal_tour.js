@@ -1,6 +1,9 @@
 import { registry } from "@web/core/registry";
 
-/** A step that fails when the page is wider than the window: nothing may scroll sideways on a phone. */
+/**
+ * A step that fails when anything must scroll sideways on a phone: the page itself, or a table inside its
+ * scrolling container (which would hide the amounts at the right).
+ */
 function fitsTheScreen(content, trigger) {
     return {
         content,
@@ -9,6 +12,12 @@ function fitsTheScreen(content, trigger) {
             const overflow = document.documentElement.scrollWidth - window.innerWidth;
             if (overflow > 1) {
                 throw new Error(`The page is ${overflow}px wider than the ${window.innerWidth}px screen`);
+            }
+            for (const box of document.querySelectorAll(".table-responsive")) {
+                const hidden = box.scrollWidth - box.clientWidth;
+                if (hidden > 1) {
+                    throw new Error(`A table is ${hidden}px wider than its ${box.clientWidth}px box`);
+                }
             }
         },
     };

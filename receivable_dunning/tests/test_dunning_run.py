@@ -32,23 +32,11 @@ class TestDunningRun(DunningEngineCommon):
             self.policy.escalation_mode = "catch_up"
             run = self._run()
         events = run.event_ids
+        Event = self.env["dunning.event"]
         self.assertEqual(sorted(events.mapped("channel")), ["email", "sms"])
-        stored = {
-            event.id: {
-                name: event[name]
-                for name in (
-                    "name",
-                    "payment_reference",
-                    "invoice_count",
-                    "amount_residual",
-                    "amount_fee",
-                    "amount_interest",
-                    "amount_total",
-                    "policy_id",
-                )
-            }
-            for event in events
-        }
+        computed = ("payment_reference", "invoice_count", "amount_residual", "amount_fee", "amount_interest")
+        computed += ("amount_total", "policy_id")
+        stored = {event.id: {name: event[name] for name in ("name", *computed)} for event in events}
         for event in events:
             with self.subTest(channel=event.channel):
                 self.assertEqual(event.name, f"DUN/2026/{event.id:06d}")
@@ -64,17 +52,8 @@ class TestDunningRun(DunningEngineCommon):
                         (line.company_id, line.partner_id, line.state, line.channel, line.date_scheduled),
                         (event.company_id, event.partner_id, event.state, event.channel, event.date_scheduled),
                     )
-        # Recompute every stored computed field with the ORM: nothing may change.
-        Event = self.env["dunning.event"]
-        for name in (
-            "payment_reference",
-            "invoice_count",
-            "amount_residual",
-            "amount_fee",
-            "amount_interest",
-            "amount_total",
-            "policy_id",
-        ):
+        # Recompute every stored computed field with the ORM (the name is set by create): nothing may change.
+        for name in computed:
             self.env.add_to_compute(Event._fields[name], events)
         events.flush_recordset()
         events.invalidate_recordset()

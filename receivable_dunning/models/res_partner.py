@@ -304,11 +304,16 @@ class ResPartner(models.Model):
             else False
         )
         policy = partner.with_company(company)._dunning_get_policy()
+        credits = partner._dunning_open_credits(company, currency)
+        amount_credits = sum(credit["amount"] for credit in credits)
         return {
             "partner": partner,
             "company": company,
             "currency": currency,
             "invoices": rows,
+            "credits": credits,
+            "amount_credits_text": format_amount(self.env, amount_credits, currency),
+            "balance_text": format_amount(self.env, amount_total - amount_credits, currency),
             "amount_total": amount_total,
             "amount_total_text": format_amount(self.env, amount_total, currency),
             "amount_charges": sum(row["charges"] for row in rows),
@@ -327,6 +332,36 @@ class ResPartner(models.Model):
                 ]
             ),
         }
+
+    def _dunning_open_credits(self, company, currency):
+        """What the company owes this debtor back in ``currency``: open credit notes and payments not yet matched
+        to an invoice, as they reduce the balance of the statement.
+
+        :return: list of dicts with ``name``, ``date`` (text), ``amount`` (positive) and ``amount_text``
+        """
+        self.ensure_one()
+        lines = self.env["account.move.line"].search_fetch(
+            [
+                ("company_id", "=", company.id),
+                ("partner_id", "child_of", self.commercial_partner_id.id),
+                ("account_type", "=", "asset_receivable"),
+                ("parent_state", "=", "posted"),
+                ("reconciled", "=", False),
+                ("amount_residual", "<", 0),
+                ("currency_id", "=", currency.id),
+            ],
+            ["move_name", "date", "amount_residual_currency", "currency_id"],
+            order="date, id",
+        )
+        return [
+            {
+                "name": line.move_name,
+                "date": format_date(self.env, line.date),
+                "amount": -line.amount_residual_currency,
+                "amount_text": format_amount(self.env, -line.amount_residual_currency, currency),
+            }
+            for line in lines
+        ]
 
     def _dunning_statement_invoice(self, company, move_id):
         """The debtor's posted customer invoice ``move_id`` in ``company``, or an empty recordset."""

@@ -41,6 +41,24 @@ class TestStatementAccess(DunningPortalCommon):
         self.assertIn("425.00", total)
         self.assertNotIn(self.stranger_invoice.name, response.text)
 
+    def test_credit_notes_reduce_the_balance(self):
+        refund = self.env["account.move"].create(
+            {
+                "move_type": "out_refund",
+                "partner_id": self.debtor.id,
+                "invoice_date": fields.Date.today(),
+                "invoice_line_ids": [
+                    Command.create({"name": "Return", "quantity": 1, "price_unit": 60.0, "tax_ids": []})
+                ],
+            }
+        )
+        refund.action_post()
+        page = html.fromstring(self.url_open(self._statement_path()).content)
+        credits = page.xpath("//div[contains(@class, 'o_dunning_credits')]")[0].text_content()
+        self.assertIn(refund.name, credits)
+        balance = " ".join(page.xpath("//td[contains(@class, 'o_dunning_balance')]")[0].text_content().split())
+        self.assertIn("365.00", balance, "425.00 owed, 60.00 credited")
+
     def test_wrong_tokens_answer_not_found(self):
         path = self._statement_path()
         token = path.rsplit("/", 1)[1]

@@ -2,7 +2,7 @@ import secrets
 from datetime import datetime
 
 from odoo import api, fields, models
-from odoo.exceptions import AccessError, ValidationError
+from odoo.exceptions import AccessError, UserError, ValidationError
 from odoo.fields import Domain
 from odoo.tools import consteq, format_amount, format_date, hmac
 
@@ -151,6 +151,22 @@ class ResPartner(models.Model):
         """Issue new statement links: the old ones stop working, the next reminders carry the new one."""
         self._dunning_reset_statement_seed()
         self.commercial_partner_id.dunning_statement_revoked = False
+
+    def action_dunning_open_statement(self):
+        """Open the debtor's statement page as the debtor sees it, with a link valid for the policy's validity."""
+        self.ensure_one()
+        partner = self.commercial_partner_id
+        if partner.dunning_statement_revoked:
+            raise UserError(
+                self.env._("%(debtor)s's statement links are revoked: issue a new link first.", debtor=partner.name)
+            )
+        days = partner._dunning_get_policy().statement_link_days
+        valid_until = fields.Date.add(fields.Date.context_today(self), days=days) if days else False
+        return {
+            "type": "ir.actions.act_url",
+            "url": partner._dunning_statement_url(self.env.company, valid_until),
+            "target": "new",
+        }
 
     def _dunning_reset_statement_seed(self):
         # sudo: the seed is a secret no one reads, not even accountants; changing it is what revokes links.

@@ -5,6 +5,7 @@ from freezegun import freeze_time
 from lxml import html
 
 from odoo import Command, fields, http
+from odoo.exceptions import UserError
 from odoo.tests import JsonRpcException, tagged
 from odoo.tools import mute_logger
 
@@ -103,6 +104,16 @@ class TestStatementAccess(DunningPortalCommon):
         self.assertIn("Relevé de Debtor One", text)
         self.assertIn("Payer les factures sélectionnées", text)
         self.assertIn("Contester cette facture", text)
+
+    def test_collector_opens_the_statement_the_debtor_sees(self):
+        self.policy.statement_link_days = 10
+        action = self.debtor.action_dunning_open_statement()
+        self.assertEqual(action["type"], "ir.actions.act_url")
+        self.assertIn(fields.Date.add(fields.Date.today(), days=10).strftime("%Y%m%d"), action["url"])
+        self.assertEqual(self.url_open(self._path(action["url"])).status_code, 200)
+        self.debtor.action_dunning_revoke_statement()
+        with self.assertRaises(UserError):
+            self.debtor.action_dunning_open_statement()
 
     def test_revoked_and_renewed_links(self):
         old_path = self._statement_path()
@@ -283,10 +294,16 @@ class TestStatementForms(DunningPortalCommon):
         return self.url_open(f"{self._statement_path()}/{route}", data=data, files=files, allow_redirects=False)
 
     def test_posts_without_csrf_token_are_refused(self):
-        with mute_logger("odoo.http"):
-            response = self._post("dispute", {"move_id": self.invoice_old.id, "reason": "defective"})
-        self.assertEqual(response.status_code, 400)
+        self.policy.plan_auto_approve = True
+        plan = {"invoice_ids": [self.invoice_old.id, self.invoice_mid.id], "count": "2", "frequency": "monthly"}
+        plan["first_date"] = fields.Date.to_string(fields.Date.today())
+        for route, data in (("dispute", {"move_id": self.invoice_old.id, "reason": "defective"}), ("plan", plan)):
+            for token in (None, "forged"):
+                with self.subTest(route=route, token=token), mute_logger("odoo.http"):
+                    response = self._post(route, dict(data, **({"csrf_token": token} if token else {})))
+                    self.assertEqual(response.status_code, 400)
         self.assertFalse(self.env["dunning.dispute"].search([("move_id", "=", self.invoice_old.id)]))
+        self.assertFalse(self.env["dunning.plan"].search([]))
 
     def test_dispute_with_attachment(self):
         response = self._post(

@@ -200,8 +200,10 @@ class DunningPortal(PortalAccount):
             access_token=statement_token,
         )
         if request.env.user._is_public():
-            # A link may be forwarded: its holder must not see or use the debtor's saved cards.
+            # A link may be forwarded: its holder must neither use the debtor's saved cards nor save a card of
+            # its own on the debtor.
             values["tokens_sudo"] = request.env["payment.token"].sudo()
+            values["show_tokenize_input_mapping"] = dict.fromkeys(values["providers_sudo"].ids, False)
         values.update(
             page_name="dunning_statement",
             partner=partner_sudo,
@@ -235,7 +237,7 @@ class DunningPortal(PortalAccount):
             + "/thanks",
             is_validation=False,
         )
-        if request.env.user._is_public() and kwargs.get("token_id"):
+        if request.env.user._is_public() and (kwargs.get("token_id") or kwargs.get("tokenization_requested")):
             raise ValidationError(request.env._("Saved payment methods need you to log in."))
         return self._process_transaction(
             partner_sudo.id, invoices_sudo.currency_id.id, invoices_sudo.ids, False, **kwargs

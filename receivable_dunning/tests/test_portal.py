@@ -229,6 +229,7 @@ class TestStatementPayment(DunningPortalCommon):
             f"{path}/transaction/{self.invoice_old.id}-{self.invoice_new.id}",
         )
         self.assertNotIn(self.invoice_mid.name, response.text)
+        self.assertFalse(page.xpath("//input[@name='o_payment_tokenize_checkbox']"), "no card saved from a link")
 
     def test_another_debtor_invoice_is_never_payable(self):
         path = self._statement_path()
@@ -251,6 +252,10 @@ class TestStatementPayment(DunningPortalCommon):
         with mute_logger("odoo.http"), self.assertRaises(JsonRpcException):
             self.make_jsonrpc_request(
                 self._transaction_route(invoices), self._transaction_params(350.0, partner_id=self.stranger.id)
+            )
+        with mute_logger("odoo.http"), self.assertRaises(JsonRpcException):
+            self.make_jsonrpc_request(
+                self._transaction_route(invoices), self._transaction_params(350.0, tokenization_requested=True)
             )
         self.make_jsonrpc_request(self._transaction_route(invoices), self._transaction_params(350.0))
         transaction = self.env["payment.transaction"].search([("invoice_ids", "in", invoices.ids)])

@@ -146,6 +146,8 @@ class DunningPortal(PortalAccount):
         partner_sudo, company_sudo = self._dunning_debtor_sudo(
             statement_company_id, statement_partner_id, statement_token
         )
+        # "Something wrong?" on an invoice opens the dispute form with that invoice chosen.
+        dispute_move_id = self._dunning_parse_ids(kwargs.get("dispute") or "")[:1]
         return self._dunning_render_statement(
             partner_sudo,
             company_sudo,
@@ -153,6 +155,8 @@ class DunningPortal(PortalAccount):
             notice=kwargs.get("notice")
             if kwargs.get("notice") in ("plan_proposed", "plan_approved", "disputed")
             else False,
+            form="dispute" if dispute_move_id else False,
+            dispute_move_id=dispute_move_id[0] if dispute_move_id else False,
         )
 
     @http.route(STATEMENT_ROUTE + "/invoice/<int:move_id>", type="http", auth="public", methods=["GET"], sitemap=False)

@@ -334,6 +334,16 @@ class TestStatementForms(DunningPortalCommon):
         page = self.url_open(self._statement_path()).text
         self.assertIn("Disputed", page)
 
+    def test_something_wrong_opens_the_dispute_form_for_that_invoice(self):
+        page = html.fromstring(self.url_open(self._statement_path()).content)
+        link = page.xpath(
+            f"//tr[@data-invoice='{self.invoice_mid.name}']//a[contains(@class, 'o_dunning_dispute_link')]"
+        )
+        page = html.fromstring(self.url_open(link[0].get("href").split("#")[0]).content)
+        form = page.xpath("//details[@id='dunning_dispute']")[0]
+        self.assertIsNotNone(form.get("open"))
+        self.assertEqual(form.xpath(".//select[@name='move_id']/option[@selected]/@value"), [str(self.invoice_mid.id)])
+
     def test_dispute_of_another_debtor_invoice_is_not_found(self):
         with mute_logger("odoo.http"):
             response = self._post(

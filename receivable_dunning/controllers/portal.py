@@ -85,54 +85,15 @@ class DunningPortal(PortalAccount):
     def _prepare_home_portal_values(self, counters):
         values = super()._prepare_home_portal_values(counters)
         if "dunning_overdue_count" in counters:
-            partner = request.env.user.partner_id.commercial_partner_id
-            values["dunning_overdue_count"] = (
-                request.env["account.move"].search_count(
-                    [
-                        ("commercial_partner_id", "=", partner.id),
-                        ("move_type", "=", "out_invoice"),
-                        ("state", "=", "posted"),
-                        ("payment_state", "in", ("not_paid", "partial")),
-                        ("invoice_date_due", "<", fields.Date.context_today(request.env.user)),
-                    ]
-                )
-                if request.env["account.move"].has_access("read")
-                else 0
-            )
+            # sudo(False): env.user is a superuser record; count only what the portal user may see.
+            values["dunning_overdue_count"] = request.env.user.partner_id.sudo(False)._dunning_overdue_invoice_count()
         return values
 
     @http.route("/my/dunning", type="http", auth="user", methods=["GET"], website=True, sitemap=False)
     def portal_my_dunning(self, **kwargs):
         """A logged-in debtor's statements: straight to the page when one company has open invoices."""
-        partner = request.env.user.partner_id.commercial_partner_id
-        # sudo: the companies the debtor owes are not the user's allowed companies.
-        companies_sudo = (
-            request.env["account.move"]
-            .sudo()
-            .search(
-                [
-                    ("commercial_partner_id", "=", partner.id),
-                    ("move_type", "=", "out_invoice"),
-                    ("state", "=", "posted"),
-                    ("payment_state", "in", ("not_paid", "partial")),
-                ]
-            )
-            .company_id
-        )
         tomorrow = fields.Date.add(fields.Date.context_today(request.env.user), days=1)
-        links = (
-            []
-            if partner.sudo().dunning_statement_revoked
-            else [
-                (
-                    company_sudo,
-                    self._dunning_statement_path(
-                        company_sudo.id, partner.id, partner._dunning_statement_token(company_sudo, tomorrow)
-                    ),
-                )
-                for company_sudo in companies_sudo
-            ]
-        )
+        links = request.env.user.partner_id._dunning_statement_links(tomorrow)
         if len(links) == 1:
             return request.redirect(links[0][1])
         return request.render(

@@ -226,12 +226,59 @@ class ResPartner(models.Model):
         :param date valid_until: the last day the link works; False for no expiry
         """
         self.ensure_one()
+        path = self._dunning_statement_relative_url(company or self.env.company, valid_until)
+        return path and f"{self.get_base_url()}{path}"
+
+    def _dunning_statement_relative_url(self, company, valid_until=False):
+        """The path of this debtor's statement page in ``company``, or False when its links are revoked."""
+        self.ensure_one()
         partner = self.commercial_partner_id
-        company = company or self.env.company
         if partner.dunning_statement_revoked:
             return False
         token = partner._dunning_statement_token(company, valid_until)
-        return f"{partner.get_base_url()}/dunning/statement/{company.id}/{partner.id}/{token}"
+        return f"/dunning/statement/{company.id}/{partner.id}/{token}"
+
+    def _dunning_statement_links(self, valid_until):
+        """(company, path) of this debtor's statement in every company it owes something to.
+
+        sudo: a portal user owes companies that are not among its allowed ones.
+        """
+        self.ensure_one()
+        partner = self.commercial_partner_id
+        companies_sudo = (
+            self.env["account.move"]
+            .sudo()
+            .search(
+                [
+                    ("commercial_partner_id", "=", partner.id),
+                    ("move_type", "=", "out_invoice"),
+                    ("state", "=", "posted"),
+                    ("payment_state", "in", ("not_paid", "partial")),
+                ]
+            )
+            .company_id
+        )
+        links = [
+            (company, partner.sudo()._dunning_statement_relative_url(company, valid_until))
+            for company in companies_sudo
+        ]
+        return [(company, path) for company, path in links if path]
+
+    def _dunning_overdue_invoice_count(self):
+        """How many posted customer invoices of this debtor are past due, as far as the current user may see."""
+        self.ensure_one()
+        Move = self.env["account.move"]
+        if not Move.has_access("read"):
+            return 0
+        return Move.search_count(
+            [
+                ("commercial_partner_id", "=", self.commercial_partner_id.id),
+                ("move_type", "=", "out_invoice"),
+                ("state", "=", "posted"),
+                ("payment_state", "in", ("not_paid", "partial")),
+                ("invoice_date_due", "<", fields.Date.context_today(self)),
+            ]
+        )
 
     def _dunning_open_invoices(self, company):
         """The debtor's posted customer invoices with something left to pay in ``company``, oldest due first."""

@@ -150,7 +150,7 @@ class DunningPortal(PortalAccount):
         except ValidationError as error:
             return self._dunning_render_statement(partner_sudo, company_sudo, statement_token, error=error.args[0])
         base_path = self._dunning_statement_path(statement_company_id, statement_partner_id, statement_token)
-        amount = sum(invoices_sudo.mapped("amount_residual"))
+        amount = invoices_sudo._dunning_amount_to_pay()
         currency = invoices_sudo.currency_id
         values = self._get_common_page_view_values(
             invoices_data={
@@ -190,11 +190,7 @@ class DunningPortal(PortalAccount):
         invoices_sudo = self._dunning_selected_invoices(
             partner_sudo, company_sudo, self._dunning_parse_ids(invoice_ids)
         )
-        amount = sum(invoices_sudo.mapped("amount_residual"))
-        if invoices_sudo.currency_id.compare_amounts(float(kwargs.get("amount") or 0.0), amount):
-            raise ValidationError(
-                request.env._("The amount to pay has changed since the page was opened: reload the page.")
-            )
+        amount = invoices_sudo._dunning_amount_to_pay(expected=self._cast_as_float(kwargs.get("amount")))
         self._validate_transaction_kwargs(kwargs)
         kwargs.update(
             amount=amount,

@@ -1,4 +1,5 @@
 from odoo import api, fields, models
+from odoo.exceptions import ValidationError
 
 
 class AccountMove(models.Model):
@@ -159,6 +160,19 @@ class AccountMove(models.Model):
         if thanks_vals:
             Event.with_context(tracking_disable=True, mail_create_nolog=True).create(thanks_vals)
             Event._dunning_trigger_dispatch()
+
+    def _dunning_amount_to_pay(self, expected=None):
+        """What paying these invoices online costs: their residual, whatever a request says.
+
+        :param float expected: the amount the debtor's page showed; a different one means the page is stale
+        :raise ValidationError: when ``expected`` differs from the amount due now
+        """
+        amount = sum(self.mapped("amount_residual"))
+        if expected is not None and self.currency_id.compare_amounts(expected, amount):
+            raise ValidationError(
+                self.env._("The amount to pay has changed since the page was opened: reload the page.")
+            )
+        return amount
 
     def _dunning_portal_status(self):
         """What the debtor's invoice page says about dunning: level, last reminder, open dispute, plan."""

@@ -6,7 +6,8 @@ from odoo.http import request
 
 from odoo.addons.account_payment.controllers.portal import PortalAccount
 
-# Path arguments are prefixed so that no request parameter (partner_id, company_id...) can shadow them.
+from ..models.res_partner import statement_path
+
 STATEMENT_PARTNER_FIELDS = [
     "name",
     "lang",
@@ -15,6 +16,7 @@ STATEMENT_PARTNER_FIELDS = [
     "dunning_statement_seed",
     "dunning_policy_id",
 ]
+# Path arguments are prefixed so that no request parameter (partner_id, company_id...) can shadow them.
 STATEMENT_ROUTE = "/dunning/statement/<int:statement_company_id>/<int:statement_partner_id>/<string:statement_token>"
 
 
@@ -50,10 +52,6 @@ class DunningPortal(PortalAccount):
         return partner_sudo, company_sudo
 
     @staticmethod
-    def _dunning_statement_path(company_id, partner_id, token):
-        return f"/dunning/statement/{company_id}/{partner_id}/{token}"
-
-    @staticmethod
     def _dunning_parse_ids(raw_ids):
         """Invoice ids from a form (list of strings) or a path part (``1-2-3``); malformed ones are dropped."""
         if isinstance(raw_ids, str):
@@ -72,7 +70,7 @@ class DunningPortal(PortalAccount):
         values.update(
             page_name="dunning_statement",
             token=token,
-            base_path=self._dunning_statement_path(company_sudo.id, partner_sudo.id, token),
+            base_path=statement_path(company_sudo.id, partner_sudo.id, token),
             today=fields.Date.context_today(partner_sudo),
             frequencies=request.env["dunning.plan"]._dunning_frequency_labels(),
             dispute_reasons=request.env["dunning.dispute"]._fields["reason"]._description_selection(request.env),
@@ -149,7 +147,7 @@ class DunningPortal(PortalAccount):
             invoices_sudo = self._dunning_selected_invoices(partner_sudo, company_sudo, ids)
         except ValidationError as error:
             return self._dunning_render_statement(partner_sudo, company_sudo, statement_token, error=error.args[0])
-        base_path = self._dunning_statement_path(statement_company_id, statement_partner_id, statement_token)
+        base_path = statement_path(statement_company_id, statement_partner_id, statement_token)
         amount = invoices_sudo._dunning_amount_to_pay()
         currency = invoices_sudo.currency_id
         values = self._get_common_page_view_values(
@@ -194,8 +192,7 @@ class DunningPortal(PortalAccount):
         self._validate_transaction_kwargs(kwargs)
         kwargs.update(
             amount=amount,
-            landing_route=self._dunning_statement_path(statement_company_id, statement_partner_id, statement_token)
-            + "/thanks",
+            landing_route=statement_path(statement_company_id, statement_partner_id, statement_token) + "/thanks",
             is_validation=False,
         )
         if request.env.user._is_public() and (kwargs.get("token_id") or kwargs.get("tokenization_requested")):
@@ -212,7 +209,7 @@ class DunningPortal(PortalAccount):
         values = partner_sudo._dunning_statement_values(company_sudo)
         values.update(
             page_name="dunning_statement",
-            base_path=self._dunning_statement_path(statement_company_id, statement_partner_id, statement_token),
+            base_path=statement_path(statement_company_id, statement_partner_id, statement_token),
             transactions=partner_sudo._dunning_recent_transactions(company_sudo),
         )
         return request.render("receivable_dunning.portal_dunning_thanks", values)
@@ -241,7 +238,7 @@ class DunningPortal(PortalAccount):
                 partner_sudo, company_sudo, statement_token, error=error.args[0], form="plan"
             )
         notice = "plan_approved" if plan_sudo.state == "approved" else "plan_proposed"
-        base_path = self._dunning_statement_path(statement_company_id, statement_partner_id, statement_token)
+        base_path = statement_path(statement_company_id, statement_partner_id, statement_token)
         return request.redirect(f"{base_path}?notice={notice}")
 
     @http.route(STATEMENT_ROUTE + "/dispute", type="http", auth="public", methods=["POST"], website=True, sitemap=False)
@@ -262,7 +259,7 @@ class DunningPortal(PortalAccount):
             return self._dunning_render_statement(
                 partner_sudo, company_sudo, statement_token, error=error.args[0], form="dispute"
             )
-        base_path = self._dunning_statement_path(statement_company_id, statement_partner_id, statement_token)
+        base_path = statement_path(statement_company_id, statement_partner_id, statement_token)
         return request.redirect(f"{base_path}?notice=disputed")
 
     # === INVOICE PAGE === #

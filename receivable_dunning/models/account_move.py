@@ -1,5 +1,6 @@
 from odoo import api, fields, models
 from odoo.exceptions import ValidationError
+from odoo.fields import Domain
 
 
 class AccountMove(models.Model):
@@ -46,6 +47,23 @@ class AccountMove(models.Model):
     )
 
     # === COMPUTE METHODS === #
+
+    @api.model
+    def _dunning_open_invoice_domain(self, partners, company=None):
+        """Posted customer invoices of the debtors ``partners`` (commercial partners) with something left to pay;
+        the predicate the partial index ``_dunning_open_by_debtor_idx`` covers.
+
+        :param company: restrict to this company; all companies when None
+        """
+        domain = Domain(
+            [
+                ("commercial_partner_id", "in", partners.ids),
+                ("move_type", "=", "out_invoice"),
+                ("state", "=", "posted"),
+                ("payment_state", "in", ("not_paid", "partial")),
+            ]
+        )
+        return domain & Domain("company_id", "=", company.id) if company else domain
 
     def _dunning_is_open_receivable(self):
         self.ensure_one()

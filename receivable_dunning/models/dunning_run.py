@@ -560,14 +560,9 @@ class DunningRun(models.Model):
         """All that each debtor owes on posted customer invoices, due or not, per currency, in one query."""
         if not partner_ids:
             return {}
-        groups = self.env["account.move"]._read_group(
-            [
-                ("company_id", "=", self.company_id.id),
-                ("commercial_partner_id", "in", list(partner_ids)),
-                ("move_type", "=", "out_invoice"),
-                ("state", "=", "posted"),
-                ("payment_state", "in", ("not_paid", "partial")),
-            ],
+        Move = self.env["account.move"]
+        groups = Move._read_group(
+            Move._dunning_open_invoice_domain(self.env["res.partner"].browse(list(partner_ids)), self.company_id),
             groupby=["commercial_partner_id", "currency_id"],
             aggregates=["amount_residual:sum"],
         )

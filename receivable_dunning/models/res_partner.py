@@ -7,6 +7,13 @@ from odoo.fields import Domain
 from odoo.tools import consteq, format_amount, format_date, hmac
 
 STATEMENT_TOKEN_SCOPE = "receivable_dunning.statement"
+
+
+def statement_path(company_id, partner_id, token):
+    """The path of a debtor's statement page (see controllers/portal.py for its routes)."""
+    return f"/dunning/statement/{company_id}/{partner_id}/{token}"
+
+
 STATEMENT_INVOICE_FIELDS = [
     "name",
     "invoice_date_due",
@@ -105,15 +112,9 @@ class ResPartner(models.Model):
     @api.depends_context("company")
     def _compute_dunning_level_id(self):
         commercial = self.commercial_partner_id
-        groups = self.env["account.move"]._read_group(
-            [
-                ("company_id", "=", self.env.company.id),
-                ("commercial_partner_id", "in", commercial.ids),
-                ("move_type", "=", "out_invoice"),
-                ("state", "=", "posted"),
-                ("payment_state", "in", ("not_paid", "partial")),
-                ("dunning_level_id", "!=", False),
-            ],
+        Move = self.env["account.move"]
+        groups = Move._read_group(
+            Move._dunning_open_invoice_domain(commercial, self.env.company) & Domain("dunning_level_id", "!=", False),
             groupby=["commercial_partner_id", "dunning_level_id"],
         )
         highest = {}
@@ -235,8 +236,7 @@ class ResPartner(models.Model):
         partner = self.commercial_partner_id
         if partner.dunning_statement_revoked:
             return False
-        token = partner._dunning_statement_token(company, valid_until)
-        return f"/dunning/statement/{company.id}/{partner.id}/{token}"
+        return statement_path(company.id, partner.id, partner._dunning_statement_token(company, valid_until))
 
     def _dunning_statement_links(self, valid_until):
         """(company, path) of this debtor's statement in every company it owes something to.
@@ -245,19 +245,8 @@ class ResPartner(models.Model):
         """
         self.ensure_one()
         partner = self.commercial_partner_id
-        companies_sudo = (
-            self.env["account.move"]
-            .sudo()
-            .search(
-                [
-                    ("commercial_partner_id", "=", partner.id),
-                    ("move_type", "=", "out_invoice"),
-                    ("state", "=", "posted"),
-                    ("payment_state", "in", ("not_paid", "partial")),
-                ]
-            )
-            .company_id
-        )
+        Move = self.env["account.move"].sudo()
+        companies_sudo = Move.search(Move._dunning_open_invoice_domain(partner)).company_id
         links = [
             (company, partner.sudo()._dunning_statement_relative_url(company, valid_until))
             for company in companies_sudo
@@ -271,28 +260,17 @@ class ResPartner(models.Model):
         if not Move.has_access("read"):
             return 0
         return Move.search_count(
-            [
-                ("commercial_partner_id", "=", self.commercial_partner_id.id),
-                ("move_type", "=", "out_invoice"),
-                ("state", "=", "posted"),
-                ("payment_state", "in", ("not_paid", "partial")),
-                ("invoice_date_due", "<", fields.Date.context_today(self)),
-            ]
+            Move._dunning_open_invoice_domain(self.commercial_partner_id)
+            & Domain("invoice_date_due", "<", fields.Date.context_today(self))
         )
 
     def _dunning_open_invoices(self, company):
         """The debtor's posted customer invoices with something left to pay in ``company``, oldest due first."""
         self.ensure_one()
         # search_fetch: the statement page reads these columns of every invoice, and only these.
-        return self.env["account.move"].search_fetch(
-            [
-                ("company_id", "=", company.id),
-                ("commercial_partner_id", "=", self.commercial_partner_id.id),
-                ("move_type", "=", "out_invoice"),
-                ("state", "=", "posted"),
-                ("payment_state", "in", ("not_paid", "partial")),
-                ("amount_residual", ">", 0),
-            ],
+        Move = self.env["account.move"]
+        return Move.search_fetch(
+            Move._dunning_open_invoice_domain(self.commercial_partner_id, company) & Domain("amount_residual", ">", 0),
             STATEMENT_INVOICE_FIELDS,
             order="invoice_date_due, id",
         )
@@ -369,18 +347,18 @@ class ResPartner(models.Model):
         policy = partner.with_company(company)._dunning_get_policy()
         credits = partner._dunning_open_credits(company, currency)
         amount_credits = sum(credit["amount"] for credit in credits)
+        amount_charges = sum(row["charges"] for row in rows)
         return {
             "partner": partner,
             "company": company,
             "currency": currency,
             "invoices": rows,
             "credits": credits,
-            "amount_credits_text": format_amount(self.env, amount_credits, currency),
             "balance_text": format_amount(self.env, amount_total - amount_credits, currency),
             "amount_total": amount_total,
             "amount_total_text": format_amount(self.env, amount_total, currency),
-            "amount_charges": sum(row["charges"] for row in rows),
-            "amount_charges_text": format_amount(self.env, sum(row["charges"] for row in rows), currency),
+            "amount_charges": amount_charges,
+            "amount_charges_text": format_amount(self.env, amount_charges, currency),
             "mixed_currencies": len(invoices.currency_id) > 1,
             "total_reference": total_reference,
             "bank_account": bank_account,

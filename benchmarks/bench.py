@@ -36,6 +36,11 @@ MATCH_PEER_BUDGET = {"tiny": 60, "small": 120, "full": 180}
 SINGLE_CLIENT_REQUESTS = 40
 REGISTRY_LOAD_MARGIN = 12  # seconds
 CLIENTS = 20
+# Odoo pages measured under the portal load beside ours: the least any page costs on this machine.
+FLOOR_PAGES = {
+    "floor_portal_page": ("/payment/status", b"o_payment_portal_home"),  # the portal layout, nothing in it
+    "floor_route": ("/web/manifest.webmanifest", b'"start_url"'),  # a database route, no template at all
+}
 
 
 class Bench:
@@ -235,6 +240,9 @@ class Bench:
                 section["ours_single"] = load.run(port, "/" + path, SINGLE_CLIENT_REQUESTS, 1)
             else:
                 section["ours"] = {"available": False}
+            # What Odoo itself needs under the same load, whatever the page: the floor of the p95 target.
+            for name, (floor_path, marker) in FLOOR_PAGES.items():
+                section[name] = load.run(port, floor_path, requests_total, CLIENTS, expect=marker)
         finally:
             os.killpg(server.pid, signal.SIGTERM)
             try:
@@ -497,6 +505,23 @@ def portal_rows(portal):
             "",
             "-",
             "info",
+        ),
+        *(
+            (
+                f"  Odoo floor, same load, {label_text}: p50 / p95 (ms)",
+                f"{num(floor.get('p50_ms'))} / {num(floor.get('p95_ms'))}"
+                if available(floor) and floor.get("p95_ms")
+                else why_missing(floor),
+                "",
+                "",
+                "-",
+                "info",
+            )
+            for label_text, floor in (
+                ("/payment/status (empty portal page)", portal.get("floor_portal_page") or {}),
+                ("/web/manifest.webmanifest (no template)", portal.get("floor_route") or {}),
+            )
+            if floor
         ),
         (
             "Portal statement: errors / requests",

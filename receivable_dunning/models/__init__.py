@@ -18,6 +18,7 @@ from . import res_company
 from . import res_partner
 from . import res_config_settings
 from . import mail_mail
+from . import sms_tracker
 from . import dunning_plan
 from . import dunning_plan_line
 from . import dunning_dispute

@@ -116,7 +116,10 @@ class DunningEvent(models.Model):
     mail_id = fields.Many2one(
         "mail.mail", string="Email", readonly=True, copy=False, index="btree_not_null", ondelete="set null"
     )
-    mail_message_id = fields.Many2one("mail.message", string="Email Message", readonly=True, copy=False)
+    # The message that carried the reminder (email or SMS): delivery failures reported later find the reminder by it.
+    mail_message_id = fields.Many2one(
+        "mail.message", string="Sent Message", readonly=True, copy=False, index="btree_not_null"
+    )
     sms_id = fields.Many2one("sms.sms", string="SMS", readonly=True, copy=False, index="btree_not_null")
     activity_id = fields.Many2one("mail.activity", string="Call Activity", readonly=True, copy=False)
     letter_attachment_id = fields.Many2one("ir.attachment", string="Letter", readonly=True, copy=False)
@@ -420,28 +423,48 @@ class DunningEvent(models.Model):
         return attachments
 
     def _dunning_send_sms(self):
-        """Queue the reminder SMS, to the recipient's number in E.164 form."""
+        """Post the reminder SMS on the reminder, to the recipient's number in E.164 form, for the SMS queue.
+
+        Odoo's SMS notification links the SMS to the message through a tracker, so that the provider's answer,
+        at sending or in a later delivery report, reaches the reminder (see ``sms.tracker``).
+        """
         self.ensure_one()
         self._dunning_check_contact()
         recipient = self.recipient_id or self.partner_id
         template = self.level_id.sms_template_id or self.env.ref("receivable_dunning.sms_template_dunning_reminder")
         body = template._render_field("body", self.ids, compute_lang=True)[self.id]
-        # sudo: sms.sms is a technical model that only administrators may write; the right to send was checked
-        # on the reminder itself.
-        sms_sudo = (
-            self.env["sms.sms"]
-            .sudo()
-            .create(
-                {
-                    "number": to_e164(recipient.phone, recipient.country_id.code),
-                    "partner_id": recipient.id,
-                    "body": body,
-                    "state": "outgoing",
-                }
-            )
+        # A retry replaces the SMS that failed: cancelled, it can no longer be resent by hand beside the new one.
+        self.sms_id.filtered(lambda sms: sms.state == "error").sudo().action_set_canceled()
+        message = self._message_sms(
+            body,
+            partner_ids=recipient.ids,
+            sms_pid_to_number={recipient.id: to_e164(recipient.phone, recipient.country_id.code)},
+            put_in_queue=True,
         )
-        self.sms_id = sms_sudo.id
-        self.message_post(body=body, message_type="sms", subtype_xmlid="mail.mt_note")
+        # sudo: sms.sms is a technical model that only administrators may read.
+        sms_sudo = self.env["sms.sms"].sudo().search([("mail_message_id", "=", message.id)], limit=1)
+        self.write({"mail_message_id": message.id, "sms_id": sms_sudo.id})
+
+    def _dunning_mark_undelivered(self, notifications):
+        """Mark failed the sent reminders whose message could not be delivered, with the provider's reason.
+
+        :param notifications: ``mail.notification`` records in error, of any message
+        """
+        events = self.sudo().search(  # sudo: delivery reports arrive as the public user or the SMS cron
+            [("mail_message_id", "in", notifications.mail_message_id.ids), ("state", "=", "sent")]
+        )
+        failure_labels = dict(notifications._fields["failure_type"]._description_selection(self.env))
+        for event in events:
+            notification = notifications.filtered(lambda n, event=event: n.mail_message_id == event.mail_message_id)[:1]
+            event._dunning_mark_failed(
+                self.env._(
+                    "The SMS to %(number)s was not delivered: %(reason)s",
+                    number=notification.sms_number,
+                    reason=notification.failure_reason
+                    or failure_labels.get(notification.failure_type)
+                    or self.env._("unknown error"),
+                )
+            )
 
     def _dunning_send_letter(self):
         """Render the reminder letter and attach it to the reminder, ready to print and post."""

@@ -80,6 +80,61 @@ class TestDispatch(DunningEngineCommon, SMSCase):
             sms_event.sms_id.sudo()._send()
         self.assertSMSIapSent(["+32470123456"])
 
+    def _sent_sms_reminder(self):
+        self.policy.escalation_mode = "catch_up"
+        self.debtor.write({"phone": "0470 12 34 56", "country_id": self.env.ref("base.be").id})
+        self.invoice.invoice_date_due = DUE - timedelta(days=10)  # level 2: email and SMS
+        run = self._queue()
+        sms_event = run.event_ids.filtered(lambda e: e.channel == "sms")
+        with freeze_time(TODAY):
+            self._dispatch()
+        self.assertEqual(sms_event.state, "sent")
+        return run, sms_event
+
+    def test_sms_refused_by_provider_fails_and_is_retried(self):
+        run, sms_event = self._sent_sms_reminder()
+        first_sms = sms_event.sms_id
+        with self.mockSMSGateway(sim_error="credit"):
+            first_sms.sudo()._send()
+        self.assertEqual(first_sms.state, "error")
+        self.assertEqual(sms_event.state, "failed")
+        self.assertIn("+32470123456", sms_event.error_message)
+        self.assertIn("Insufficient Credit", sms_event.error_message)
+        self.assertEqual(sms_event.attempt_count, 1)
+        self.assertEqual(run.event_ids.filtered(lambda e: e.channel == "email").state, "sent")
+        # The next run queues it again; the dispatch sends a new SMS and cancels the refused one.
+        with freeze_time(TODAY):
+            self._run()
+            self.assertEqual(sms_event.state, "queued")
+            self._dispatch()
+        self.assertEqual(sms_event.state, "sent")
+        self.assertNotEqual(sms_event.sms_id, first_sms)
+        self.assertEqual(first_sms.state, "canceled")
+        with self.mockSMSGateway():
+            sms_event.sms_id.sudo()._send()
+        self.assertSMSIapSent(["+32470123456"])
+        self.assertEqual(sms_event.state, "sent")
+
+    def test_sms_bounce_reported_later_fails_the_reminder(self):
+        _run, sms_event = self._sent_sms_reminder()
+        with self.mockSMSGateway():
+            sms_event.sms_id.sudo()._send()
+        self.assertEqual(sms_event.state, "sent")
+        # The provider's delivery reports, as /sms/status hands them over days later (as superuser).
+        trackers = self.env["sms.tracker"].sudo()
+        # A report on another SMS leaves the reminder alone.
+        other_message = self.debtor._message_sms("Unrelated", sms_numbers=["+32470999999"], put_in_queue=True)
+        other_tracker = trackers.search([("mail_notification_id.mail_message_id", "=", other_message.id)])
+        self.assertEqual(len(other_tracker), 1)
+        other_tracker._action_update_from_provider_error("invalid_destination")
+        self.assertEqual(sms_event.state, "sent")
+        tracker = trackers.search([("mail_notification_id.mail_message_id", "=", sms_event.mail_message_id.id)])
+        self.assertEqual(len(tracker), 1)
+        tracker._action_update_from_provider_error("invalid_destination")
+        self.assertEqual(sms_event.state, "failed")
+        self.assertIn("+32470123456", sms_event.error_message)
+        self.assertEqual(sms_event.attempt_count, 1)
+
     def test_invalid_phone_fails_with_reason(self):
         self.policy.escalation_mode = "catch_up"
         self.debtor.phone = "12"

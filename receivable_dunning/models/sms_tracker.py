@@ -7,7 +7,9 @@ class SmsTracker(models.Model):
     def _update_sms_notifications(self, notification_status, failure_type=False, failure_reason=False):
         """A reminder whose SMS the provider refused, at sending or in a later delivery report, is marked failed,
         to be retried by the next run."""
-        result = super()._update_sms_notifications(notification_status, failure_type=failure_type, failure_reason=failure_reason)
+        result = super()._update_sms_notifications(
+            notification_status, failure_type=failure_type, failure_reason=failure_reason
+        )
         if notification_status in ("exception", "bounce"):
             notifications = self.mail_notification_id.filtered(
                 lambda n: n.notification_status == notification_status and n.mail_message_id.model == "dunning.event"

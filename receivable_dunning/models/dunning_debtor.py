@@ -14,6 +14,25 @@ class DunningDebtor(models.Model):
     _auto = False
     _order = "max_days_overdue desc, amount_overdue desc"
     _rec_name = "partner_id"
+    # The ORM flushes these fields before querying the view, so that it reflects writes of the same transaction.
+    _depends = {
+        "account.move.line": [
+            "partner_id",
+            "company_id",
+            "company_currency_id",
+            "amount_residual",
+            "move_id",
+            "account_id",
+            "parent_state",
+            "reconciled",
+            "no_followup",
+            "date_maturity",
+        ],
+        "account.move": ["move_type", "dunning_level_id", "dunning_last_date"],
+        "account.account": ["account_type"],
+        "res.partner": ["dunning_collector_id", "dunning_hold_until"],
+        "dunning.level": ["delay_days"],
+    }
 
     partner_id = fields.Many2one("res.partner", string="Debtor", readonly=True)
     company_id = fields.Many2one("res.company", readonly=True)

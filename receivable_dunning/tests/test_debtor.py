@@ -60,3 +60,18 @@ class TestDebtorStatus(DunningCommon):
         groups = debtors.web_read_group([], ["level_id"], ["amount_overdue:sum"])
         levels_shown = {group["level_id"][0] for group in groups["groups"] if group["level_id"]}
         self.assertTrue(set(self.policy.level_ids.ids) <= levels_shown, "empty levels are columns too")
+
+    def test_pivot_sums_overdue_by_level(self):
+        second = self.env["res.partner"].create({"name": "Second Debtor", "email": "second@example.com"})
+        self._create_invoice_due(second, 80.0, self._days_ago(5)).dunning_level_id = self.level_1
+        groups = self.env["dunning.debtor"].formatted_read_group(
+            [("partner_id", "in", (self.debtor | second).ids)],
+            ["level_id"],
+            ["amount_overdue:sum", "invoice_count:sum", "max_days_overdue:max"],
+            order="level_id",
+        )
+        by_level = {group["level_id"][0]: group for group in groups}
+        self.assertEqual(by_level[self.level_3.id]["amount_overdue:sum"], 350.0)
+        self.assertEqual(by_level[self.level_3.id]["invoice_count:sum"], 2)
+        self.assertEqual(by_level[self.level_1.id]["amount_overdue:sum"], 80.0)
+        self.assertEqual(by_level[self.level_1.id]["max_days_overdue:max"], 5)

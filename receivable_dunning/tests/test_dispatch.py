@@ -65,21 +65,6 @@ class TestDispatch(DunningEngineCommon, SMSCase):
         self.assertIn(run.event_ids.name, self.debtor.message_ids[0].body)
         self.assertTrue(run.event_ids.mail_id)
 
-    def test_sms_number_in_e164(self):
-        self.policy.escalation_mode = "catch_up"
-        self.debtor.write({"phone": "0470 12 34 56", "country_id": self.env.ref("base.be").id})
-        self.invoice.invoice_date_due = DUE - timedelta(days=10)  # level 2: email and SMS
-        run = self._queue()
-        sms_event = run.event_ids.filtered(lambda e: e.channel == "sms")
-        with freeze_time(TODAY):
-            self._dispatch()
-        self.assertEqual(sms_event.state, "sent")
-        self.assertEqual(sms_event.sms_id.number, "+32470123456")
-        self.assertIn(sms_event.name, sms_event.sms_id.body)
-        with self.mockSMSGateway():
-            sms_event.sms_id.sudo()._send()
-        self.assertSMSIapSent(["+32470123456"])
-
     def _sent_sms_reminder(self):
         self.policy.escalation_mode = "catch_up"
         self.debtor.write({"phone": "0470 12 34 56", "country_id": self.env.ref("base.be").id})
@@ -90,6 +75,15 @@ class TestDispatch(DunningEngineCommon, SMSCase):
             self._dispatch()
         self.assertEqual(sms_event.state, "sent")
         return run, sms_event
+
+    def test_sms_number_in_e164(self):
+        _run, sms_event = self._sent_sms_reminder()
+        self.assertEqual(sms_event.sms_id.number, "+32470123456")
+        self.assertIn(sms_event.name, sms_event.sms_id.body)
+        self.assertEqual(sms_event.mail_message_id.message_type, "sms")
+        with self.mockSMSGateway():
+            sms_event.sms_id.sudo()._send()
+        self.assertSMSIapSent(["+32470123456"])
 
     def test_sms_refused_by_provider_fails_and_is_retried(self):
         run, sms_event = self._sent_sms_reminder()

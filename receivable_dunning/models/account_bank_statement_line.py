@@ -2,6 +2,7 @@ import logging
 
 from odoo import Command, api, fields, models
 from odoo.exceptions import UserError
+from odoo.fields import Domain
 from odoo.tools import SQL
 
 from ..tools.matching import BankLine, OpenItem, OpenItemIndex
@@ -14,8 +15,22 @@ class AccountBankStatementLine(models.Model):
     _inherit = "account.bank.statement.line"
 
     dunning_auto_match_tried = fields.Boolean(
-        copy=False, help="The automatic reconciliation has looked at this line; it is left to the wizard now."
+        copy=False,
+        help="The automatic reconciliation has looked at this line. It looks again when the line's partner or "
+        "label changes, when the partner's invoices are posted or when the journal's threshold changes.",
     )
+
+    # What the matcher reads of a statement line: a change may turn a line without match into a clear one.
+    _DUNNING_MATCHED_FIELDS = frozenset(
+        {"partner_id", "payment_ref", "ref", "narration", "account_number", "amount", "amount_currency"}
+    )
+
+    # === CRUD METHODS === #
+
+    def write(self, vals):
+        if self._DUNNING_MATCHED_FIELDS.intersection(vals) and "dunning_auto_match_tried" not in vals:
+            vals = {**vals, "dunning_auto_match_tried": False}
+        return super().write(vals)
 
     # === ACTION METHODS === #
 
@@ -63,6 +78,20 @@ class AccountBankStatementLine(models.Model):
         self.env["ir.cron"]._commit_progress(len(lines), remaining=remaining)
 
     # === BUSINESS METHODS === #
+
+    @api.model
+    def _dunning_auto_match_again(self, domain):
+        """Let the auto-reconcile cron look again at the open statement lines of ``domain`` it already tried."""
+        lines = self.search(
+            Domain(domain)
+            & Domain("dunning_auto_match_tried", "=", True)
+            & Domain("is_reconciled", "=", False)
+            & Domain("amount", ">", 0)
+            & Domain("journal_id.dunning_auto_reconcile_threshold", ">", 0)
+        )
+        if lines:
+            lines.dunning_auto_match_tried = False
+            self.env.ref("receivable_dunning.ir_cron_dunning_auto_reconcile")._trigger()
 
     def _dunning_match_proposals(self):
         """Proposals for these statement lines, in their order, from indexes built once per company.
@@ -155,9 +184,17 @@ class AccountBankStatementLine(models.Model):
         :raise UserError: when the statement line is already reconciled or an item is no longer open
         """
         self.ensure_one()
-        _liquidity, suspense, _other = self._seek_for_lines()
+        _liquidity, suspense, counterparts_done = self._seek_for_lines()
         if self.is_reconciled or not suspense:
             raise UserError(self.env._("Statement line %(line)s is already reconciled.", line=self.display_name))
+        if counterparts_done:
+            # The whole transaction amount is matched below: what is left of a partly matched line is not.
+            raise UserError(
+                self.env._(
+                    "Statement line %(line)s is already partly reconciled: finish it in the bank reconciliation.",
+                    line=self.display_name,
+                )
+            )
         closed = receivable_lines.filtered("reconciled")
         if closed:
             raise UserError(

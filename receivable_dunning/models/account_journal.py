@@ -1,4 +1,5 @@
 from odoo import fields, models
+from odoo.fields import Domain
 
 
 class AccountJournal(models.Model):
@@ -15,3 +16,10 @@ class AccountJournal(models.Model):
         "CHECK(dunning_auto_reconcile_threshold BETWEEN 0 AND 100)",
         "The auto-reconcile threshold is a score between 0 and 100.",
     )
+
+    def write(self, vals):
+        result = super().write(vals)
+        if "dunning_auto_reconcile_threshold" in vals:
+            # A lower threshold may now accept what the cron once left to the wizard.
+            self.env["account.bank.statement.line"]._dunning_auto_match_again(Domain("journal_id", "in", self.ids))
+        return result

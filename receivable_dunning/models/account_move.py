@@ -121,6 +121,21 @@ class AccountMove(models.Model):
 
     # === BUSINESS METHODS === #
 
+    def _post(self, soft=True):
+        posted = super()._post(soft=soft)
+        invoices = posted.filtered(lambda move: move.move_type == "out_invoice")
+        if invoices:
+            # A payment may have come before its invoice: the auto-reconcile cron looks again at the lines without
+            # partner and at those of these debtors.
+            self.env["account.bank.statement.line"]._dunning_auto_match_again(
+                Domain("company_id", "in", invoices.company_id.ids)
+                & (
+                    Domain("partner_id", "=", False)
+                    | Domain("partner_id", "child_of", invoices.commercial_partner_id.ids)
+                )
+            )
+        return posted
+
     def _invoice_paid_hook(self):
         res = super()._invoice_paid_hook()
         self._dunning_on_paid()

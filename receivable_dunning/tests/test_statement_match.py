@@ -223,3 +223,58 @@ class TestStatementMatch(DunningEngineCommon):
         self.assertTrue(
             all(state in ("paid", "in_payment") for state in (self.invoice | self.second).mapped("payment_state"))
         )
+
+    # === THE CRON LOOKS AGAIN === #
+
+    def _left_open_by_the_cron(self, line):
+        self._auto_reconcile()
+        self.assertTrue(line.dunning_auto_match_tried)
+        self.assertFalse(line.is_reconciled)
+
+    def test_payment_before_its_invoice_is_matched_once_posted(self):
+        self.bank.dunning_auto_reconcile_threshold = 70
+        early = self._statement_line("transfer", 640.0, partner_id=self.other.id)  # the other debtor owes 400
+        unrelated = self._statement_line("transfer", 640.0, partner_id=self.env.company.partner_id.id)
+        self._left_open_by_the_cron(early)
+        self._left_open_by_the_cron(unrelated)
+        invoice = self._create_invoice_due(self.other, 640.0, date(2026, 3, 31))
+        self.assertFalse(early.dunning_auto_match_tried)
+        self.assertTrue(unrelated.dunning_auto_match_tried, "another partner's line stays with the wizard")
+        self._auto_reconcile()
+        self.assertTrue(early.is_reconciled)
+        self.assertIn(invoice.payment_state, ("paid", "in_payment"))
+
+    def test_partner_set_by_the_accountant_is_matched(self):
+        self.bank.dunning_auto_reconcile_threshold = 70
+        line = self._statement_line("transfer", 400.0)
+        self._left_open_by_the_cron(line)
+        line.partner_id = self.other
+        self.assertFalse(line.dunning_auto_match_tried)
+        self._auto_reconcile()
+        self.assertTrue(line.is_reconciled)
+        self.assertIn(self.third.payment_state, ("paid", "in_payment"))
+
+    def test_lower_threshold_takes_what_was_left(self):
+        self.bank.dunning_auto_reconcile_threshold = 95
+        weak = self._statement_line("transfer", 400.0, partner_id=self.other.id)  # scores 70
+        self._left_open_by_the_cron(weak)
+        self.bank.dunning_auto_reconcile_threshold = 70
+        self._auto_reconcile()
+        self.assertTrue(weak.is_reconciled)
+
+    def test_partly_reconciled_line_is_never_matched_again(self):
+        self.bank.dunning_auto_reconcile_threshold = 85
+        overpaid = self._statement_line(self.invoice.payment_reference, 1200.0, partner_id=self.debtor.id)  # scores 85
+        self._auto_reconcile()
+        self.assertIn(self.invoice.payment_state, ("paid", "in_payment"))
+        self.assertFalse(overpaid.is_reconciled, "the 200 overpaid stay on the suspense account")
+        # The debtor now owes exactly the line's amount: a clear match, were the line still whole.
+        self.bank.dunning_auto_reconcile_threshold = 70
+        same_amount = self._create_invoice_due(self.debtor, 1200.0, date(2026, 3, 31))
+        self.assertFalse(overpaid.dunning_auto_match_tried)
+        self._auto_reconcile()
+        self.assertEqual(same_amount.payment_state, "not_paid")
+        self.assertTrue(overpaid.dunning_auto_match_tried)
+        self.assertAlmostEqual(sum(overpaid.move_id.line_ids.mapped("balance")), 0.0)
+        with self.assertRaisesRegex(UserError, "partly reconciled"):
+            overpaid._dunning_reconcile_with(same_amount.line_ids.filtered("date_maturity"))

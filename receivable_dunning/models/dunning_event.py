@@ -445,6 +445,17 @@ class DunningEvent(models.Model):
         sms_sudo = self.env["sms.sms"].sudo().search([("mail_message_id", "=", message.id)], limit=1)
         self.write({"mail_message_id": message.id, "sms_id": sms_sudo.id})
 
+    def _message_receive_bounce(self, email, partner):
+        """A reminder email that comes back undelivered, even days later, fails the reminder: the next run retries
+        it. Only a bounce from the recipient counts; a copy sent to a colleague may bounce on its own."""
+        result = super()._message_receive_bounce(email, partner)
+        for event in self.filtered(lambda e: e.channel == "email" and e.state == "sent"):
+            if email_normalize((event.recipient_id or event.partner_id).email or "") == email:
+                event._dunning_mark_failed(
+                    self.env._("The email to %(email)s came back undelivered (bounce).", email=email)
+                )
+        return result
+
     def _dunning_mark_undelivered(self, notifications):
         """Mark failed the sent reminders whose message could not be delivered, with the provider's reason.
 

@@ -217,6 +217,62 @@ class TestDispatch(DunningEngineCommon, SMSCase):
         self.assertEqual(event.state, "sent")
         self.assertEqual(len(sink.messages_to("debtor.one@example.com")), 1)
 
+    def _bounce(self, message, email):
+        """Hand the mail gateway a delivery status notification, as a mail server returns it for ``message``."""
+        dsn = "\n".join(
+            [
+                "From: MAILER-DAEMON@mail.example.com (Mail Delivery System)",
+                "To: bounce@example.com",
+                "Subject: Undelivered Mail Returned to Sender",
+                "Message-Id: <dsn-%s@mail.example.com>" % message.id,
+                "MIME-Version: 1.0",
+                'Content-Type: multipart/report; report-type=delivery-status; boundary="DSN"',
+                "",
+                "--DSN",
+                "Content-Type: text/plain",
+                "",
+                "550 No such person at this address.",
+                "--DSN",
+                "Content-Type: message/delivery-status",
+                "",
+                "Reporting-MTA: dns; mail.example.com",
+                "",
+                f"Final-Recipient: rfc822; {email}",
+                "Action: failed",
+                "Status: 5.1.1",
+                "--DSN",
+                "Content-Type: text/rfc822-headers",
+                "",
+                f"Message-Id: {message.message_id}",
+                "Subject: Reminder",
+                "--DSN--",
+                "",
+            ]
+        )
+        self.env["mail.thread"].sudo().message_process(False, dsn)
+
+    def test_email_bounce_reported_later_fails_the_reminder(self):
+        self.level_1.cc_mode = "collector"
+        self.debtor.with_company(self.env.company).dunning_collector_id = self.env.user
+        self.env.user.email = "collector@example.com"
+        run = self._queue()
+        with self.smtp_sink() as sink, freeze_time(TODAY):
+            self._dispatch()
+            self._flush_mail_queue()
+        event = run.event_ids
+        self.assertEqual(event.state, "sent")
+        self.assertEqual(len(sink.messages_to("debtor.one@example.com")), 1)
+        # The copy to the collector bounces: the reminder reached the debtor all the same.
+        self._bounce(event.mail_message_id, "collector@example.com")
+        self.assertEqual(event.state, "sent")
+        self._bounce(event.mail_message_id, "debtor.one@example.com")
+        self.assertEqual(event.state, "failed")
+        self.assertIn("debtor.one@example.com", event.error_message)
+        self.assertEqual(event.attempt_count, 1)
+        with freeze_time(TODAY + timedelta(days=1)):
+            self._run()
+        self.assertEqual(event.state, "queued", "the next run sends it again")
+
     def test_payment_cancels_pending_reminders_and_thanks(self):
         other = self._create_invoice_due(self.debtor, 100.0, DUE)
         run = self._queue()

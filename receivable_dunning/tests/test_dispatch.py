@@ -224,7 +224,7 @@ class TestDispatch(DunningEngineCommon, SMSCase):
                 "From: MAILER-DAEMON@mail.example.com (Mail Delivery System)",
                 "To: bounce@example.com",
                 "Subject: Undelivered Mail Returned to Sender",
-                "Message-Id: <dsn-%s@mail.example.com>" % message.id,
+                f"Message-Id: <dsn-{message.id}-{email}>",
                 "MIME-Version: 1.0",
                 'Content-Type: multipart/report; report-type=delivery-status; boundary="DSN"',
                 "",

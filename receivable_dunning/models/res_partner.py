@@ -71,6 +71,7 @@ class ResPartner(models.Model):
     dunning_statement_revoked = fields.Boolean(
         string="Statement Links Revoked",
         copy=False,
+        groups="receivable_dunning.group_dunning_user",
         help="The debtor's statement links are refused and reminders carry none, until a new link is issued.",
     )
     # Mixed into every statement token: replacing it revokes every link given out before.
@@ -145,17 +146,23 @@ class ResPartner(models.Model):
 
     def action_dunning_revoke_statement(self):
         """Revoke the statement links of these debtors: old links answer 'not found', reminders carry none."""
+        self._dunning_check_statement_rights()
         self._dunning_reset_statement_seed()
         self.commercial_partner_id.dunning_statement_revoked = True
 
     def action_dunning_new_statement_link(self):
         """Issue new statement links: the old ones stop working, the next reminders carry the new one."""
+        self._dunning_check_statement_rights()
         self._dunning_reset_statement_seed()
         self.commercial_partner_id.dunning_statement_revoked = False
 
     def action_dunning_open_statement(self):
-        """Open the debtor's statement page as the debtor sees it, with a link valid for the policy's validity."""
+        """Open the debtor's statement page as the debtor sees it, with a link valid for the policy's validity.
+
+        Over RPC, integrators get the link in the action's ``url``.
+        """
         self.ensure_one()
+        self._dunning_check_statement_rights()
         partner = self.commercial_partner_id
         if partner.dunning_statement_revoked:
             raise UserError(
@@ -168,6 +175,17 @@ class ResPartner(models.Model):
             "url": partner._dunning_statement_url(self.env.company, valid_until),
             "target": "new",
         }
+
+    def _dunning_check_statement_rights(self):
+        """Only dunning users hand out or revoke statement links: a link shows the debtor's invoices to whoever
+        holds it, and these actions can be called over RPC by any user who may read customers."""
+        if not self.env.su and not self.env.user.has_group("receivable_dunning.group_dunning_user"):
+            raise AccessError(
+                self.env._(
+                    "Only dunning users may open, issue or revoke the statement links of %(debtor)s.",
+                    debtor=", ".join(self.commercial_partner_id.mapped("name")),
+                )
+            )
 
     def _dunning_reset_statement_seed(self):
         # sudo: the seed is a secret no one reads, not even accountants; changing it is what revokes links.
@@ -207,7 +225,8 @@ class ResPartner(models.Model):
         Compared in constant time; callers answer 'not found' on False without saying why.
         """
         self.ensure_one()
-        if not token or self.dunning_statement_revoked or self != self.commercial_partner_id:
+        # sudo: the flag is the collectors' field; the token check runs for anonymous visitors.
+        if not token or self.sudo().dunning_statement_revoked or self != self.commercial_partner_id:
             return False
         expiry = token.partition("-")[0]
         valid_until = False
@@ -234,7 +253,8 @@ class ResPartner(models.Model):
         """The path of this debtor's statement page in ``company``, or False when its links are revoked."""
         self.ensure_one()
         partner = self.commercial_partner_id
-        if partner.dunning_statement_revoked:
+        # sudo: the flag is the collectors' field; whoever may read a reminder may see its link.
+        if partner.sudo().dunning_statement_revoked:
             return False
         return statement_path(company.id, partner.id, partner._dunning_statement_token(company, valid_until))
 

@@ -89,3 +89,20 @@ class TestAccessRights(DunningCommon):
         self.assertTrue(admin.has_group("receivable_dunning.group_dunning_manager"))
         self.assertTrue(admin.has_group("receivable_dunning.group_dunning_user"))
         self.assertTrue(self.users["user"].has_group("account.group_account_invoice"))
+
+    def test_statement_links_are_for_dunning_users(self):
+        for profile in ("invoicing", "auditor"):
+            debtor = self.debtor.with_user(self.users[profile])
+            for action in (
+                debtor.action_dunning_open_statement,
+                debtor.action_dunning_new_statement_link,
+                debtor.action_dunning_revoke_statement,
+            ):
+                with self.subTest(profile=profile, action=action.__name__), self.assertRaises(AccessError):
+                    action()
+        with self.assertRaises(AccessError):
+            self.debtor.with_user(self.users["invoicing"]).write({"dunning_statement_revoked": False})
+        url = self.debtor.with_user(self.users["user"]).action_dunning_open_statement()["url"]
+        self.assertIn(f"/dunning/statement/{self.env.company.id}/{self.debtor.id}/", url)
+        # Who may read the reminder sees its link, without the collectors' fields.
+        self.assertIn("/dunning/statement/", self.event.with_user(self.users["auditor"]).statement_url)

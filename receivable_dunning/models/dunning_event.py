@@ -434,7 +434,8 @@ class DunningEvent(models.Model):
         template = self.level_id.sms_template_id or self.env.ref("receivable_dunning.sms_template_dunning_reminder")
         body = template._render_field("body", self.ids, compute_lang=True)[self.id]
         # A retry replaces the SMS that failed: cancelled, it can no longer be resent by hand beside the new one.
-        self.sms_id.filtered(lambda sms: sms.state == "error").sudo().action_set_canceled()
+        # sudo: sms.sms is a technical model that only administrators may read.
+        self.sms_id.sudo().filtered(lambda sms: sms.state == "error").action_set_canceled()
         message = self._message_sms(
             body,
             partner_ids=recipient.ids,

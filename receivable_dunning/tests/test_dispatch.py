@@ -96,11 +96,12 @@ class TestDispatch(DunningEngineCommon, SMSCase):
         self.assertIn("Insufficient Credit", sms_event.error_message)
         self.assertEqual(sms_event.attempt_count, 1)
         self.assertEqual(run.event_ids.filtered(lambda e: e.channel == "email").state, "sent")
-        # The next run queues it again; the dispatch sends a new SMS and cancels the refused one.
+        # A collector (no administrator) sends it again now; the refused SMS is cancelled.
+        collector = self._create_user("sms_collector", "receivable_dunning.group_dunning_user")
         with freeze_time(TODAY):
-            self._run()
+            sms_event.with_user(collector).action_retry()
             self.assertEqual(sms_event.state, "queued")
-            self._dispatch()
+            sms_event.with_user(collector).action_send_now()
         self.assertEqual(sms_event.state, "sent")
         self.assertNotEqual(sms_event.sms_id, first_sms)
         self.assertEqual(first_sms.state, "canceled")

@@ -7,6 +7,11 @@ from odoo.fields import Domain
 from odoo.tools import consteq, format_amount, format_date, hmac
 
 STATEMENT_TOKEN_SCOPE = "receivable_dunning.statement"
+# The collectors' decisions on a customer, which only dunning users may change: any user who edits customers
+# could otherwise put one on hold or change its policy, over RPC or an import.
+DUNNING_COLLECTOR_FIELDS = frozenset(
+    {"dunning_policy_id", "dunning_collector_id", "dunning_hold_until", "dunning_contact", "dunning_statement_revoked"}
+)
 
 
 def statement_path(company_id, partner_id, token):
@@ -71,7 +76,6 @@ class ResPartner(models.Model):
     dunning_statement_revoked = fields.Boolean(
         string="Statement Links Revoked",
         copy=False,
-        groups="receivable_dunning.group_dunning_user",
         help="The debtor's statement links are refused and reminders carry none, until a new link is issued.",
     )
     # Mixed into every statement token: replacing it revokes every link given out before.
@@ -135,6 +139,20 @@ class ResPartner(models.Model):
         for partner in self:
             partner.dunning_event_count = counts.get(partner, 0)
 
+    # === CRUD METHODS === #
+
+    def write(self, vals):
+        changed = DUNNING_COLLECTOR_FIELDS.intersection(vals)
+        if changed and not self._dunning_is_collector():
+            raise AccessError(
+                self.env._(
+                    "Only dunning users may change how %(debtor)s is dunned (%(fields)s).",
+                    debtor=", ".join(self.mapped("display_name")),
+                    fields=", ".join(self._fields[name]._description_string(self.env) for name in sorted(changed)),
+                )
+            )
+        return super().write(vals)
+
     # === ACTION METHODS === #
 
     def action_view_dunning_events(self):
@@ -176,10 +194,13 @@ class ResPartner(models.Model):
             "target": "new",
         }
 
+    def _dunning_is_collector(self):
+        return self.env.su or self.env.user.has_group("receivable_dunning.group_dunning_user")
+
     def _dunning_check_statement_rights(self):
         """Only dunning users hand out or revoke statement links: a link shows the debtor's invoices to whoever
         holds it, and these actions can be called over RPC by any user who may read customers."""
-        if not self.env.su and not self.env.user.has_group("receivable_dunning.group_dunning_user"):
+        if not self._dunning_is_collector():
             raise AccessError(
                 self.env._(
                     "Only dunning users may open, issue or revoke the statement links of %(debtor)s.",
@@ -225,8 +246,7 @@ class ResPartner(models.Model):
         Compared in constant time; callers answer 'not found' on False without saying why.
         """
         self.ensure_one()
-        # sudo: the flag is the collectors' field; the token check runs for anonymous visitors.
-        if not token or self.sudo().dunning_statement_revoked or self != self.commercial_partner_id:
+        if not token or self.dunning_statement_revoked or self != self.commercial_partner_id:
             return False
         expiry = token.partition("-")[0]
         valid_until = False
@@ -253,8 +273,7 @@ class ResPartner(models.Model):
         """The path of this debtor's statement page in ``company``, or False when its links are revoked."""
         self.ensure_one()
         partner = self.commercial_partner_id
-        # sudo: the flag is the collectors' field; whoever may read a reminder may see its link.
-        if partner.sudo().dunning_statement_revoked:
+        if partner.dunning_statement_revoked:
             return False
         return statement_path(company.id, partner.id, partner._dunning_statement_token(company, valid_until))
 

@@ -106,3 +106,14 @@ class TestAccessRights(DunningCommon):
         self.assertIn(f"/dunning/statement/{self.env.company.id}/{self.debtor.id}/", url)
         # Who may read the reminder sees its link, without the collectors' fields.
         self.assertIn("/dunning/statement/", self.event.with_user(self.users["auditor"]).statement_url)
+
+    def test_only_dunning_users_change_how_a_customer_is_dunned(self):
+        # Both may edit customers (Contact Creation, which internal users get by default).
+        invoicing = self._create_user("invoicing_editor", "account.group_account_invoice,base.group_partner_manager")
+        collector = self._create_user("collector", "receivable_dunning.group_dunning_user,base.group_partner_manager")
+        hold = {"dunning_hold_until": self._days_ago(-30)}
+        with self.assertRaisesRegex(AccessError, "Dunning on Hold Until"):
+            self.debtor.with_user(invoicing).write(hold)
+        self.debtor.with_user(invoicing).write({"phone": "+32 2 555 01 01"})  # the rest stays theirs to edit
+        self.debtor.with_user(collector).write(hold)
+        self.assertEqual(self.debtor.dunning_hold_until, hold["dunning_hold_until"])

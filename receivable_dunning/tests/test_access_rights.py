@@ -100,8 +100,6 @@ class TestAccessRights(DunningCommon):
             ):
                 with self.subTest(profile=profile, action=action.__name__), self.assertRaises(AccessError):
                     action()
-        with self.assertRaises(AccessError):
-            self.debtor.with_user(self.users["invoicing"]).write({"dunning_statement_revoked": False})
         url = self.debtor.with_user(self.users["user"]).action_dunning_open_statement()["url"]
         self.assertIn(f"/dunning/statement/{self.env.company.id}/{self.debtor.id}/", url)
         # Who may read the reminder sees its link, without the collectors' fields.
@@ -114,6 +112,8 @@ class TestAccessRights(DunningCommon):
         hold = {"dunning_hold_until": self._days_ago(-30)}
         with self.assertRaisesRegex(AccessError, "Dunning on Hold Until"):
             self.debtor.with_user(invoicing).write(hold)
+        with self.assertRaisesRegex(AccessError, "Statement Links Revoked"):
+            self.debtor.with_user(invoicing).write({"dunning_statement_revoked": True})
         self.debtor.with_user(invoicing).write({"phone": "+32 2 555 01 01"})  # the rest stays theirs to edit
         self.debtor.with_user(collector).write(hold)
         self.assertEqual(self.debtor.dunning_hold_until, hold["dunning_hold_until"])

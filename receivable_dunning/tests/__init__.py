@@ -13,3 +13,4 @@ from . import test_statement_match
 from . import test_tools
 from . import test_plans_disputes
 from . import test_portal
+from . import test_rpc

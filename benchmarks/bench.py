@@ -21,6 +21,7 @@ import re
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -34,7 +35,7 @@ import load  # noqa: E402
 PEER_BUDGET = {"tiny": 120, "small": 300, "full": 600}
 MATCH_PEER_BUDGET = {"tiny": 60, "small": 120, "full": 180}
 SINGLE_CLIENT_REQUESTS = 40
-REGISTRY_LOAD_MARGIN = 12  # seconds
+BARRIER_TIMEOUT = 120  # seconds for the racing workers to load their registry
 CLIENTS = 20
 # Odoo pages measured under the portal load beside ours: the least any page costs on this machine.
 FLOOR_PAGES = {
@@ -276,13 +277,20 @@ class Bench:
                 self.drop_db(db)
 
     def run_together(self, task, db, count):
-        """``count`` workers that load their registry, then start ``task`` at the same second."""
-        # Loading a registry takes 4-8 s here whatever the data size (two at once on two cores): 12 s leaves a
-        # margin; a worker that is late starts at once, which only makes the race less tight.
-        start_at = time.time() + REGISTRY_LOAD_MARGIN
+        """``count`` workers that load their registry, then start ``task`` together (see worker.task_cron)."""
         self.log(f"{task} x{count} on {db}")
-        started = [self.start_worker(task, db=db, extra=[f"--start-at={start_at}"]) for _ in range(count)]
-        return [self.wait_worker(proc, timeout=1800) for proc in started]
+        with tempfile.TemporaryDirectory(prefix="rd-bench-") as directory:
+            barrier = os.path.join(directory, "race")
+            started = [self.start_worker(task, db=db, extra=[f"--barrier={barrier}"]) for _ in range(count)]
+            deadline = time.monotonic() + BARRIER_TIMEOUT
+            while time.monotonic() < deadline:
+                ready = [name for name in os.listdir(directory) if name.startswith("race.ready.")]
+                if len(ready) == count or any(proc.poll() is not None for proc, _log, _path in started):
+                    break
+                time.sleep(0.01)
+            with open(f"{barrier}.go", "w"):
+                pass
+            return [self.wait_worker(proc, timeout=1800) for proc in started]
 
     # === REPORT === #
 

@@ -19,7 +19,7 @@ DEFAULT_SEED = 20261124
 # once its database exists; `tiny` is for developing the scripts themselves.
 SIZES = {
     "full": {"companies": 3, "debtors": 20_000, "invoices": 100_000, "statement_lines": 10_000, "requests": 600},
-    "small": {"companies": 3, "debtors": 1_000, "invoices": 5_000, "statement_lines": 500, "requests": 200},
+    "small": {"companies": 3, "debtors": 1_000, "invoices": 5_000, "statement_lines": 500, "requests": 160},
     "tiny": {"companies": 2, "debtors": 100, "invoices": 400, "statement_lines": 60, "requests": 60},
 }
 

@@ -307,12 +307,16 @@ def task_portal_info(args):
 
 
 def task_cron(args):
-    """The daily dunning cron as a worker runs it, started at --start-at (epoch) so that two start together."""
+    """The daily dunning cron as a worker runs it; with --barrier, once every worker of the race is ready.
+
+    The worker creates ``<barrier>.ready.<pid>`` when its registry is loaded, then waits for ``<barrier>.go``,
+    which the bench creates once all are ready: the workers start within a few milliseconds of each other.
+    """
     with common.environment(args, args.db) as (_odoo, env):
         env["dunning.run"].search([], limit=1)
         env.cr.rollback()
-        if args.start_at:
-            time.sleep(max(0.0, args.start_at - time.time()))
+        if args.barrier:
+            wait_at_barrier(args.barrier)
         started = time.time()
         error = None
         try:
@@ -323,6 +327,14 @@ def task_cron(args):
             env.cr.rollback()
         ended = time.time()
         return {"started": started, "ended": ended, "seconds": round(ended - started, 3), "error": error}
+
+
+def wait_at_barrier(barrier, timeout=120):
+    with open(f"{barrier}.ready.{os.getpid()}", "w"):
+        pass
+    deadline = time.monotonic() + timeout
+    while not os.path.exists(f"{barrier}.go") and time.monotonic() < deadline:
+        time.sleep(0.002)
 
 
 def task_cron_prepare(args):
@@ -364,7 +376,7 @@ def main():
     parser.add_argument("--seed", type=int, default=common.DEFAULT_SEED)
     parser.add_argument("--budget", type=float, default=120.0, help="match_peer: seconds of measured work at most")
     parser.add_argument("--chunk", type=int, default=500, help="match_peer: statement lines per call")
-    parser.add_argument("--start-at", type=float, default=0.0)
+    parser.add_argument("--barrier", default="", help="path prefix of the files that start a race (see task_cron)")
     common.add_connection_arguments(parser)
     args = parser.parse_args()
     common.emit(TASKS[args.task](args))

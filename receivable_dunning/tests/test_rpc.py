@@ -60,6 +60,8 @@ class TestIntegratorRpc(DunningPortalCommon):
         self.assertIn(self.invoice_old.name, page.text)
 
     def test_statement_link_refused_to_other_users(self):
-        status, error = self._call(self._key(self.clerk), "res.partner", "action_dunning_open_statement", ids=[self.debtor.id])
+        status, error = self._call(
+            self._key(self.clerk), "res.partner", "action_dunning_open_statement", ids=[self.debtor.id]
+        )
         self.assertEqual(status, 403, error)
         self.assertEqual(error["name"], "odoo.exceptions.AccessError")

@@ -1,6 +1,6 @@
 from werkzeug.exceptions import NotFound
 
-from odoo import fields, http
+from odoo import Command, fields, http
 from odoo.exceptions import AccessError, ValidationError
 from odoo.http import request
 
@@ -112,7 +112,7 @@ class DunningPortal(PortalAccount):
             company_sudo,
             statement_token,
             notice=kwargs.get("notice")
-            if kwargs.get("notice") in ("plan_proposed", "plan_approved", "disputed")
+            if kwargs.get("notice") in ("plan_proposed", "plan_approved", "disputed", "settled")
             else False,
             form="dispute" if dispute_move_id else False,
             dispute_move_id=dispute_move_id[0] if dispute_move_id else False,
@@ -148,7 +148,7 @@ class DunningPortal(PortalAccount):
         except ValidationError as error:
             return self._dunning_render_statement(partner_sudo, company_sudo, statement_token, error=error.args[0])
         base_path = statement_path(statement_company_id, statement_partner_id, statement_token)
-        amount = invoices_sudo._dunning_amount_to_pay()
+        amount, credits_sudo = invoices_sudo._dunning_amount_to_pay()
         currency = invoices_sudo.currency_id
         values = self._get_common_page_view_values(
             invoices_data={
@@ -173,6 +173,8 @@ class DunningPortal(PortalAccount):
             company=company_sudo,
             invoices=invoices_sudo,
             amount=amount,
+            credits=credits_sudo,
+            settled_by_credits=currency.is_zero(amount),
             base_path=base_path,
         )
         return request.render("receivable_dunning.portal_dunning_pay", values)
@@ -188,18 +190,44 @@ class DunningPortal(PortalAccount):
         invoices_sudo = self._dunning_selected_invoices(
             partner_sudo, company_sudo, self._dunning_parse_ids(invoice_ids)
         )
-        amount = invoices_sudo._dunning_amount_to_pay(expected=self._cast_as_float(kwargs.get("amount")))
+        amount, credits_sudo = invoices_sudo._dunning_amount_to_pay(expected=self._cast_as_float(kwargs.get("amount")))
+        if invoices_sudo.currency_id.is_zero(amount):
+            raise ValidationError(request.env._("Your credits cover these invoices: there is nothing to pay."))
         self._validate_transaction_kwargs(kwargs)
         kwargs.update(
             amount=amount,
             landing_route=statement_path(statement_company_id, statement_partner_id, statement_token) + "/thanks",
             is_validation=False,
+            currency_id=invoices_sudo.currency_id.id,
+            partner_id=partner_sudo.id,
+            reference_prefix=False,
         )
         if request.env.user._is_public() and (kwargs.get("token_id") or kwargs.get("tokenization_requested")):
             raise ValidationError(request.env._("Saved payment methods need you to log in."))
-        return self._process_transaction(
-            partner_sudo.id, invoices_sudo.currency_id.id, invoices_sudo.ids, False, **kwargs
+        # As account_payment's _process_transaction, plus the credits the payment deducts.
+        tx_sudo = self._create_transaction(
+            custom_create_values={
+                "invoice_ids": [Command.set(invoices_sudo.ids)],
+                "dunning_credit_line_ids": [Command.set(credits_sudo.ids)],
+            },
+            **kwargs,
         )
+        return tx_sudo._get_processing_values()
+
+    @http.route(STATEMENT_ROUTE + "/settle", type="http", auth="public", methods=["POST"], website=True, sitemap=False)
+    def dunning_statement_settle(self, statement_company_id, statement_partner_id, statement_token, **post):
+        """Settle the selected invoices with the debtor's credits, when they cover them all."""
+        partner_sudo, company_sudo = self._dunning_debtor_sudo(
+            statement_company_id, statement_partner_id, statement_token
+        )
+        ids = self._dunning_parse_ids(request.httprequest.form.getlist("invoice_ids"))
+        try:
+            invoices_sudo = self._dunning_selected_invoices(partner_sudo, company_sudo, ids)
+            invoices_sudo._dunning_settle_with_credits()
+        except ValidationError as error:
+            return self._dunning_render_statement(partner_sudo, company_sudo, statement_token, error=error.args[0])
+        base_path = statement_path(statement_company_id, statement_partner_id, statement_token)
+        return request.redirect(f"{base_path}?notice=settled")
 
     @http.route(STATEMENT_ROUTE + "/thanks", type="http", auth="public", methods=["GET"], website=True, sitemap=False)
     def dunning_statement_thanks(self, statement_company_id, statement_partner_id, statement_token, **kwargs):

@@ -19,6 +19,7 @@ from . import res_partner
 from . import res_config_settings
 from . import mail_mail
 from . import sms_tracker
+from . import payment_transaction
 from . import dunning_plan
 from . import dunning_plan_line
 from . import dunning_dispute

@@ -195,17 +195,60 @@ class AccountMove(models.Model):
             Event._dunning_trigger_dispatch()
 
     def _dunning_amount_to_pay(self, expected=None):
-        """What paying these invoices online costs: their residual, whatever a request says.
+        """What paying these invoices online costs: their residual less the debtor's credits the policy deducts,
+        whatever a request says.
 
         :param float expected: the amount the debtor's page showed; a different one means the page is stale
+        :return: ``(amount, credits)``: the amount to pay, and the credit lines (``account.move.line``) to
+            reconcile with these invoices once it is paid
         :raise ValidationError: when ``expected`` differs from the amount due now
         """
-        amount = sum(self.mapped("amount_residual"))
+        total = sum(self.mapped("amount_residual"))
+        credits = self._dunning_online_credits()
+        amount = max(total + sum(credits.mapped("amount_residual_currency")), 0.0)
         if expected is not None and self.currency_id.compare_amounts(expected, amount):
             raise ValidationError(
                 self.env._("The amount to pay has changed since the page was opened: reload the page.")
             )
-        return amount
+        return amount, credits
+
+    def _dunning_online_credits(self):
+        """The debtor's open credits an online payment of these invoices uses, oldest first: credit notes and
+        unmatched payments of the same company, receivable account and currency, when the policy deducts them."""
+        partner = self.commercial_partner_id
+        policy = partner.with_company(self.company_id)._dunning_get_policy() if len(partner) == 1 else None
+        if not (policy and policy.statement_deduct_credits and len(self.currency_id) == 1):
+            return self.env["account.move.line"]
+        receivable_accounts = self.line_ids.filtered(lambda line: line.display_type == "payment_term").account_id
+        return self.env["account.move.line"].search(
+            partner._dunning_open_credit_domain(self.company_id, self.currency_id)
+            & Domain("account_id", "in", receivable_accounts.ids),
+            order="date, id",
+        )
+
+    def _dunning_settle_with_credits(self):
+        """Settle these invoices with the debtor's credits, which must cover them all (the statement page's
+        'Settle with my credits').
+
+        :raise ValidationError: when the credits do not cover the invoices, or the policy does not deduct them
+        """
+        amount, credits = self._dunning_amount_to_pay()
+        if not credits or not self.currency_id.is_zero(amount):
+            raise ValidationError(
+                self.env._("Your credits do not cover the selected invoices: pay them online (field Invoices).")
+            )
+        self._dunning_apply_credits(credits)
+
+    def _dunning_apply_credits(self, credits):
+        """Reconcile these invoices with the debtor's credits that are still open (after an online payment)."""
+        credits = credits.filtered(lambda line: not line.reconciled)
+        receivables = self.line_ids.filtered(
+            lambda line: (
+                line.display_type == "payment_term" and not line.reconciled and line.account_id in credits.account_id
+            )
+        )
+        if credits and receivables:
+            (receivables + credits).reconcile()
 
     def _dunning_portal_status(self):
         """What the debtor's invoice page says about dunning: level, last reminder, open dispute, plan."""

@@ -67,6 +67,12 @@ class DunningPolicy(models.Model):
         default=60,
         help="How long the statement link of a reminder opens the debtor's page after it is sent; 0 for no limit.",
     )
+    statement_deduct_credits = fields.Boolean(
+        string="Deduct Credits Online",
+        default=True,
+        help="The debtor's open credit notes and unmatched payments are deducted from what the debtor pays online, "
+        "as the statement's balance shows, and reconciled with the paid invoices.",
+    )
     plan_max_instalments = fields.Integer(
         string="Maximum Instalments",
         default=6,

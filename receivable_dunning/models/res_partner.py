@@ -421,15 +421,7 @@ class ResPartner(models.Model):
         """
         self.ensure_one()
         lines = self.env["account.move.line"].search_fetch(
-            [
-                ("company_id", "=", company.id),
-                ("partner_id", "child_of", self.commercial_partner_id.id),
-                ("account_type", "=", "asset_receivable"),
-                ("parent_state", "=", "posted"),
-                ("reconciled", "=", False),
-                ("amount_residual", "<", 0),
-                ("currency_id", "=", currency.id),
-            ],
+            self._dunning_open_credit_domain(company, currency),
             ["move_name", "date", "amount_residual_currency", "currency_id"],
             order="date, id",
         )
@@ -442,6 +434,20 @@ class ResPartner(models.Model):
             }
             for line in lines
         ]
+
+    def _dunning_open_credit_domain(self, company, currency):
+        """The receivable items in this debtor's favour in ``company`` and ``currency``, not yet matched."""
+        return Domain(
+            [
+                ("company_id", "=", company.id),
+                ("partner_id", "child_of", self.commercial_partner_id.id),
+                ("account_type", "=", "asset_receivable"),
+                ("parent_state", "=", "posted"),
+                ("reconciled", "=", False),
+                ("amount_residual", "<", 0),
+                ("currency_id", "=", currency.id),
+            ]
+        )
 
     def _dunning_statement_invoice(self, company, move_id):
         """The debtor's posted customer invoice ``move_id`` in ``company``, or an empty recordset."""

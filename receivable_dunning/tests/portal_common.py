@@ -1,6 +1,6 @@
 from urllib.parse import urlsplit
 
-from odoo import Command
+from odoo import Command, fields
 from odoo.tests import HttpCase
 
 from .engine_common import DunningEngineCommon
@@ -39,6 +39,21 @@ class DunningPortalCommon(DunningEngineCommon, HttpCase):
             }
         )
         return provider
+
+    def _refund(self, amount):
+        """A posted credit note of ``amount`` for the debtor: a credit in its favour."""
+        refund = self.env["account.move"].create(
+            {
+                "move_type": "out_refund",
+                "partner_id": self.debtor.id,
+                "invoice_date": fields.Date.today(),
+                "invoice_line_ids": [
+                    Command.create({"name": "Return", "quantity": 1, "price_unit": amount, "tax_ids": []})
+                ],
+            }
+        )
+        refund.action_post()
+        return refund
 
     @staticmethod
     def _path(url):

@@ -43,17 +43,7 @@ class TestStatementAccess(DunningPortalCommon):
         self.assertNotIn(self.stranger_invoice.name, response.text)
 
     def test_credit_notes_reduce_the_balance(self):
-        refund = self.env["account.move"].create(
-            {
-                "move_type": "out_refund",
-                "partner_id": self.debtor.id,
-                "invoice_date": fields.Date.today(),
-                "invoice_line_ids": [
-                    Command.create({"name": "Return", "quantity": 1, "price_unit": 60.0, "tax_ids": []})
-                ],
-            }
-        )
-        refund.action_post()
+        refund = self._refund(60.0)
         page = html.fromstring(self.url_open(self._statement_path()).content)
         credits = page.xpath("//div[contains(@class, 'o_dunning_credits')]")[0].text_content()
         self.assertIn(refund.name, credits)
@@ -284,6 +274,63 @@ class TestStatementPayment(DunningPortalCommon):
         response = self.url_open(f"{self._statement_path()}/thanks")
         self.assertIn("o_dunning_tx_done", response.text)
         self.assertIn(self.invoice_new.name, self.url_open(self._statement_path()).text)
+
+    def test_credits_are_deducted_then_set_against_the_paid_invoices(self):
+        refund = self._refund(60.0)
+        invoices = self.invoice_old | self.invoice_mid
+        page = html.fromstring(
+            self.url_open(
+                f"{self._statement_path()}/pay?invoice_ids={self.invoice_old.id}&invoice_ids={self.invoice_mid.id}"
+            ).content
+        )
+        self.assertEqual(float(page.xpath("//form[@id='o_payment_form']")[0].get("data-amount")), 290.0)
+        self.assertIn(refund.name, page.xpath("//li[contains(@class, 'o_dunning_pay_credit')]")[0].text_content())
+        with mute_logger("odoo.http"), self.assertRaises(JsonRpcException):
+            self.make_jsonrpc_request(self._transaction_route(invoices), self._transaction_params(350.0))
+        self.make_jsonrpc_request(self._transaction_route(invoices), self._transaction_params(290.0))
+        transaction = self.env["payment.transaction"].search([("invoice_ids", "in", invoices.ids)])
+        self.assertEqual(transaction.amount, 290.0)
+        self.assertEqual(transaction.dunning_credit_line_ids.move_id, refund)
+        transaction._set_done()
+        transaction._post_process()
+        self.assertEqual(
+            set(invoices.mapped("payment_state")), {self.env["account.move"]._get_invoice_in_payment_state()}
+        )
+        self.assertEqual(refund.payment_state, "paid")
+
+    def test_policy_may_leave_credits_to_the_accountant(self):
+        self.policy.statement_deduct_credits = False
+        refund = self._refund(60.0)
+        self.make_jsonrpc_request(self._transaction_route(self.invoice_old), self._transaction_params(100.0))
+        transaction = self.env["payment.transaction"].search([("invoice_ids", "in", self.invoice_old.ids)])
+        transaction._set_done()
+        transaction._post_process()
+        self.assertFalse(transaction.dunning_credit_line_ids)
+        self.assertEqual(refund.payment_state, "not_paid")
+
+    def test_credits_covering_the_selection_settle_it_without_payment(self):
+        refund = self._refund(120.0)
+        path = self._statement_path()
+        page = html.fromstring(self.url_open(f"{path}/pay?invoice_ids={self.invoice_old.id}").content)
+        self.assertFalse(page.xpath("//form[@id='o_payment_form']"), "nothing to pay online")
+        self.assertTrue(page.xpath("//form[contains(@class, 'o_dunning_settle_form')]"))
+        with mute_logger("odoo.http"), self.assertRaises(JsonRpcException):
+            self.make_jsonrpc_request(self._transaction_route(self.invoice_old), self._transaction_params(0.0))
+        self.authenticate(None, None)
+        csrf = http.Request.csrf_token(self)
+        response = self.url_open(
+            f"{path}/settle", data={"csrf_token": csrf, "invoice_ids": [self.invoice_old.id]}, allow_redirects=False
+        )
+        self.assertEqual(response.status_code, 303)
+        self.assertIn("notice=settled", response.headers["Location"])
+        self.assertTrue(self.invoice_old.currency_id.is_zero(self.invoice_old.amount_residual))
+        self.assertAlmostEqual(refund.amount_residual, 20.0)
+        # Credits no longer cover the next invoice: settling it is refused, nothing is reconciled.
+        response = self.url_open(
+            f"{path}/settle", data={"csrf_token": csrf, "invoice_ids": [self.invoice_mid.id]}, allow_redirects=False
+        )
+        self.assertIn("do not cover", response.text)
+        self.assertEqual(self.invoice_mid.payment_state, "not_paid")
 
 
 @tagged("post_install", "-at_install")

@@ -457,8 +457,8 @@ class DunningEvent(models.Model):
                 )
         return result
 
-    def _dunning_mark_undelivered(self, notifications):
-        """Mark failed the sent reminders whose message could not be delivered, with the provider's reason.
+    def _dunning_mark_sms_undelivered(self, notifications):
+        """Mark failed the sent reminders whose SMS could not be delivered, with the number and the provider's reason.
 
         :param notifications: ``mail.notification`` records in error, of any message
         """

@@ -15,5 +15,5 @@ class SmsTracker(models.Model):
                 lambda n: n.notification_status == notification_status and n.mail_message_id.model == "dunning.event"
             )
             if notifications:
-                self.env["dunning.event"]._dunning_mark_undelivered(notifications)
+                self.env["dunning.event"]._dunning_mark_sms_undelivered(notifications)
         return result

@@ -6,6 +6,9 @@ class PaymentTransaction(models.Model):
 
     dunning_credit_line_ids = fields.Many2many(
         "account.move.line",
+        relation="dunning_transaction_credit_line_rel",
+        column1="transaction_id",
+        column2="move_line_id",
         string="Credits Deducted",
         readonly=True,
         copy=False,

@@ -36,6 +36,7 @@
         "views/account_journal_views.xml",
         "views/account_move_views.xml",
         "views/res_partner_views.xml",
+        "views/payment_transaction_views.xml",
         "views/res_config_settings_views.xml",
         "views/receivable_dunning_menus.xml",
     ],

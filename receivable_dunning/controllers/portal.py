@@ -71,7 +71,6 @@ class DunningPortal(PortalAccount):
             page_name="dunning_statement",
             token=token,
             base_path=statement_path(company_sudo.id, partner_sudo.id, token),
-            today=fields.Date.context_today(partner_sudo),
             frequencies=request.env["dunning.plan"]._dunning_frequency_labels(),
             dispute_reasons=request.env["dunning.dispute"]._fields["reason"]._description_selection(request.env),
             **extra,

@@ -250,13 +250,17 @@ class AccountMove(models.Model):
         if credits and receivables:
             (receivables + credits).reconcile()
 
+    def _dunning_open_disputes(self):
+        """The disputes still open on these invoices: while one is, the invoice is neither dunned nor payable."""
+        return self.env["dunning.dispute"].search([("move_id", "in", self.ids), ("state", "=", "open")])
+
     def _dunning_portal_status(self):
         """What the debtor's invoice page says about dunning: level, last reminder, open dispute, plan."""
         self.ensure_one()
         return {
             "level": self.dunning_level_id,
             "last_date": self.dunning_last_date,
-            "dispute": self.dunning_dispute_ids.filtered(lambda dispute: dispute.state == "open")[:1],
+            "dispute": self._dunning_open_disputes()[:1],
             "plan": self.dunning_plan_id,
         }
 

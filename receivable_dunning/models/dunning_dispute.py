@@ -105,7 +105,7 @@ class DunningDispute(models.Model):
             raise ValidationError(self.env._("Choose a reason (field Reason)."))
         if reason == "other" and not (description or "").strip():
             raise ValidationError(self.env._("Explain what is wrong (field Explanation)."))
-        if self.search_count([("move_id", "=", move.id), ("state", "=", "open")]):
+        if move._dunning_open_disputes():
             raise ValidationError(
                 self.env._("Invoice %(invoice)s is already disputed (field Invoice).", invoice=move.name)
             )

@@ -337,8 +337,7 @@ class ResPartner(models.Model):
                 aggregates=["amount_fee:sum", "amount_interest:sum"],
             )
         }
-        open_disputes = self.env["dunning.dispute"].search([("move_id", "in", invoices.ids), ("state", "=", "open")])
-        disputed = {dispute.move_id: dispute for dispute in open_disputes}
+        disputed = {dispute.move_id: dispute for dispute in invoices._dunning_open_disputes()}
         rows = []
         for move in invoices:
             fee, interest = charges.get(move, (0.0, 0.0))
@@ -390,6 +389,7 @@ class ResPartner(models.Model):
         return {
             "partner": partner,
             "company": company,
+            "today": today,
             "currency": currency,
             "invoices": rows,
             "credits": credits,
@@ -502,7 +502,7 @@ class ResPartner(models.Model):
             raise ValidationError(
                 self.env._("Invoices in different currencies must be paid separately (field Invoices).")
             )
-        disputed = self.env["dunning.dispute"].search([("move_id", "in", selected.ids), ("state", "=", "open")])
+        disputed = selected._dunning_open_disputes()
         if disputed:
             raise ValidationError(
                 self.env._(

@@ -82,10 +82,14 @@ class AccountMove(models.Model):
             is_open = move._dunning_is_open_receivable()
             move.dunning_days_overdue = (today - move.invoice_date_due).days if is_open else 0
 
-    @api.depends("commercial_partner_id", "company_id")
+    @api.depends("move_type", "commercial_partner_id", "company_id")
     def _compute_dunning_policy_id(self):
-        for (partner, company), moves in self.grouped(lambda m: (m.commercial_partner_id, m.company_id)).items():
-            moves.dunning_policy_id = partner.with_company(company)._dunning_get_policy()
+        """The policy that duns a customer invoice. Other moves have none, and neither has an invoice whose
+        customer is not chosen yet: the web client computes this on a new invoice before anything is filled in."""
+        self.dunning_policy_id = False
+        invoices = self.filtered(lambda move: move.move_type == "out_invoice" and move.commercial_partner_id)
+        for (partner, company), moves in invoices.grouped(lambda m: (m.commercial_partner_id, m.company_id)).items():
+            moves.dunning_policy_id = partner.with_company(company or self.env.company)._dunning_get_policy()
 
     @api.depends("dunning_level_id", "dunning_last_date", "invoice_date_due", "no_followup", "dunning_hold_until")
     def _compute_dunning_next_date(self):
@@ -111,13 +115,14 @@ class AccountMove(models.Model):
             move.dunning_next_date = max(candidates)
 
     def _compute_dunning_event_count(self):
+        # _origin: in a form the moves are new records, whose history is their saved record's (none when unsaved).
         counts = dict(
             self.env["dunning.event.line"]._read_group(
-                [("move_id", "in", self.ids)], groupby=["move_id"], aggregates=["__count"]
+                [("move_id", "in", self._origin.ids)], groupby=["move_id"], aggregates=["__count"]
             )
         )
         for move in self:
-            move.dunning_event_count = counts.get(move, 0)
+            move.dunning_event_count = counts.get(move._origin, 0)
 
     # === BUSINESS METHODS === #
 

@@ -101,7 +101,8 @@ class ResPartner(models.Model):
 
     @api.depends_context("company", "date")
     def _compute_dunning_overdue(self):
-        commercial = self.commercial_partner_id
+        # _origin: in a form the partners are new records, which owe what their saved record owes (nothing if unsaved).
+        commercial = self.commercial_partner_id._origin
         groups = self.env["account.move.line"]._read_group(
             self._dunning_overdue_line_domain() & Domain("partner_id", "in", commercial.ids),
             groupby=["partner_id"],
@@ -109,14 +110,14 @@ class ResPartner(models.Model):
         )
         totals = {partner: (amount, count) for partner, amount, count in groups}
         for partner in self:
-            amount, count = totals.get(partner.commercial_partner_id, (0.0, 0))
+            amount, count = totals.get(partner.commercial_partner_id._origin, (0.0, 0))
             partner.dunning_overdue_amount = amount
             partner.dunning_overdue_count = count
             partner.dunning_currency_id = self.env.company.currency_id
 
     @api.depends_context("company")
     def _compute_dunning_level_id(self):
-        commercial = self.commercial_partner_id
+        commercial = self.commercial_partner_id._origin
         Move = self.env["account.move"]
         groups = Move._read_group(
             Move._dunning_open_invoice_domain(commercial, self.env.company) & Domain("dunning_level_id", "!=", False),
@@ -128,16 +129,16 @@ class ResPartner(models.Model):
             if not current or (level.delay_days, level.sequence) > (current.delay_days, current.sequence):
                 highest[partner] = level
         for partner in self:
-            partner.dunning_level_id = highest.get(partner.commercial_partner_id, False)
+            partner.dunning_level_id = highest.get(partner.commercial_partner_id._origin, False)
 
     def _compute_dunning_event_count(self):
         counts = dict(
             self.env["dunning.event"]._read_group(
-                [("partner_id", "in", self.ids)], groupby=["partner_id"], aggregates=["__count"]
+                [("partner_id", "in", self._origin.ids)], groupby=["partner_id"], aggregates=["__count"]
             )
         )
         for partner in self:
-            partner.dunning_event_count = counts.get(partner, 0)
+            partner.dunning_event_count = counts.get(partner._origin, 0)
 
     # === CRUD METHODS === #
 

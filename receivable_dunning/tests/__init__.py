@@ -14,3 +14,5 @@ from . import test_tools
 from . import test_plans_disputes
 from . import test_portal
 from . import test_rpc
+from . import test_new_moves
+from . import test_odoo_suites

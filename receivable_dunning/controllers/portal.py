@@ -1,11 +1,12 @@
-from werkzeug.exceptions import NotFound
+from werkzeug.exceptions import HTTPException, NotFound
 
 from odoo import Command, fields, http
-from odoo.exceptions import AccessError, ValidationError
+from odoo.exceptions import AccessError, UserError, ValidationError
 from odoo.http import request
 
 from odoo.addons.account_payment.controllers.portal import PortalAccount
 
+from ..models.dunning_dispute import MAX_ATTACHMENT_BYTES, MAX_DISPUTE_REQUEST_BYTES
 from ..models.res_partner import statement_path
 
 STATEMENT_PARTNER_FIELDS = [
@@ -18,6 +19,11 @@ STATEMENT_PARTNER_FIELDS = [
 ]
 # Path arguments are prefixed so that no request parameter (partner_id, company_id...) can shadow them.
 STATEMENT_ROUTE = "/dunning/statement/<int:statement_company_id>/<int:statement_partner_id>/<string:statement_token>"
+# Ids are PostgreSQL integers: a larger number is no record of ours.
+MAX_ID = 2**31 - 1
+# The plan and settle forms carry ids and a short note, never a file: a larger request is refused (413) from its
+# Content-Length, before its body is read.
+MAX_FORM_BYTES = 256 * 1024
 
 
 class DunningPortal(PortalAccount):
@@ -35,6 +41,8 @@ class DunningPortal(PortalAccount):
         sudo: visitors of a tokenized link are not logged in; the token is the access check, made here before
         anything is read.
         """
+        if not (0 < company_id <= MAX_ID and 0 < partner_id <= MAX_ID):
+            raise NotFound()
         company_sudo = request.env["res.company"].sudo().browse(company_id).exists()
         # Read only what the page needs of the debtor: a partner row is wide, and this runs on every request.
         partner_sudo = (
@@ -52,11 +60,54 @@ class DunningPortal(PortalAccount):
         return partner_sudo, company_sudo
 
     @staticmethod
-    def _dunning_parse_ids(raw_ids):
+    def _dunning_parse_int(raw):
+        """``raw`` (a form or path value) as a positive id or count, else 0.
+
+        ASCII digits only: ``str.isdigit()`` also accepts '²', which ``int()`` refuses, and Arabic digits.
+        """
+        raw = str(raw)
+        value = int(raw) if raw.isascii() and raw.isdigit() else 0
+        return value if value <= MAX_ID else 0
+
+    @classmethod
+    def _dunning_parse_ids(cls, raw_ids):
         """Invoice ids from a form (list of strings) or a path part (``1-2-3``); malformed ones are dropped."""
         if isinstance(raw_ids, str):
             raw_ids = raw_ids.replace(",", "-").split("-")
-        return [int(raw) for raw in raw_ids or [] if str(raw).isdigit()]
+        return [value for value in map(cls._dunning_parse_int, raw_ids or []) if value]
+
+    def _dunning_json_error(self, error):
+        """The JSON-RPC error answered for ``error``: its message only, never the traceback Odoo adds, as the
+        visitors of a statement link are not logged in (payment's form shows ``data.message``)."""
+        if isinstance(error, UserError):
+            code, message = 0, str(error.args[0])
+        elif isinstance(error, NotFound):
+            # The same answer for any wrong token, debtor or invoice: nothing tells which one exists.
+            code, message = 404, "404: Not Found"
+        elif isinstance(error, HTTPException):
+            code, message = error.code, error.description
+        else:
+            code = 0
+            try:
+                message = request.env._("The payment could not be started: please try again later.")
+            except Exception:  # a broken transaction may not translate: the visitor still gets a message
+                message = "The payment could not be started: please try again later."
+        return request.make_json_response(
+            {
+                "jsonrpc": "2.0",
+                "id": getattr(request.dispatcher, "request_id", None),
+                "error": {
+                    "code": code,
+                    "message": message,
+                    "data": {
+                        "name": f"{type(error).__module__}.{type(error).__name__}",
+                        "message": message,
+                        "arguments": [message],
+                        "context": {},
+                    },
+                },
+            }
+        )
 
     def _dunning_selected_invoices(self, partner_sudo, company_sudo, invoice_ids):
         """The debtor's invoices to pay: NotFound if an id is not the debtor's, ValidationError if not payable."""
@@ -161,11 +212,16 @@ class DunningPortal(PortalAccount):
             },
             access_token=statement_token,
         )
-        if request.env.user._is_public():
-            # A link may be forwarded: its holder must neither use the debtor's saved cards nor save a card of
-            # its own on the debtor.
+        if not partner_sudo._dunning_is_debtor_user(request.env.user):
+            # A link may be forwarded, or opened by another customer logged in: its holder must neither use the
+            # debtor's saved cards nor save a card of its own on the debtor.
             values["tokens_sudo"] = request.env["payment.token"].sudo()
             values["show_tokenize_input_mapping"] = dict.fromkeys(values["providers_sudo"].ids, False)
+        else:
+            # sudo: as account_payment for the user's own tokens; the debtor's are those saved from this page.
+            values["tokens_sudo"] |= (
+                request.env["payment.token"].sudo()._get_available_tokens(values["providers_sudo"].ids, partner_sudo.id)
+            )
         values.update(
             page_name="dunning_statement",
             partner=partner_sudo,
@@ -182,7 +238,21 @@ class DunningPortal(PortalAccount):
     def dunning_statement_transaction(
         self, statement_company_id, statement_partner_id, statement_token, invoice_ids, access_token=None, **kwargs
     ):
-        """Create the transaction for the selected invoices; the amount and the landing page are set here."""
+        """Create the transaction for the selected invoices; the amount and the landing page are set here.
+
+        Any error answers its message only (see ``_dunning_json_error``); Odoo still logs it and rolls back.
+        """
+        try:
+            return self._dunning_statement_transaction(
+                statement_company_id, statement_partner_id, statement_token, invoice_ids, **kwargs
+            )
+        except Exception as error:
+            error.error_response = self._dunning_json_error(error)
+            raise
+
+    def _dunning_statement_transaction(
+        self, statement_company_id, statement_partner_id, statement_token, invoice_ids, **kwargs
+    ):
         partner_sudo, company_sudo = self._dunning_debtor_sudo(
             statement_company_id, statement_partner_id, statement_token
         )
@@ -201,19 +271,36 @@ class DunningPortal(PortalAccount):
             partner_id=partner_sudo.id,
             reference_prefix=False,
         )
-        if request.env.user._is_public() and (kwargs.get("token_id") or kwargs.get("tokenization_requested")):
-            raise ValidationError(request.env._("Saved payment methods need you to log in."))
+        is_debtor_user = partner_sudo._dunning_is_debtor_user(request.env.user)
+        if not is_debtor_user and (
+            kwargs.get("token_id") or kwargs.get("tokenization_requested") or kwargs.get("flow") == "token"
+        ):
+            raise ValidationError(
+                request.env._(
+                    "Only %(debtor)s's users, logged in, may use or save its payment methods (field Payment method).",
+                    debtor=partner_sudo.name,
+                )
+            )
         # As account_payment's _process_transaction, plus the credits the payment deducts.
-        tx_sudo = self._create_transaction(
-            custom_create_values={
-                "invoice_ids": [Command.set(invoices_sudo.ids)],
-                "dunning_credit_line_ids": [Command.set(credits_sudo.ids)],
-            },
-            **kwargs,
-        )
+        custom_create_values = {
+            "invoice_ids": [Command.set(invoices_sudo.ids)],
+            "dunning_credit_line_ids": [Command.set(credits_sudo.ids)],
+        }
+        if not is_debtor_user:
+            # Even when a provider requires it, no card is saved on the debtor by someone else.
+            custom_create_values["tokenize"] = False
+        tx_sudo = self._create_transaction(custom_create_values=custom_create_values, **kwargs)
         return tx_sudo._get_processing_values()
 
-    @http.route(STATEMENT_ROUTE + "/settle", type="http", auth="public", methods=["POST"], website=True, sitemap=False)
+    @http.route(
+        STATEMENT_ROUTE + "/settle",
+        type="http",
+        auth="public",
+        methods=["POST"],
+        website=True,
+        sitemap=False,
+        max_content_length=MAX_FORM_BYTES,
+    )
     def dunning_statement_settle(self, statement_company_id, statement_partner_id, statement_token, **post):
         """Settle the selected invoices with the debtor's credits, when they cover them all."""
         partner_sudo, company_sudo = self._dunning_debtor_sudo(
@@ -243,7 +330,15 @@ class DunningPortal(PortalAccount):
 
     # === PLANS AND DISPUTES === #
 
-    @http.route(STATEMENT_ROUTE + "/plan", type="http", auth="public", methods=["POST"], website=True, sitemap=False)
+    @http.route(
+        STATEMENT_ROUTE + "/plan",
+        type="http",
+        auth="public",
+        methods=["POST"],
+        website=True,
+        sitemap=False,
+        max_content_length=MAX_FORM_BYTES,
+    )
     def dunning_statement_plan(self, statement_company_id, statement_partner_id, statement_token, **post):
         partner_sudo, company_sudo = self._dunning_debtor_sudo(
             statement_company_id, statement_partner_id, statement_token
@@ -253,7 +348,7 @@ class DunningPortal(PortalAccount):
             plan_sudo = partner_sudo._dunning_propose_plan(
                 company_sudo,
                 ids,
-                count=int(post["count"]) if str(post.get("count", "")).isdigit() else 0,
+                count=self._dunning_parse_int(post.get("count", "")),
                 first_date=post.get("first_date"),
                 frequency=post.get("frequency"),
                 note=post.get("note"),
@@ -268,14 +363,25 @@ class DunningPortal(PortalAccount):
         base_path = statement_path(statement_company_id, statement_partner_id, statement_token)
         return request.redirect(f"{base_path}?notice={notice}")
 
-    @http.route(STATEMENT_ROUTE + "/dispute", type="http", auth="public", methods=["POST"], website=True, sitemap=False)
+    # max_content_length: a request larger than an attachment and the form is refused (413) from its
+    # Content-Length, before its body is read, for any link.
+    @http.route(
+        STATEMENT_ROUTE + "/dispute",
+        type="http",
+        auth="public",
+        methods=["POST"],
+        website=True,
+        sitemap=False,
+        max_content_length=MAX_DISPUTE_REQUEST_BYTES,
+    )
     def dunning_statement_dispute(self, statement_company_id, statement_partner_id, statement_token, **post):
         partner_sudo, company_sudo = self._dunning_debtor_sudo(
             statement_company_id, statement_partner_id, statement_token
         )
         upload = request.httprequest.files.get("attachment")
-        attachments = [(upload.filename, upload.read())] if upload and upload.filename else []
-        move_id = int(post["move_id"]) if str(post.get("move_id", "")).isdigit() else 0
+        # One byte more than allowed is enough for the model to refuse a file too large.
+        attachments = [(upload.filename, upload.read(MAX_ATTACHMENT_BYTES + 1))] if upload and upload.filename else []
+        move_id = self._dunning_parse_int(post.get("move_id", ""))
         try:
             partner_sudo._dunning_raise_dispute(
                 company_sudo, move_id, post.get("reason"), post.get("description"), attachments

@@ -72,12 +72,82 @@ class AccountBankStatementLine(models.Model):
                         done += 1
                 except UserError as error:
                     _logger.info("statement line %s not reconciled automatically: %s", line.id, error)
+                except Exception:  # one line's failure must spare the others of the batch
+                    _logger.exception("statement line %s: automatic reconciliation failed", line.id)
+        # Reconciled or not, failed or not: every line of the batch was tried, so that none is retried forever.
         lines.dunning_auto_match_tried = True
         _logger.info("dunning auto-reconciliation: %d of %d statement lines reconciled", done, len(lines))
         remaining = self.search_count(domain) if len(lines) == batch_size else 0
         self.env["ir.cron"]._commit_progress(len(lines), remaining=remaining)
 
     # === BUSINESS METHODS === #
+
+    @api.model
+    def _dunning_auto_match_again_for_invoices(self, invoices):
+        """Let the auto-reconcile cron look again at the tried statement lines that may pay these new invoices.
+
+        Only lines of the invoice's company, whose partner belongs to the invoice's debtor, or that have no partner
+        but whose label may contain the invoice's number or payment reference or whose amount equals what the
+        invoice leaves to pay. One query for all the invoices.
+
+        :param invoices: posted ``account.move`` customer invoices
+        """
+        if not invoices:
+            return
+        self.flush_model(["dunning_auto_match_tried", "is_reconciled", "amount", "amount_currency", "payment_ref"])
+        self.env["account.move"].flush_model(
+            ["name", "payment_reference", "amount_residual", "commercial_partner_id", "company_id", "ref", "narration"]
+        )
+        self.env["res.partner"].flush_model(["commercial_partner_id"])
+        self.env["account.journal"].flush_model(["dunning_auto_reconcile_threshold"])
+        alnum = "[^0-9A-Z]"
+        rows = self.env.execute_query(
+            SQL(
+                """
+                WITH invoice AS (
+                    SELECT company_id, commercial_partner_id, amount_residual,
+                           regexp_replace(upper(COALESCE(name, '')), %(alnum)s, '', 'g') AS number,
+                           regexp_replace(upper(COALESCE(payment_reference, '')), %(alnum)s, '', 'g') AS reference
+                      FROM account_move
+                     WHERE id IN %(invoice_ids)s
+                ), line AS (
+                    SELECT st_line.id, st_line.company_id, st_line.amount, st_line.amount_currency,
+                           partner.commercial_partner_id,
+                           regexp_replace(
+                               upper(concat_ws(' ', st_line.payment_ref, st_move.ref, st_move.narration)),
+                               %(alnum)s, '', 'g'
+                           ) AS label
+                      FROM account_bank_statement_line st_line
+                      JOIN account_move st_move ON st_move.id = st_line.move_id
+                      JOIN account_journal journal ON journal.id = st_line.journal_id
+                 LEFT JOIN res_partner partner ON partner.id = st_line.partner_id
+                     WHERE st_line.dunning_auto_match_tried
+                       AND NOT st_line.is_reconciled
+                       AND st_line.amount > 0
+                       AND journal.dunning_auto_reconcile_threshold > 0
+                       AND st_line.company_id IN %(company_ids)s
+                )
+                SELECT DISTINCT line.id
+                  FROM line
+                  JOIN invoice ON invoice.company_id = line.company_id
+                 WHERE line.commercial_partner_id = invoice.commercial_partner_id
+                    OR (
+                        line.commercial_partner_id IS NULL
+                        AND (
+                            line.amount = invoice.amount_residual
+                            OR line.amount_currency = invoice.amount_residual
+                            OR (length(invoice.number) >= 4 AND line.label LIKE '%%' || invoice.number || '%%')
+                            OR (length(invoice.reference) >= 4 AND line.label LIKE '%%' || invoice.reference || '%%')
+                        )
+                    )
+                """,
+                alnum=alnum,
+                invoice_ids=tuple(invoices.ids),
+                company_ids=tuple(invoices.company_id.ids),
+            )
+        )
+        if rows:
+            self._dunning_auto_match_again(Domain("id", "in", [line_id for (line_id,) in rows]))
 
     @api.model
     def _dunning_auto_match_again(self, domain):
@@ -103,10 +173,14 @@ class AccountBankStatementLine(models.Model):
         """
         proposals = {}
         for lines in self.grouped("company_id").values():
+            reminders = lines._dunning_sent_reminders()
             index = OpenItemIndex(
                 lines._dunning_open_items(),
                 iban_partners=lines._dunning_iban_partners(),
-                reminder_references=lines._dunning_reminder_references(),
+                reminder_references={
+                    normalize(reminder.payment_reference): reminder.line_ids.move_id.ids for reminder in reminders
+                },
+                reminder_credits=lines._dunning_reminder_credits(reminders),
             )
             for bank_line in lines._dunning_bank_lines():
                 proposals[bank_line.line_id] = index.match(bank_line)
@@ -161,24 +235,49 @@ class AccountBankStatementLine(models.Model):
         )
         return {bank.sanitized_acc_number: bank.partner_id.commercial_partner_id.id for bank in banks}
 
-    def _dunning_reminder_references(self):
-        """RF reference of each sent reminder -> the invoices it listed: a payment quoting it pays them all."""
-        events = self.env["dunning.event"].search_fetch(
+    def _dunning_sent_reminders(self):
+        """The sent reminders of these lines' companies: a payment quoting the RF reference of one pays every
+        invoice it listed, net of the credits it set against them."""
+        return self.env["dunning.event"].search_fetch(
             [
                 ("company_id", "in", self.company_id.ids),
                 ("event_type", "=", "reminder"),
                 ("state", "=", "sent"),
                 ("payment_reference", "!=", False),
             ],
-            ["payment_reference", "line_ids"],
+            ["payment_reference", "line_ids", "credit_line_ids", "amount_credit"],
         )
-        return {normalize(event.payment_reference): event.line_ids.move_id.ids for event in events}
+
+    @api.model
+    def _dunning_reminder_credits(self, reminders):
+        """RF reference of each reminder that deducted credits -> those credits still open, as matcher items."""
+        with_credits = reminders.filtered("amount_credit")
+        open_credits = with_credits.credit_line_ids.filtered(lambda line: not line.reconciled)
+        return {
+            normalize(reminder.payment_reference): [
+                OpenItem(
+                    line.id,
+                    line.move_id.id,
+                    line.partner_id.id,
+                    line.move_name,
+                    "",
+                    line.amount_residual_currency,
+                    line.currency_id.id,
+                )
+                for line in reminder.credit_line_ids & open_credits
+            ]
+            for reminder in with_credits
+        }
 
     def _dunning_reconcile_with(self, receivable_lines):
         """Reconcile this statement line with open receivable items, oldest due first.
 
         The statement line's suspense line is replaced by counterparts on the items' accounts; what the items do
         not absorb (an overpayment) stays on the suspense account, open. Odoo's own unreconcile undoes it all.
+
+        Credits among the items (a credit note, a payment in the debtor's favour, as a reminder that asked for the
+        net amount lists them) are first set against the debtor's invoices among the items; the statement line pays
+        what they leave.
 
         :param receivable_lines: ``account.move.line`` records, open and receivable
         :raise UserError: when the statement line is already reconciled or an item is no longer open
@@ -204,6 +303,16 @@ class AccountBankStatementLine(models.Model):
                     line=self.display_name,
                 )
             )
+        # The items come from the wizard, whose proposals can be edited (over RPC too): each is checked here.
+        credits = receivable_lines.filtered(
+            lambda aml: aml.company_currency_id.compare_amounts(aml.amount_residual, 0) < 0
+        )
+        receivable_lines -= credits
+        for item in receivable_lines:
+            if problem := self._dunning_reconcile_problem(item):
+                raise UserError(problem)
+        if credits:
+            receivable_lines = self._dunning_apply_credits(receivable_lines, credits)
         transaction_amount, transaction_currency, *_rest = self._get_accounting_amounts_and_currencies()
         remaining, remaining_balance = transaction_amount, -sum(suspense.mapped("balance"))
         counterparts = []
@@ -261,3 +370,59 @@ class AccountBankStatementLine(models.Model):
             )[:1]
             new_lines -= counterpart
             (counterpart | item).reconcile()
+
+    def _dunning_apply_credits(self, invoice_lines, credits):
+        """Reconcile the debtor's ``credits`` with ``invoice_lines`` before the payment settles the rest.
+
+        :return: the invoice lines still open
+        :raise UserError: when a credit is not the invoices' debtor's, or there is no invoice to set it against
+        """
+        debtors = invoice_lines.partner_id.commercial_partner_id
+        for credit in credits:
+            if problem := self._dunning_reconcile_problem(credit, is_credit=True):
+                raise UserError(problem)
+            if len(debtors) != 1 or credit.partner_id.commercial_partner_id != debtors:
+                raise UserError(
+                    self.env._(
+                        "Statement line %(line)s: credit %(credit)s can only be set against invoices of its own "
+                        "debtor among the items.",
+                        line=self.display_name,
+                        credit=credit.display_name,
+                    )
+                )
+        (invoice_lines + credits).reconcile()
+        return invoice_lines.filtered(lambda aml: not aml.reconciled)
+
+    def _dunning_reconcile_problem(self, item, is_credit=False):
+        """Why ``item`` (an ``account.move.line``) cannot pay this statement line, or False: it must be an open
+        receivable (something left to pay, or a credit left to use when ``is_credit``) of a posted entry of the
+        statement line's company, owed by the statement line's partner (commercial partner) when the statement line
+        has one.
+        """
+        debtor = self.partner_id.commercial_partner_id
+        values = {"line": self.display_name, "item": item.display_name}
+        if item.parent_state != "posted":
+            return self.env._("Statement line %(line)s cannot pay %(item)s: it is not posted.", **values)
+        if item.account_id.account_type != "asset_receivable":
+            return self.env._(
+                "Statement line %(line)s cannot pay %(item)s: it is not a receivable (account %(account)s).",
+                account=item.account_id.display_name,
+                **values,
+            )
+        left = -item.amount_residual if is_credit else item.amount_residual
+        if item.company_currency_id.compare_amounts(left, 0) <= 0:
+            return self.env._("Statement line %(line)s cannot pay %(item)s: nothing is left to pay on it.", **values)
+        if item.company_id != self.company_id:
+            return self.env._(
+                "Statement line %(line)s cannot pay %(item)s: it belongs to %(company)s.",
+                company=item.company_id.name,
+                **values,
+            )
+        if debtor and item.partner_id.commercial_partner_id != debtor:
+            return self.env._(
+                "Statement line %(line)s cannot pay %(item)s: it is owed by %(partner)s, not by %(debtor)s.",
+                partner=item.partner_id.commercial_partner_id.display_name or self.env._("no one"),
+                debtor=debtor.display_name,
+                **values,
+            )
+        return False

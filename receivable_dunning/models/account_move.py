@@ -1,6 +1,11 @@
+import logging
+
 from odoo import api, fields, models
-from odoo.exceptions import ValidationError
+from odoo.exceptions import AccessError, ValidationError
 from odoo.fields import Domain
+from odoo.service.model import PG_CONCURRENCY_EXCEPTIONS_TO_RETRY
+
+_logger = logging.getLogger(__name__)
 
 
 class AccountMove(models.Model):
@@ -124,21 +129,43 @@ class AccountMove(models.Model):
         for move in self:
             move.dunning_event_count = counts.get(move._origin, 0)
 
+    # === CRUD METHODS === #
+
+    @api.model_create_multi
+    def create(self, vals_list):
+        # Imports (load) and copy() create through here. Empty values do not count: the field's own default is
+        # empty; a default from the context (default_dunning_hold_until) does.
+        context_hold = self.env.context.get("default_dunning_hold_until")
+        if any(vals.get("dunning_hold_until", context_hold) for vals in vals_list):
+            self._dunning_check_hold_rights()
+        return super().create(vals_list)
+
+    def write(self, vals):
+        if "dunning_hold_until" in vals:
+            self._dunning_check_hold_rights()
+        return super().write(vals)
+
+    def _dunning_check_hold_rights(self):
+        """Only dunning users put invoices on hold or release them: a hold takes an invoice out of the reminders,
+        and anyone who edits invoices could otherwise set one, over RPC or an import."""
+        if not (self.env.su or self.env.user.has_group("receivable_dunning.group_dunning_user")):
+            raise AccessError(
+                self.env._(
+                    "Only dunning users may put %(invoices)s on hold or release it (%(field)s).",
+                    invoices=", ".join(self.mapped("display_name")) or self.env._("a new invoice"),
+                    field=self._fields["dunning_hold_until"]._description_string(self.env),
+                )
+            )
+
     # === BUSINESS METHODS === #
 
     def _post(self, soft=True):
         posted = super()._post(soft=soft)
-        invoices = posted.filtered(lambda move: move.move_type == "out_invoice")
-        if invoices:
-            # A payment may have come before its invoice: the auto-reconcile cron looks again at the lines without
-            # partner and at those of these debtors.
-            self.env["account.bank.statement.line"]._dunning_auto_match_again(
-                Domain("company_id", "in", invoices.company_id.ids)
-                & (
-                    Domain("partner_id", "=", False)
-                    | Domain("partner_id", "child_of", invoices.commercial_partner_id.ids)
-                )
-            )
+        # A payment may have come before its invoice: the auto-reconcile cron looks again at the statement lines
+        # that may pay these invoices (their debtors' lines, and lines without partner that mention them).
+        self.env["account.bank.statement.line"]._dunning_auto_match_again_for_invoices(
+            posted.filtered(lambda move: move.move_type == "out_invoice")
+        )
         return posted
 
     def _invoice_paid_hook(self):
@@ -166,15 +193,39 @@ class AccountMove(models.Model):
     def _dunning_on_paid(self):
         """Step 7: a paid invoice leaves the reminders not yet sent, and its debtor is thanked if it was dunned.
 
+        Idempotent: an invoice paid again (unreconciled then reconciled, or in payment then paid) is thanked once.
+        Isolated: each part runs in a savepoint and a failure is logged, never blocking the payment or the
+        reconciliation that called it; only a concurrency error goes up, for Odoo to retry the whole transaction.
+
         sudo: the payment may come from a user without dunning rights (portal payment, bank reconciliation).
         """
         invoices = self.filtered(lambda move: move.move_type == "out_invoice")
         if not invoices:
             return
-        Event = self.env["dunning.event"].sudo()
-        invoices._dunning_withdraw_from_pending()
-        invoices.sudo().dunning_plan_id._dunning_check_paid()
+        try:
+            with self.env.cr.savepoint():
+                invoices._dunning_withdraw_from_pending()
+                invoices.sudo().dunning_plan_id._dunning_check_paid()
+        except PG_CONCURRENCY_EXCEPTIONS_TO_RETRY:
+            raise
+        except Exception:  # the payment goes through even when the reminders could not follow
+            _logger.exception("dunning: pending reminders of paid invoices %s not withdrawn", invoices.ids)
         dunned = invoices.filtered(lambda move: move.dunning_level_id and move.dunning_policy_id.send_thanks).sudo()
+        if not dunned:
+            return
+        thanked = (
+            self.env["dunning.event.line"]
+            .sudo()
+            .search(
+                [
+                    ("move_id", "in", dunned.ids),
+                    ("event_id.event_type", "=", "thanks"),
+                    ("state", "!=", "cancelled"),
+                ]
+            )
+            .move_id
+        )
+        to_thank = dunned - thanked
         thanks_vals = [
             {
                 "company_id": company.id,
@@ -191,13 +242,21 @@ class AccountMove(models.Model):
                     for move in moves
                 ],
             }
-            for (partner, company, currency), moves in dunned.grouped(
+            for (partner, company, currency), moves in to_thank.grouped(
                 lambda move: (move.commercial_partner_id, move.company_id, move.currency_id)
             ).items()
         ]
-        if thanks_vals:
-            Event.with_context(tracking_disable=True, mail_create_nolog=True).create(thanks_vals)
-            Event._dunning_trigger_dispatch()
+        if not thanks_vals:
+            return
+        Event = self.env["dunning.event"].sudo()
+        try:
+            with self.env.cr.savepoint():
+                Event.with_context(tracking_disable=True, mail_create_nolog=True).create(thanks_vals)
+                Event._dunning_trigger_dispatch()
+        except PG_CONCURRENCY_EXCEPTIONS_TO_RETRY:
+            raise
+        except Exception:  # a thank-you never blocks a payment
+            _logger.exception("dunning: thank-you for paid invoices %s not queued", to_thank.ids)
 
     def _dunning_amount_to_pay(self, expected=None):
         """What paying these invoices online costs: their residual less the debtor's credits the policy deducts,
@@ -210,7 +269,7 @@ class AccountMove(models.Model):
         """
         total = sum(self.mapped("amount_residual"))
         credits = self._dunning_online_credits()
-        amount = max(total + sum(credits.mapped("amount_residual_currency")), 0.0)
+        amount = max(self.currency_id.round(total + sum(credits.mapped("amount_residual_currency"))), 0.0)
         if expected is not None and self.currency_id.compare_amounts(expected, amount):
             raise ValidationError(
                 self.env._("The amount to pay has changed since the page was opened: reload the page.")
@@ -219,17 +278,19 @@ class AccountMove(models.Model):
 
     def _dunning_online_credits(self):
         """The debtor's open credits an online payment of these invoices uses, oldest first: credit notes and
-        unmatched payments of the same company, receivable account and currency, when the policy deducts them."""
+        unmatched payments of the same company, receivable account and currency, when the policy deducts them.
+        Credits that a payment under way deducted already are reserved to it and left out."""
         partner = self.commercial_partner_id
         policy = partner.with_company(self.company_id)._dunning_get_policy() if len(partner) == 1 else None
         if not (policy and policy.statement_deduct_credits and len(self.currency_id) == 1):
             return self.env["account.move.line"]
         receivable_accounts = self.line_ids.filtered(lambda line: line.display_type == "payment_term").account_id
-        return self.env["account.move.line"].search(
+        credits = self.env["account.move.line"].search(
             partner._dunning_open_credit_domain(self.company_id, self.currency_id)
             & Domain("account_id", "in", receivable_accounts.ids),
             order="date, id",
         )
+        return credits - self.env["payment.transaction"]._dunning_reserved_credits(credits)
 
     def _dunning_settle_with_credits(self):
         """Settle these invoices with the debtor's credits, which must cover them all (the statement page's

@@ -2,8 +2,34 @@ from markupsafe import Markup
 
 from odoo import api, fields, models
 from odoo.exceptions import ValidationError
+from odoo.tools.mimetypes import guess_mimetype
 
 MAX_ATTACHMENT_BYTES = 10 * 1024 * 1024
+# The whole dispute form: the attachment plus the other fields and the multipart envelope. A larger request is
+# refused from its Content-Length, before its body is read (see the /dispute route).
+MAX_DISPUTE_REQUEST_BYTES = MAX_ATTACHMENT_BYTES + 256 * 1024
+# What a debtor may join to a dispute, as recognised from the file's content (never from its name): PDF, images
+# that browsers cannot run (no SVG), office documents.
+ALLOWED_ATTACHMENT_MIMETYPES = frozenset(
+    {
+        "application/pdf",
+        "image/jpeg",
+        "image/png",
+        "image/gif",
+        "image/webp",
+        "image/bmp",
+        "image/tiff",
+        "application/msword",
+        "application/vnd.ms-excel",
+        "application/vnd.ms-powerpoint",
+        "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
+        "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+        "application/vnd.openxmlformats-officedocument.presentationml.presentation",
+        "application/vnd.oasis.opendocument.text",
+        "application/vnd.oasis.opendocument.spreadsheet",
+        "application/vnd.oasis.opendocument.presentation",
+    }
+)
 
 
 class DunningDispute(models.Model):
@@ -94,11 +120,14 @@ class DunningDispute(models.Model):
         :param move: the disputed ``account.move``, which must be an open invoice of the debtor
         :param str reason: a key of the ``reason`` selection
         :param str description: the debtor's explanation
-        :param attachments: list of (file name, bytes) the debtor joined
+        :param attachments: list of (file name, bytes) the debtor joined: PDF, images or office documents of
+            ``MAX_ATTACHMENT_BYTES`` at most
         :raise ValidationError: naming the field at fault
         :return: the new ``dunning.dispute``
         """
         partner = partner.commercial_partner_id
+        # PostgreSQL stores no NUL character: a form that sends one must not end in a server error.
+        description = (description or "").replace("\x00", "") or False
         if move not in partner._dunning_open_invoices(company):
             raise ValidationError(self.env._("Choose one of your open invoices (field Invoice)."))
         if reason not in dict(self._fields["reason"].selection):
@@ -109,10 +138,14 @@ class DunningDispute(models.Model):
             raise ValidationError(
                 self.env._("Invoice %(invoice)s is already disputed (field Invoice).", invoice=move.name)
             )
-        attachments = [(name, data) for name, data in attachments or [] if data]
+        attachments = [((name or "").replace("\x00", ""), data) for name, data in attachments or [] if data]
         for name, data in attachments:
             if len(data) > MAX_ATTACHMENT_BYTES:
                 raise ValidationError(self.env._("%(file)s is larger than 10 MB (field Attachment).", file=name))
+            if guess_mimetype(data) not in ALLOWED_ATTACHMENT_MIMETYPES:
+                raise ValidationError(
+                    self.env._("%(file)s is not a PDF, an image or an office document (field Attachment).", file=name)
+                )
         responsible = partner._dunning_responsible(company, move)
         dispute = self.create(
             {

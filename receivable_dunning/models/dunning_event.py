@@ -105,6 +105,8 @@ class DunningEvent(models.Model):
     statement_url = fields.Char(
         string="Statement Link",
         compute="_compute_statement_url",
+        # A link opens the debtor's invoices and payment page to whoever holds it: only collectors hand them out.
+        groups="receivable_dunning.group_dunning_user",
         help="The debtor's statement page, where the invoices can be paid, disputed or planned; the link "
         "expires after the policy's validity.",
     )
@@ -112,7 +114,28 @@ class DunningEvent(models.Model):
     amount_residual = fields.Monetary(string="Amount Due", compute="_compute_amounts", store=True)
     amount_fee = fields.Monetary(string="Fees", compute="_compute_amounts", store=True)
     amount_interest = fields.Monetary(string="Interest", compute="_compute_amounts", store=True)
-    amount_total = fields.Monetary(string="Total Claimed", compute="_compute_amounts", store=True)
+    amount_credit = fields.Monetary(
+        string="Credits Applied",
+        compute="_compute_amounts",
+        store=True,
+        help="The part of the listed invoices the debtor's credits (credit notes, payments not yet matched) cover.",
+    )
+    amount_total = fields.Monetary(
+        string="Total Claimed",
+        compute="_compute_amounts",
+        store=True,
+        help="What the reminder asks for: the invoices listed, less the credits set against them, plus charges.",
+    )
+    credit_line_ids = fields.Many2many(
+        "account.move.line",
+        relation="dunning_event_credit_line_rel",
+        column1="event_id",
+        column2="move_line_id",
+        string="Credits",
+        readonly=True,
+        copy=False,
+        help="The debtor's open credits when the reminder was prepared: credit notes and payments not yet matched.",
+    )
     mail_id = fields.Many2one(
         "mail.mail", string="Email", readonly=True, copy=False, index="btree_not_null", ondelete="set null"
     )
@@ -125,6 +148,15 @@ class DunningEvent(models.Model):
     letter_attachment_id = fields.Many2one("ir.attachment", string="Letter", readonly=True, copy=False)
     error_message = fields.Text(string="Error", readonly=True, copy=False)
     attempt_count = fields.Integer(string="Attempts", readonly=True, copy=False)
+    charge_state = fields.Selection(
+        [("invoiced", "Invoiced"), ("failed", "Failed")],
+        string="Charges Invoice Status",
+        readonly=True,
+        copy=False,
+        help="Whether the fees and interest of this sent reminder were invoiced; empty when there was nothing to "
+        "invoice. A failed charges invoice leaves the reminder sent and gives the collector an activity.",
+    )
+    charge_error = fields.Text(string="Charges Error", readonly=True, copy=False)
 
     # Queued and failed events are the dispatch queue: keep that scan small.
     _dispatch_idx = models.Index("(company_id, date_scheduled) WHERE state IN ('queued', 'failed')")
@@ -147,6 +179,10 @@ class DunningEvent(models.Model):
 
     @api.depends("partner_id", "company_id", "date_done", "policy_id.statement_link_days")
     def _compute_statement_url(self):
+        if not self.env["res.partner"]._dunning_is_collector():
+            # Links are minted for dunning users (and the dispatch, as superuser) only, however this is reached.
+            self.statement_url = False
+            return
         today = fields.Date.context_today(self)
         for event in self:
             days = (
@@ -158,15 +194,21 @@ class DunningEvent(models.Model):
                 event.company_id, valid_until
             )
 
-    @api.depends("line_ids.amount_residual", "line_ids.amount_fee", "line_ids.amount_interest")
+    @api.depends(
+        "line_ids.amount_residual", "line_ids.amount_credit", "line_ids.amount_fee", "line_ids.amount_interest"
+    )
     def _compute_amounts(self):
         for event in self:
             lines = event.line_ids
+            rounded = event.currency_id.round
             event.invoice_count = len(lines)
-            event.amount_residual = sum(lines.mapped("amount_residual"))
-            event.amount_fee = sum(lines.mapped("amount_fee"))
-            event.amount_interest = sum(lines.mapped("amount_interest"))
-            event.amount_total = event.amount_residual + event.amount_fee + event.amount_interest
+            event.amount_residual = rounded(sum(lines.mapped("amount_residual")))
+            event.amount_credit = rounded(sum(lines.mapped("amount_credit")))
+            event.amount_fee = rounded(sum(lines.mapped("amount_fee")))
+            event.amount_interest = rounded(sum(lines.mapped("amount_interest")))
+            event.amount_total = rounded(
+                event.amount_residual - event.amount_credit + event.amount_fee + event.amount_interest
+            )
 
     # === CRUD METHODS === #
 
@@ -182,6 +224,16 @@ class DunningEvent(models.Model):
     def write(self, vals):
         if "level_id" in vals and any(event.state != "draft" for event in self):
             raise UserError(self.env._("Only a proposed reminder can change level; cancel it and run dunning again."))
+        # A sent reminder stays sent (only a delivery failure reported later fails it): reopening it would let its
+        # lines, the debtor's history, be changed or removed.
+        if vals.get("state", "sent") not in ("sent", "failed") and not self.env.su:
+            sent = self.filtered(lambda event: event.state == "sent")[:1]
+            if sent:
+                raise UserError(
+                    self.env._(
+                        "Reminder %(reminder)s was sent: send it again instead of reopening it.", reminder=sent.name
+                    )
+                )
         res = super().write(vals)
         if "level_id" in vals:
             self._dunning_relevel_lines()
@@ -198,7 +250,9 @@ class DunningEvent(models.Model):
             for line in event.line_ids.filtered("is_escalation"):
                 old_fee = company.currency_id._convert(line.level_id.fee_amount, currency, company, date)
                 compensation = line.amount_fee - old_fee if line.includes_compensation else 0.0
-                line.write({"level_id": event.level_id.id, "amount_fee": new_fee + compensation})
+                # sudo: lines keep their level and fee against any other write (see dunning.event.line); this is the
+                # review of a proposal, checked by write() above: the reviewer may change the reminder's level.
+                line.sudo().write({"level_id": event.level_id.id, "amount_fee": new_fee + compensation})
 
     @api.ondelete(at_uninstall=False)
     def _unlink_except_sent(self):
@@ -217,6 +271,11 @@ class DunningEvent(models.Model):
         """Put failed or cancelled reminders back in the queue."""
         self._update_state(("failed", "cancelled"), "queued", extra_vals={"error_message": False})
         self._dunning_trigger_dispatch()
+
+    def action_invoice_charges(self):
+        """Invoice again the charges of sent reminders whose charges invoice could not be posted."""
+        self.filtered(lambda event: event.state == "sent" and event.charge_state == "failed")._dunning_invoice_charges()
+        return True
 
     def action_send_now(self):
         """Send the selected proposed or queued reminders now instead of waiting for the dispatcher."""
@@ -271,12 +330,16 @@ class DunningEvent(models.Model):
 
     @api.model
     def _cron_dunning_dispatch(self):
-        """Send a batch of queued reminders, keeping only those this worker could lock."""
+        """Send a batch of queued reminders, keeping only those this worker could lock.
+
+        Reminders retried after a failure come after the fresh ones (fewest attempts first): a reminder that fails
+        every time never fills the batch ahead of the queue behind it.
+        """
         batch_size = int(
             self.env["ir.config_parameter"].sudo().get_param("receivable_dunning.dispatch_batch_size", 100)
         )
         domain = [("state", "=", "queued"), ("date_scheduled", "<=", fields.Date.context_today(self))]
-        events = self.search(domain, limit=batch_size, order="id").try_lock_for_update()
+        events = self.search(domain, limit=batch_size, order="attempt_count, id").try_lock_for_update()
         if not events:
             return
         events._dunning_dispatch()
@@ -300,10 +363,14 @@ class DunningEvent(models.Model):
         }
 
     def _dunning_dispatch(self):
-        """Step 5: deliver each reminder through its channel, one debtor at a time.
+        """Steps 5 and 6: deliver each reminder through its channel and apply its effects, one reminder at a time.
 
-        A failing reminder is rolled back alone (savepoint), marked failed with the reason and retried by the
-        next run; the others go on. Sent reminders then take effect on their invoices in one pass.
+        Each reminder is sent and takes effect (invoice levels and dates, charges invoice, debtor's chatter) in its
+        own savepoint: a failure rolls back that reminder alone, which is marked failed with the reason and retried
+        by the next run; the others go on. A charges invoice that cannot be posted leaves the reminder sent: see
+        :meth:`_dunning_invoice_charges`.
+
+        :return: the reminders sent
         """
         senders = self._dunning_channel_senders()
         sent = self.browse()
@@ -311,17 +378,20 @@ class DunningEvent(models.Model):
             try:
                 with self.env.cr.savepoint():
                     getattr(event, senders[event.channel])()
-            except Exception as error:
-                _logger.info("dunning reminder %s failed: %s", event.name, error)
+                    event._update_state(
+                        ("queued",),
+                        "sent",
+                        extra_vals={"date_done": fields.Datetime.now(), "error_message": False},
+                    )
+                    event._dunning_apply_effects()
+            except Exception as error:  # one reminder's failure must spare the others
+                if isinstance(error, UserError):
+                    _logger.info("dunning reminder %s failed: %s", event.name, error)
+                else:
+                    _logger.warning("dunning reminder %s failed", event.name, exc_info=True)
                 event._dunning_mark_failed(str(error.args[0]) if error.args else repr(error))
             else:
                 sent |= event
-        sent._update_state(
-            ("queued",),
-            "sent",
-            extra_vals={"date_done": fields.Datetime.now(), "error_message": False},
-        )
-        sent._dunning_apply_effects()
         return sent
 
     def _dunning_mark_failed(self, reason):
@@ -573,6 +643,8 @@ class DunningEvent(models.Model):
 
         Only for policies that invoice their charges. The same invoice and level may be listed by several channels
         of a run: its charges are invoiced once, and every line that carried them points to the charges invoice.
+        Each charges invoice is created and posted in its own savepoint: one that cannot be posted leaves its
+        reminders sent, marks their charges failed with the reason and gives the debtor's collector an activity.
         """
         lines = self.filtered(lambda event: event.policy_id.invoice_charges).line_ids.filtered(
             lambda line: line.is_escalation and not line.charge_move_id and (line.amount_fee or line.amount_interest)
@@ -588,41 +660,71 @@ class DunningEvent(models.Model):
         )
         invoiced_keys = {(line.move_id, line.level_id): line.charge_move_id for line in already}
         to_invoice = {}
+        linked = self.env["dunning.event.line"]
         for line in lines:
             key = (line.move_id, line.level_id)
             if key in invoiced_keys:
-                line.charge_move_id = invoiced_keys[key]
+                # sudo: the lines of a sent reminder are locked against any other write (see dunning.event.line).
+                line.sudo().charge_move_id = invoiced_keys[key]
+                linked |= line
             else:
                 to_invoice.setdefault(key, self.env["dunning.event.line"])
                 to_invoice[key] |= line
+        linked.event_id.write({"charge_state": "invoiced", "charge_error": False})
         groups = {}
         for (move, level), key_lines in to_invoice.items():
             event = key_lines[0].event_id
             groups.setdefault((event.partner_id, event.company_id, event.currency_id, event.run_id), []).append(
                 (move, level, key_lines)
             )
-        invoice_vals, invoice_lines = [], []
         for (partner, company, currency, _run), items in groups.items():
-            invoice_vals.append(
-                {
-                    "move_type": "out_invoice",
-                    "partner_id": partner.id,
-                    "company_id": company.id,
-                    "currency_id": currency.id,
-                    "invoice_origin": ", ".join(move.name for move, _level, _lines in items),
-                    "invoice_line_ids": [
-                        fields.Command.create(vals)
-                        for move, level, key_lines in items
-                        for vals in self._dunning_charge_invoice_lines(move, level, key_lines[0])
-                    ],
-                }
+            invoice_vals = {
+                "move_type": "out_invoice",
+                "partner_id": partner.id,
+                "company_id": company.id,
+                "currency_id": currency.id,
+                "invoice_origin": ", ".join(move.name for move, _level, _lines in items),
+                "invoice_line_ids": [
+                    fields.Command.create(vals)
+                    for move, level, key_lines in items
+                    for vals in self._dunning_charge_invoice_lines(move, level, key_lines[0])
+                ],
+            }
+            group_lines = self.env["dunning.event.line"].union(*(key_lines for _move, _level, key_lines in items))
+            events = group_lines.event_id
+            try:
+                with self.env.cr.savepoint():
+                    invoice = (
+                        self.env["account.move"]
+                        .with_company(company)
+                        .with_context(default_move_type="out_invoice")
+                        .create(invoice_vals)
+                    )
+                    invoice.action_post()
+                    group_lines.sudo().charge_move_id = invoice  # sudo: as above, the lines are locked
+            except Exception as error:  # a charges invoice must never undo the reminder that was sent
+                _logger.warning(
+                    "dunning reminders %s: charges invoice not posted", events.mapped("name"), exc_info=True
+                )
+                events._dunning_charges_failed(str(error.args[0]) if error.args else repr(error))
+            else:
+                events.write({"charge_state": "invoiced", "charge_error": False})
+
+    def _dunning_charges_failed(self, reason):
+        """Record that the charges of these sent reminders could not be invoiced, and ask their collectors to look."""
+        self.write({"charge_state": "failed", "charge_error": reason})
+        for event in self:
+            collector = event.partner_id.with_company(event.company_id).dunning_collector_id or self.env.user
+            event.activity_schedule(
+                "mail.mail_activity_data_todo",
+                summary=self.env._("Charges of reminder %(name)s not invoiced", name=event.name),
+                note=self.env._(
+                    "The invoice of the fees and interest of this reminder could not be posted: %(reason)s. "
+                    "Fix the cause, then use Invoice Charges on the reminder.",
+                    reason=reason,
+                ),
+                user_id=collector.id,
             )
-            invoice_lines.append([key_lines for _move, _level, key_lines in items])
-        invoices = self.env["account.move"].with_context(default_move_type="out_invoice").create(invoice_vals)
-        invoices.action_post()
-        for invoice, key_lines_list in zip(invoices, invoice_lines, strict=True):
-            for key_lines in key_lines_list:
-                key_lines.charge_move_id = invoice
 
     def _dunning_charge_invoice_lines(self, move, level, line):
         """Invoice line values for the charges of one invoice reaching one level."""

@@ -1,4 +1,25 @@
-from odoo import fields, models
+from odoo import api, fields, models
+from odoo.exceptions import UserError
+
+# A line's claim and what it charges: the run, the review of a proposal and the dispatch set them, nobody else.
+DUNNING_LINE_LOCKED_FIELDS = frozenset(
+    {
+        "event_id",
+        "move_id",
+        "level_id",
+        "is_escalation",
+        "amount_residual",
+        "amount_credit",
+        "amount_fee",
+        "includes_compensation",
+        "amount_interest",
+        "interest_date_from",
+        "interest_date_to",
+        "charge_move_id",
+    }
+)
+# A sent reminder is the debtor's history, a cancelled one may be sent again: their lines stay as they were.
+DUNNING_CLOSED_STATES = ("sent", "cancelled")
 
 
 class DunningEventLine(models.Model):
@@ -46,6 +67,9 @@ class DunningEventLine(models.Model):
     date_due = fields.Date(string="Due Date")
     days_overdue = fields.Integer(string="Days Late")
     amount_residual = fields.Monetary(string="Amount Due")
+    amount_credit = fields.Monetary(
+        string="Credits Applied", help="The part of the amount due the debtor's credits cover when reminded."
+    )
     amount_fee = fields.Monetary(string="Fee", help="The level's fixed fee, plus the statutory compensation.")
     includes_compensation = fields.Boolean(
         readonly=True, help="The fee includes the statutory compensation, which an invoice is charged once."
@@ -61,3 +85,64 @@ class DunningEventLine(models.Model):
     _escalation_uniq = models.UniqueIndex(
         "(move_id, level_id, channel) WHERE is_escalation AND state IS DISTINCT FROM 'cancelled'"
     )
+
+    # === CRUD METHODS === #
+    # Lines are written by the module's own code only: the run inserts them with SQL, the review of a proposal
+    # re-levels them (``dunning.event._dunning_relevel_lines``) and the dispatch links the charges invoice, both as
+    # superuser. Over RPC nobody changes what a reminder claims or charges, and the lines of a sent or cancelled
+    # reminder are neither added, changed nor removed. A reviewer may still add or remove invoices of a reminder
+    # that is not sent yet.
+
+    @api.model_create_multi
+    def create(self, vals_list):
+        if not self.env.su:
+            event_ids = [vals["event_id"] for vals in vals_list if vals.get("event_id")]
+            if closed := self._dunning_closed_event(self.env["dunning.event"].browse(event_ids)):
+                raise UserError(
+                    self.env._("Reminder %(reminder)s is %(state)s: no invoice can be added to it.", **closed)
+                )
+            if any(vals.get("charge_move_id") for vals in vals_list):
+                raise UserError(self.env._("Only the dispatch of a reminder links its charges invoice."))
+        return super().create(vals_list)
+
+    def write(self, vals):
+        if not self.env.su:
+            self._dunning_check_editable(vals)
+        return super().write(vals)
+
+    @api.ondelete(at_uninstall=False)
+    def _unlink_except_closed(self):
+        if not self.env.su and (closed := self._dunning_closed_event(self.event_id)):
+            raise UserError(self.env._("Reminder %(reminder)s is %(state)s: its invoices cannot be removed.", **closed))
+
+    @api.model
+    def _dunning_closed_event(self, events):
+        """The first of ``events`` that is sent or cancelled, as ``reminder`` and ``state`` message values."""
+        closed = events.filtered(lambda event: event.state in DUNNING_CLOSED_STATES)[:1]
+        if not closed:
+            return {}
+        state = dict(closed._fields["state"]._description_selection(self.env))[closed.state]
+        return {"reminder": closed.name, "state": state.lower()}
+
+    def _dunning_check_editable(self, vals):
+        """Refuse a write that comes from outside the module's own code paths.
+
+        :param dict vals: the values being written
+        :raise UserError: on any line of a sent or cancelled reminder, or on what a line claims or charges
+        """
+        if closed := self._dunning_closed_event(self.event_id):
+            raise UserError(
+                self.env._(
+                    "Reminder %(reminder)s is %(state)s: its invoices, amounts and charges can no longer change.",
+                    **closed,
+                )
+            )
+        locked = DUNNING_LINE_LOCKED_FIELDS.intersection(vals)
+        if locked:
+            raise UserError(
+                self.env._(
+                    "The invoices of a reminder keep the level and charges dunning gave them (%(fields)s): change "
+                    "the level of the proposed reminder, or remove the invoice from it, instead.",
+                    fields=", ".join(self._fields[name]._description_string(self.env) for name in sorted(locked)),
+                )
+            )

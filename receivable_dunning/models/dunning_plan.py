@@ -75,7 +75,9 @@ class DunningPlan(models.Model):
     def _compute_progress(self):
         today = fields.Date.context_today(self)
         for plan in self:
-            plan.amount_paid = max(plan.amount_total - sum(plan.move_ids.mapped("amount_residual")), 0.0)
+            plan.amount_paid = max(
+                plan.currency_id.round(plan.amount_total - sum(plan.move_ids.mapped("amount_residual"))), 0.0
+            )
             missed = plan.line_ids.filtered(
                 lambda line, plan=plan: (
                     line.date < today and plan.currency_id.compare_amounts(line.amount_cumulative, plan.amount_paid) > 0
@@ -202,7 +204,7 @@ class DunningPlan(models.Model):
         if not first_date or first_date < today:
             raise ValidationError(self.env._("The first instalment cannot be in the past (field First payment)."))
         currency = moves.currency_id
-        amount = sum(moves.mapped("amount_residual"))
+        amount = currency.round(sum(moves.mapped("amount_residual")))
         schedule = self._dunning_schedule(amount, currency, count, first_date, frequency)
         last_allowed = fields.Date.add(today, days=policy.plan_max_days)
         if schedule[-1][0] > last_allowed:

@@ -64,7 +64,10 @@ class DunningPromise(models.Model):
     def _compute_amount_paid(self):
         for promise in self:
             promise.amount_paid = max(
-                promise.amount_residual_start - sum(promise.move_ids.mapped("amount_residual")), 0
+                promise.currency_id.round(
+                    promise.amount_residual_start - sum(promise.move_ids.mapped("amount_residual"))
+                ),
+                0,
             )
 
     # === CRUD METHODS === #
@@ -73,7 +76,7 @@ class DunningPromise(models.Model):
     def create(self, vals_list):
         promises = super().create(vals_list)
         for promise in promises:
-            promise.amount_residual_start = sum(promise.move_ids.mapped("amount_residual"))
+            promise.amount_residual_start = promise.currency_id.round(sum(promise.move_ids.mapped("amount_residual")))
         return promises
 
     # === ACTION METHODS === #

@@ -3,10 +3,13 @@ import time
 from collections import defaultdict
 from datetime import timedelta
 
+from psycopg2.errors import UniqueViolation
+
 from odoo import api, fields, models
 from odoo.exceptions import UserError
 from odoo.tools import SQL, split_every
 
+from ..tools.credits import Credit, Invoice, allocate_credits
 from ..tools.interest import late_interest, round_amount
 from .dunning_event import reminder_name, reminder_payment_reference
 
@@ -36,6 +39,7 @@ EVENT_COLUMNS = (
     "amount_residual",
     "amount_fee",
     "amount_interest",
+    "amount_credit",
     "amount_total",
     "attempt_count",
     "create_uid",
@@ -56,6 +60,7 @@ EVENT_LINE_COLUMNS = (
     "date_due",
     "days_overdue",
     "amount_residual",
+    "amount_credit",
     "amount_fee",
     "includes_compensation",
     "amount_interest",
@@ -94,11 +99,22 @@ class DunningRun(models.Model):
         [("scheduled", "Scheduled Action"), ("manual", "Manual")], required=True, default="manual", readonly=True
     )
     state = fields.Selection(
-        [("draft", "Draft"), ("review", "To Review"), ("done", "Queued"), ("cancelled", "Cancelled")],
+        [
+            ("draft", "Draft"),
+            ("review", "To Review"),
+            ("done", "Queued"),
+            ("failed", "Failed"),
+            ("cancelled", "Cancelled"),
+        ],
         required=True,
         default="draft",
         readonly=True,
         tracking=True,
+    )
+    failure_reason = fields.Text(
+        readonly=True,
+        copy=False,
+        help="Why the run failed. Nothing of a failed run was queued; the next scheduled run tries again.",
     )
     policy_ids = fields.Many2many(
         "dunning.policy", string="Policies", check_company=True, help="Only these policies; all when empty."
@@ -114,6 +130,12 @@ class DunningRun(models.Model):
     event_count = fields.Integer(string="Number of Reminders", compute="_compute_counts")
     exception_count = fields.Integer(string="Number of Exceptions", compute="_compute_counts")
     count_summary = fields.Char(string="By Channel and Status", compute="_compute_counts")
+
+    # One scheduled run per company and day: a cron restarted after a crash, or called again, never doubles it.
+    _scheduled_daily_uniq = models.UniqueIndex(
+        "(company_id, date) WHERE trigger = 'scheduled'",
+        "A company has at most one scheduled dunning run a day.",
+    )
 
     # === COMPUTE METHODS === #
 
@@ -198,17 +220,69 @@ class DunningRun(models.Model):
 
     @api.model
     def _cron_dunning_run(self):
-        """Daily: one scheduled run per company that has a dunning policy, then wake the dispatcher."""
+        """Daily: one scheduled run per company that has a dunning policy, then wake the dispatcher.
+
+        A company already run today is left alone, so that a restarted or re-called cron never doubles a run (the
+        unique index on scheduled runs enforces it). Each company runs in its own savepoint: one that fails keeps
+        a failed run with the reason, its dunning managers are told, and the next company goes on. Every company
+        looked at counts as processed, so that the cron is re-called only when it ran out of time.
+        """
+        today = fields.Date.context_today(self)
         companies = self.env["dunning.policy"].search([]).company_id
-        done = 0
-        for company in companies:
-            if not self._dunning_try_lock_company(company):
+        run_today = self.search(
+            [("trigger", "=", "scheduled"), ("date", "=", today), ("company_id", "in", companies.ids)]
+        ).company_id
+        todo = companies - run_today
+        for index, company in enumerate(todo, start=1):
+            if self._dunning_try_lock_company(company):
+                self.with_company(company)._dunning_run_scheduled(company, today)
+            else:
                 _logger.info("dunning run of %s skipped: another worker is running it", company.name)
-                continue
-            run = self.with_company(company).create({"company_id": company.id, "trigger": "scheduled", "mode": "send"})
-            run._dunning_execute()
-            done += 1
-            self.env["ir.cron"]._commit_progress(1, remaining=len(companies) - done)
+            if not self.env["ir.cron"]._commit_progress(1, remaining=len(todo) - index):
+                break  # out of time: the cron calls again for the companies left
+
+    @api.model
+    def _dunning_run_scheduled(self, company, date):
+        """Create and execute the scheduled run of ``company`` for ``date``; a failure leaves a failed run.
+
+        :return: the run, or an empty recordset when another worker created it first
+        """
+        try:
+            with self.env.cr.savepoint():
+                run = self.create({"company_id": company.id, "trigger": "scheduled", "mode": "send", "date": date})
+        except UniqueViolation:
+            _logger.info("dunning run of %s skipped: another worker has run it today", company.name)
+            return self.browse()
+        try:
+            with self.env.cr.savepoint():
+                run._dunning_execute()
+        except Exception as error:  # any failure of one company must spare the others
+            _logger.exception("dunning run %s of %s failed", run.name, company.name)
+            run._dunning_mark_failed(error)
+        return run
+
+    def _dunning_mark_failed(self, error):
+        """Mark this run failed with the reason of ``error`` and tell the company's dunning managers."""
+        self.ensure_one()
+        reason = error.args[0] if isinstance(error, UserError) else f"{type(error).__name__}: {error}"
+        self.write({"state": "failed", "failure_reason": reason})
+        managers = self.env.ref("receivable_dunning.group_dunning_manager").all_user_ids.filtered(
+            lambda user: self.company_id in user.company_ids and not user.share
+        )
+        try:
+            with self.env.cr.savepoint():
+                self.message_post(
+                    body=self.env._(
+                        "The dunning run of %(company)s failed and queued nothing: %(reason)s",
+                        company=self.company_id.name,
+                        reason=reason,
+                    ),
+                    partner_ids=managers.partner_id.ids,
+                    message_type="comment",
+                    subtype_xmlid="mail.mt_comment",
+                )
+        except Exception:  # the failed run stays visible in the list even if no one could be told
+            _logger.exception("dunning run %s: the managers could not be told of its failure", self.name)
 
     # === BUSINESS METHODS - THE RUN === #
 
@@ -299,6 +373,7 @@ class DunningRun(models.Model):
         self.env["dunning.plan"].flush_model()
         self.env["dunning.plan.line"].flush_model()
         self.env["dunning.dispute"].flush_model()
+        self.env["dunning.event.line"].flush_model(["charge_move_id"])
         pauses = self._dunning_invoice_pauses()
         pause_sql = (
             SQL("CASE %s END", SQL(" ").join(SQL("WHEN %s THEN %s", condition, reason) for reason, condition in pauses))
@@ -324,6 +399,9 @@ class DunningRun(models.Model):
                    COALESCE(partner.dunning_hold_until > %(date)s, FALSE) AS debtor_on_hold,
                    %(pause_sql)s AS pause,
                    %(promise_broken)s AS promise_broken,
+                   -- Fees and interest are never charged on fees and interest (unlawful in FR and DE).
+                   EXISTS (SELECT 1 FROM dunning_event_line charged WHERE charged.charge_move_id = move.id)
+                       AS is_charges,
                    partner.is_company AS is_business
               FROM account_move move
               JOIN res_partner partner ON partner.id = move.commercial_partner_id
@@ -392,10 +470,13 @@ class DunningRun(models.Model):
                 SELECT MIN(instalment.date)
                   FROM dunning_plan plan
                   JOIN dunning_plan_line instalment ON instalment.plan_id = plan.id
+                  JOIN res_currency currency ON currency.id = plan.currency_id
                  WHERE plan.id = move.dunning_plan_id
                    AND plan.state = 'approved'
                    AND instalment.date < %(date)s
-                   AND instalment.amount_cumulative - 0.005 > plan.amount_total - (
+                   -- Short of the instalment by more than half the currency's smallest unit (0.005 in EUR, 0.5
+                   -- in JPY, 0.0005 in KWD), as compare_amounts says.
+                   AND instalment.amount_cumulative - currency.rounding / 2 > plan.amount_total - (
                         SELECT COALESCE(SUM(planned.amount_residual), 0)
                           FROM account_move planned
                          WHERE planned.dunning_plan_id = plan.id
@@ -446,7 +527,11 @@ class DunningRun(models.Model):
         by_debtor = defaultdict(list)
         for row in rows:
             by_debtor[row["partner_id"], row["currency_id"]].append(row)
-        open_balances = self._dunning_open_balances({partner_id for partner_id, _currency in by_debtor})
+        debtor_ids = {partner_id for partner_id, _currency in by_debtor}
+        open_balances = self._dunning_open_balances(debtor_ids)
+        open_credits = self._dunning_open_credits(debtor_ids)
+        currencies = self.env["res.currency"].browse({currency_id for _partner, currency_id in by_debtor})
+        currency_of = {currency.id: currency for currency in currencies}
 
         proposals, exceptions = [], []
         for (partner_id, currency_id), debtor_rows in by_debtor.items():
@@ -454,18 +539,11 @@ class DunningRun(models.Model):
             if not levels:
                 continue
             policy = levels.policy_id
-            escalations, paused = {}, defaultdict(list)
-            for row in debtor_rows:
-                target = self._dunning_target_level(policy, levels, level_by_id.get(row["level_id"]), row)
-                if target and row["pause"]:
-                    paused[row["pause"]].append(row)
-                elif target:
-                    escalations[row["move_id"]] = target
-            for reason, paused_rows in paused.items():
-                names = ", ".join(row["move_name"] for row in paused_rows)
-                exceptions.append(
-                    self._dunning_exception(partner_id, reason, self.env._("Left out: %(invoices)s", invoices=names))
-                )
+            currency = currency_of[currency_id]
+            credits = open_credits.get((partner_id, currency_id), [])
+            self._dunning_net_position(debtor_rows, credits, currency)
+            escalations, left_out = self._dunning_escalations(partner_id, policy, levels, level_by_id, debtor_rows)
+            exceptions += left_out
             if not escalations:
                 continue
             if debtor_rows[0]["debtor_on_hold"]:
@@ -480,10 +558,14 @@ class DunningRun(models.Model):
                 for row in debtor_rows
                 if row["move_id"] in escalations or (row["days_overdue"] > 0 and not row["pause"])
             ]
-            overdue = sum(row["amount_residual"] for row in listed if row["days_overdue"] > 0)
-            allowed = self._dunning_allowed_levels(
-                levels, currency_id, overdue, open_balances.get((partner_id, currency_id), overdue)
+            # The thresholds apply to what is really overdue: the debtor's credits are set against it first.
+            overdue = currency.round(
+                sum(row["amount_residual"] - row["amount_credit"] for row in listed if row["days_overdue"] > 0)
             )
+            open_balance = open_balances.get((partner_id, currency_id), overdue) - sum(
+                credit.amount for credit in credits
+            )
+            allowed = self._dunning_allowed_levels(levels, currency_id, overdue, max(open_balance, overdue))
             current_of = {row["move_id"]: level_by_id.get(row["level_id"]) for row in debtor_rows}
             escalations = {
                 move_id: capped
@@ -512,8 +594,41 @@ class DunningRun(models.Model):
                 # The statement lists the escalated invoices and every other overdue one that is not paused.
                 for row in listed
             ]
-            proposals.append({"partner_id": partner_id, "currency_id": currency_id, "level": level, "lines": lines})
+            proposals.append(
+                {
+                    "partner_id": partner_id,
+                    "currency_id": currency_id,
+                    "level": level,
+                    "lines": lines,
+                    # Every item set against the invoices, refunds paid out included: the reminder's figures add up.
+                    "credit_line_ids": [credit.line_id for credit in credits],
+                }
+            )
         return proposals, exceptions
+
+    def _dunning_escalations(self, partner_id, policy, levels, level_by_id, debtor_rows):
+        """The level each invoice of one debtor moves to; paused invoices and those its credits cover stay.
+
+        :return: (escalations, exceptions): invoice id -> target level, and why invoices were left out
+        """
+        escalations, left_out = {}, defaultdict(list)
+        for row in debtor_rows:
+            target = self._dunning_target_level(policy, levels, level_by_id.get(row["level_id"]), row)
+            if not target:
+                continue
+            reason = row["pause"] or ("credits" if row["covered"] else None)
+            if reason:
+                left_out[reason].append(row["move_name"])
+            else:
+                escalations[row["move_id"]] = target
+        if escalations:
+            # Credits covering some invoices of a debtor who is reminded anyway show on the reminder itself.
+            left_out.pop("credits", None)
+        exceptions = [
+            self._dunning_exception(partner_id, reason, self.env._("Left out: %(invoices)s", invoices=", ".join(names)))
+            for reason, names in left_out.items()
+        ]
+        return escalations, exceptions
 
     def _dunning_interval_problem(self, policy, debtor_rows):
         """Why the debtor is reminded too soon after its last reminder, or False; a broken promise cannot wait."""
@@ -567,6 +682,63 @@ class DunningRun(models.Model):
             aggregates=["amount_residual:sum"],
         )
         return {(partner.id, currency.id): amount for partner, currency, amount in groups}
+
+    def _dunning_open_credits(self, partner_ids):
+        """Every open receivable item of these debtors in the company that is no customer invoice, in one query:
+        credit notes, payments not yet matched (in the debtor's favour) and outbound refunds not yet matched
+        (against it), oldest first.
+
+        :return: dict (debtor id, currency id) -> list of :class:`~..tools.credits.Credit`
+        """
+        if not partner_ids:
+            return {}
+        self.env["account.move"].flush_model(["move_type", "reversed_entry_id"])
+        self.env["account.move.line"].flush_model()
+        rows = self.env.execute_query(
+            SQL(
+                """
+                SELECT partner.commercial_partner_id, aml.currency_id, aml.id,
+                       -aml.amount_residual_currency, move.reversed_entry_id
+                  FROM account_move_line aml
+                  JOIN account_move move ON move.id = aml.move_id
+                  JOIN account_account account ON account.id = aml.account_id
+                  JOIN res_partner partner ON partner.id = aml.partner_id
+                 WHERE aml.company_id = %(company_id)s
+                   AND aml.parent_state = 'posted'
+                   AND account.account_type = 'asset_receivable'
+                   AND NOT aml.reconciled
+                   AND aml.amount_residual_currency != 0
+                   AND move.move_type != 'out_invoice'
+                   AND partner.commercial_partner_id IN %(partner_ids)s
+              ORDER BY aml.date, aml.id
+                """,
+                company_id=self.company_id.id,
+                partner_ids=tuple(partner_ids),
+            )
+        )
+        credits = defaultdict(list)
+        for partner_id, currency_id, line_id, amount, reversed_move_id in rows:
+            credits[partner_id, currency_id].append(Credit(line_id, amount, reversed_move_id))
+        return credits
+
+    def _dunning_net_position(self, debtor_rows, credits, currency):
+        """Set the debtor's credits against its selected invoices (paused ones aside, they are not dunned):
+        each row gets ``amount_credit`` (the part its credits cover) and ``covered`` (nothing left to claim).
+
+        :return: the credits' :class:`~..tools.credits.Allocation`
+        """
+        digits = currency.decimal_places
+        invoices = {
+            row["move_id"]: Invoice(row["move_id"], row["date_due"], row["amount_residual"])
+            for row in debtor_rows
+            if not row["pause"]
+        }
+        allocation = allocate_credits(invoices.values(), credits, digits)
+        for row in debtor_rows:
+            invoice = invoices.get(row["move_id"])
+            row["amount_credit"] = allocation.covered.get(row["move_id"], 0.0)
+            row["covered"] = bool(invoice and allocation.is_covered(invoice, digits))
+        return allocation
 
     def _dunning_target_level(self, policy, levels, current, row):
         """The level an invoice moves to in this run, or None when it stays where it is.
@@ -644,6 +816,7 @@ class DunningRun(models.Model):
                         "trigger": self.trigger,
                         "date_scheduled": self.date,
                         "line_ids": lines,
+                        "credit_line_ids": proposal["credit_line_ids"],
                     }
                 )
                 problem = self.env["dunning.event"]._dunning_contact_problem(channel, recipient)
@@ -683,13 +856,15 @@ class DunningRun(models.Model):
         ]
         now = fields.Datetime.now()
         audit = (self.env.uid, now, self.env.uid, now)
-        event_rows, line_rows = [], []
+        event_rows, line_rows, credit_rows = [], [], []
         for event_id, vals in zip(event_ids, event_vals, strict=True):
             rounded = round_of[vals["currency_id"]]
             lines = vals["line_ids"]
             residual = rounded(sum(line["amount_residual"] for line in lines))
+            credit = rounded(sum(line.get("amount_credit", 0.0) for line in lines))
             fee = rounded(sum(line.get("amount_fee", 0.0) for line in lines))
             interest = rounded(sum(line.get("amount_interest", 0.0) for line in lines))
+            credit_rows.extend((event_id, line_id) for line_id in vals.get("credit_line_ids", ()))
             event_rows.append(
                 (
                     event_id,
@@ -712,7 +887,8 @@ class DunningRun(models.Model):
                     residual,
                     fee,
                     interest,
-                    rounded(residual + fee + interest),
+                    credit,
+                    rounded(residual - credit + fee + interest),
                     0,
                     *audit,
                 )
@@ -731,6 +907,7 @@ class DunningRun(models.Model):
                     line["date_due"],
                     line["days_overdue"],
                     rounded(line["amount_residual"]),
+                    rounded(line.get("amount_credit", 0.0)),
                     rounded(line.get("amount_fee", 0.0)),
                     bool(line.get("includes_compensation")),
                     rounded(line.get("amount_interest", 0.0)),
@@ -742,6 +919,7 @@ class DunningRun(models.Model):
             )
         self._dunning_insert_rows("dunning_event", EVENT_COLUMNS, event_rows)
         self._dunning_insert_rows("dunning_event_line", EVENT_LINE_COLUMNS, line_rows)
+        self._dunning_insert_rows("dunning_event_credit_line_rel", ("event_id", "move_line_id"), credit_rows)
         self.env.invalidate_all()
 
     def _dunning_insert_rows(self, table, columns, rows):
@@ -765,6 +943,7 @@ class DunningRun(models.Model):
             "date_due": row["date_due"],
             "days_overdue": row["days_overdue"],
             "amount_residual": row["amount_residual"],
+            "amount_credit": row["amount_credit"],
         }
         if is_escalation:
             vals.update(self._dunning_charges(row, level, currency, charged))
@@ -777,6 +956,8 @@ class DunningRun(models.Model):
         charged, at the rates in force over those days.
         """
         company = self.company_id
+        if row["is_charges"]:
+            return {"amount_fee": 0.0}
         fee = company.currency_id._convert(level.fee_amount, currency, company, self.date) if level.fee_amount else 0.0
         vals = {"amount_fee": fee}
         if not (level.apply_interest and row["days_overdue"] > 0):
@@ -793,7 +974,9 @@ class DunningRun(models.Model):
         else:
             rate, rate_changes = policy.interest_rate, ()
         date_from = max(row["date_due"], charged["interest_until"].get(row["move_id"], row["date_due"]))
-        interest = late_interest(row["amount_residual"], rate, date_from, self.date, rate_changes)
+        # Interest runs on what is really unpaid: the part the debtor's credits cover is not late.
+        unpaid = row["amount_residual"] - row["amount_credit"]
+        interest = late_interest(unpaid, rate, date_from, self.date, rate_changes)
         if interest:
             vals.update(
                 amount_interest=round_amount(interest, currency.decimal_places),

@@ -21,6 +21,7 @@ class DunningRunException(models.Model):
             ("disputed", "Disputed"),
             ("promise", "Promise pending"),
             ("plan", "Instalment plan"),
+            ("credits", "Covered by credits"),
         ],
         required=True,
     )

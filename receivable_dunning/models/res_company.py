@@ -56,6 +56,35 @@ class ResCompany(models.Model):
         invoices[5::40].write({"no_followup": True})
         self._dunning_demo_set_levels(invoices)
         self._dunning_demo_plans_and_disputes(customers)
+        self._dunning_demo_run()
+
+    def _dunning_demo_run(self):
+        """A completed run, as the daily one leaves it: reminders sent by every channel, one that failed with its
+        reason (a new customer whose email address is wrong), one still queued, one cancelled, and the debtors it
+        skipped, so that every screen has something to show."""
+        today = fields.Date.context_today(self)
+        unreachable = self.env["res.partner"].create(
+            {"name": "Pinewood Crafts", "is_company": True, "email": "billing(at)pinewood.example.com"}
+        )
+        invoice = self.env["account.move"].create(
+            {
+                "move_type": "out_invoice",
+                "partner_id": unreachable.id,
+                "invoice_date": fields.Date.subtract(today, days=40),
+                "invoice_date_due": fields.Date.subtract(today, days=12),
+                "invoice_line_ids": [
+                    Command.create({"name": "Installation", "quantity": 1, "price_unit": 480.0, "tax_ids": []})
+                ],
+            }
+        )
+        invoice.action_post()
+        run = self.env["dunning.run"].with_company(self).create({"company_id": self.id, "mode": "send"})
+        run.action_execute()
+        events = run.event_ids.sorted("id")
+        events[-1:].action_cancel()
+        # What the dispatch cron does, without waiting for it: emails go to the outgoing queue; one reminder stays
+        # queued for the next pass.
+        (events[:-2]).filtered(lambda event: event.state == "queued")._dunning_dispatch()
 
     def _dunning_demo_plans_and_disputes(self, customers):
         """A dispute to resolve and an instalment plan to approve, as debtors raise them from their statement."""

@@ -39,20 +39,23 @@ class ResPartner(models.Model):
     dunning_policy_id = fields.Many2one(
         "dunning.policy",
         company_dependent=True,
+        copy=False,
         help="Overrides the company's default dunning policy for this customer.",
     )
     dunning_collector_id = fields.Many2one(
         "res.users",
         string="Collector",
         company_dependent=True,
+        copy=False,
         help="Who follows up this customer's unpaid invoices and makes the calls.",
     )
     dunning_contact = fields.Boolean(
+        copy=False,
         help="Reminders of the company go to this contact first, before its invoice address.",
     )
     dunning_promise_ids = fields.One2many("dunning.promise", "partner_id", string="Promises to Pay", readonly=True)
     dunning_hold_until = fields.Date(
-        string="Dunning on Hold Until", help="No reminder is sent to this customer before this date."
+        string="Dunning on Hold Until", copy=False, help="No reminder is sent to this customer before this date."
     )
     dunning_overdue_amount = fields.Monetary(
         string="Overdue Amount",
@@ -140,19 +143,60 @@ class ResPartner(models.Model):
         for partner in self:
             partner.dunning_event_count = counts.get(partner._origin, 0)
 
+    # === CONSTRAINT METHODS === #
+
+    @api.constrains("dunning_policy_id")
+    def _check_dunning_policy_company(self):
+        """A customer's policy in a company is one of that company's policies: the run of a company applies it to
+        the company's invoices. The value is company-dependent: it is set for the current company."""
+        company = self.env.company
+        for partner in self:
+            policy = partner.dunning_policy_id
+            if policy and policy.company_id != company:
+                raise ValidationError(
+                    self.env._(
+                        "%(field)s of %(debtor)s in %(company)s cannot be %(policy)s, a policy of %(policy_company)s.",
+                        field=self._fields["dunning_policy_id"]._description_string(self.env),
+                        debtor=partner.display_name,
+                        company=company.name,
+                        policy=policy.name,
+                        policy_company=policy.company_id.name,
+                    )
+                )
+
     # === CRUD METHODS === #
+
+    @api.model_create_multi
+    def create(self, vals_list):
+        # An import creates through here too (load), and so does copy() with its default values.
+        if not self._dunning_is_collector():
+            # Values given, or defaults from the context (default_*) for the fields not given; the fields' own
+            # defaults are empty, and the web client sends them on every new contact: empty values do not count.
+            set_names = {
+                name
+                for vals in vals_list
+                for name in DUNNING_COLLECTOR_FIELDS
+                if vals.get(name, self.env.context.get(f"default_{name}"))
+            }
+            if set_names:
+                names = [vals.get("name") or self.env._("a new contact") for vals in vals_list]
+                self._dunning_raise_not_collector(", ".join(names), set_names)
+        return super().create(vals_list)
 
     def write(self, vals):
         changed = DUNNING_COLLECTOR_FIELDS.intersection(vals)
         if changed and not self._dunning_is_collector():
-            raise AccessError(
-                self.env._(
-                    "Only dunning users may change how %(debtor)s is dunned (%(fields)s).",
-                    debtor=", ".join(self.mapped("display_name")),
-                    fields=", ".join(self._fields[name]._description_string(self.env) for name in sorted(changed)),
-                )
-            )
+            self._dunning_raise_not_collector(", ".join(self.mapped("display_name")), changed)
         return super().write(vals)
+
+    def _dunning_raise_not_collector(self, debtors, field_names):
+        raise AccessError(
+            self.env._(
+                "Only dunning users may change how %(debtor)s is dunned (%(fields)s).",
+                debtor=debtors,
+                fields=", ".join(self._fields[name]._description_string(self.env) for name in sorted(field_names)),
+            )
+        )
 
     # === ACTION METHODS === #
 
@@ -247,7 +291,8 @@ class ResPartner(models.Model):
         Compared in constant time; callers answer 'not found' on False without saying why.
         """
         self.ensure_one()
-        if not token or self.dunning_statement_revoked or self != self.commercial_partner_id:
+        # isascii: consteq refuses to compare other strings, and no token of ours has any other character.
+        if not token or not token.isascii() or self.dunning_statement_revoked or self != self.commercial_partner_id:
             return False
         expiry = token.partition("-")[0]
         valid_until = False
@@ -292,6 +337,15 @@ class ResPartner(models.Model):
             for company in companies_sudo
         ]
         return [(company, path) for company, path in links if path]
+
+    def _dunning_is_debtor_user(self, user):
+        """Whether ``user`` logs in for this debtor (its commercial partner is the debtor).
+
+        Only such users may use or save the debtor's payment methods: anyone else holding a statement link,
+        logged in or not, may pay but must not touch the debtor's saved cards.
+        """
+        self.ensure_one()
+        return not user._is_public() and user.partner_id.commercial_partner_id == self.commercial_partner_id
 
     def _dunning_overdue_invoice_count(self):
         """How many posted customer invoices of this debtor are past due, as far as the current user may see."""
@@ -367,26 +421,28 @@ class ResPartner(models.Model):
             order="date_done desc, id desc",
             limit=1,
         )
-        # The reminder's RF settles all its invoices at once in bank matching: offer it only when it covers
-        # exactly what is open today.
+        amount_total = currency.round(sum(invoices.mapped("amount_residual")))
+        credits = partner._dunning_open_credits(company, currency)
+        amount_credits = currency.round(sum(credit["amount"] for credit in credits))
+        # The reminder's RF settles its invoices, net of the credits it listed, at once in bank matching: offer it
+        # only when it covers exactly what is open today, for the balance.
         total_reference = (
             last_reminder.payment_reference
-            if last_reminder and set(last_reminder.line_ids.move_id.ids) == set(invoices.ids)
+            if last_reminder
+            and set(last_reminder.line_ids.move_id.ids) == set(invoices.ids)
+            and set(last_reminder.credit_line_ids.ids) == {credit["line_id"] for credit in credits}
             else False
         )
-        amount_total = sum(invoices.mapped("amount_residual"))
         bank_account = company.partner_id.bank_ids[:1]
         qr_code = (
             bank_account.build_qr_code_base64(
-                amount_total, total_reference, total_reference, currency, partner, silent_errors=True
+                amount_total - amount_credits, total_reference, total_reference, currency, partner, silent_errors=True
             )
             if bank_account and total_reference
             else False
         )
         policy = partner.with_company(company)._dunning_get_policy()
-        credits = partner._dunning_open_credits(company, currency)
-        amount_credits = sum(credit["amount"] for credit in credits)
-        amount_charges = sum(row["charges"] for row in rows)
+        amount_charges = currency.round(sum(row["charges"] for row in rows))
         return {
             "partner": partner,
             "company": company,
@@ -416,9 +472,11 @@ class ResPartner(models.Model):
 
     def _dunning_open_credits(self, company, currency):
         """What the company owes this debtor back in ``currency``: open credit notes and payments not yet matched
-        to an invoice, as they reduce the balance of the statement.
+        to an invoice, as they reduce the balance of the statement; an item against the debtor that is no invoice
+        (a refund paid out, not yet matched) counts negatively.
 
-        :return: list of dicts with ``name``, ``date`` (text), ``amount`` (positive) and ``amount_text``
+        :return: list of dicts with ``line_id``, ``name``, ``date`` (text), ``amount`` (positive for a credit) and
+            ``amount_text`` (the item as the ledger signs it: negative for a credit)
         """
         self.ensure_one()
         lines = self.env["account.move.line"].search_fetch(
@@ -428,16 +486,19 @@ class ResPartner(models.Model):
         )
         return [
             {
+                "line_id": line.id,
                 "name": line.move_name,
                 "date": format_date(self.env, line.date),
                 "amount": -line.amount_residual_currency,
-                "amount_text": format_amount(self.env, -line.amount_residual_currency, currency),
+                "amount_text": format_amount(self.env, line.amount_residual_currency, currency),
             }
             for line in lines
         ]
 
     def _dunning_open_credit_domain(self, company, currency):
-        """The receivable items in this debtor's favour in ``company`` and ``currency``, not yet matched."""
+        """The open receivable items of this debtor in ``company`` and ``currency`` that are no customer invoice:
+        credit notes and payments in its favour, and what stands against it besides invoices (a refund paid out
+        and not yet matched, a receivable booked by hand), as the dunning run sets them against the invoices."""
         return Domain(
             [
                 ("company_id", "=", company.id),
@@ -445,7 +506,8 @@ class ResPartner(models.Model):
                 ("account_type", "=", "asset_receivable"),
                 ("parent_state", "=", "posted"),
                 ("reconciled", "=", False),
-                ("amount_residual", "<", 0),
+                ("amount_residual", "!=", 0),
+                ("move_id.move_type", "!=", "out_invoice"),
                 ("currency_id", "=", currency.id),
             ]
         )
@@ -511,6 +573,7 @@ class ResPartner(models.Model):
                     invoice=disputed[0].move_id.name,
                 )
             )
+        self.env["payment.transaction"]._dunning_check_online_payment(selected)
         return selected
 
     def _dunning_propose_plan(self, company, invoice_ids, count, first_date, frequency, note=False):
@@ -526,6 +589,8 @@ class ResPartner(models.Model):
             first = fields.Date.to_date(first_date) if first_date else False
         except ValueError as error:
             raise ValidationError(self.env._("Enter the first payment as a date (field First payment).")) from error
+        # PostgreSQL stores no NUL character: a form that sends one must not end in a server error.
+        note = note.replace("\x00", "") if isinstance(note, str) else note
         return self.env["dunning.plan"]._dunning_propose(
             self.commercial_partner_id, company, moves, count, first, frequency=frequency, note=note
         )

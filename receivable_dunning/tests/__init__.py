@@ -16,3 +16,7 @@ from . import test_portal
 from . import test_rpc
 from . import test_new_moves
 from . import test_odoo_suites
+from . import test_colleague_guards
+from . import test_statement_hardening
+from . import test_fault_isolation
+from . import test_net_position

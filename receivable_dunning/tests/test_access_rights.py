@@ -102,8 +102,10 @@ class TestAccessRights(DunningCommon):
                     action()
         url = self.debtor.with_user(self.users["user"]).action_dunning_open_statement()["url"]
         self.assertIn(f"/dunning/statement/{self.env.company.id}/{self.debtor.id}/", url)
-        # Who may read the reminder sees its link, without the collectors' fields.
-        self.assertIn("/dunning/statement/", self.event.with_user(self.users["auditor"]).statement_url)
+        # The link opens the debtor's statement without a login: only dunning users read it, not auditors.
+        self.assertIn("/dunning/statement/", self.event.with_user(self.users["user"]).statement_url)
+        with self.assertRaises(AccessError):
+            self.event.with_user(self.users["auditor"]).statement_url  # noqa: B018
 
     def test_only_dunning_users_change_how_a_customer_is_dunned(self):
         # Both may edit customers (Contact Creation, which internal users get by default).

@@ -134,7 +134,7 @@ class TestPlansAndDisputes(DunningEngineCommon):
     def _dispute(self, reason="wrong_amount", description="Price should be 800."):
         with freeze_time(on(12)):
             return self.debtor._dunning_raise_dispute(
-                self.company, self.invoice.id, reason, description, [("proof.txt", b"order form")]
+                self.company, self.invoice.id, reason, description, [("proof.pdf", b"%PDF-1.4 order form")]
             )
 
     def test_dispute_takes_the_invoice_out_of_dunning(self):
@@ -146,7 +146,7 @@ class TestPlansAndDisputes(DunningEngineCommon):
         self.assertEqual(dispute.user_id, self.collector)
         self.assertEqual(dispute.activity_ids.user_id, self.collector)
         self.assertIn("Price should be 800.", self.invoice.message_ids[0].body)
-        self.assertEqual(self.invoice.message_ids[0].attachment_ids.name, "proof.txt")
+        self.assertEqual(self.invoice.message_ids[0].attachment_ids.name, "proof.pdf")
         queued.action_cancel()
         with freeze_time(on(25)):
             run = self._run()

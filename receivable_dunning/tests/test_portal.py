@@ -366,7 +366,7 @@ class TestStatementForms(DunningPortalCommon):
                 "reason": "defective",
                 "description": "The pump leaks.",
             },
-            files={"attachment": ("photo.txt", b"leaking pump", "text/plain")},
+            files={"attachment": ("photo.pdf", b"%PDF-1.4 leaking pump", "application/pdf")},
         )
         self.assertEqual(response.status_code, 303)
         self.assertIn("notice=disputed", response.headers["Location"])
@@ -376,7 +376,7 @@ class TestStatementForms(DunningPortalCommon):
         attachment = self.env["ir.attachment"].search(
             [("res_model", "=", "dunning.dispute"), ("res_id", "=", dispute.id)]
         )
-        self.assertEqual(attachment.raw, b"leaking pump")
+        self.assertEqual(attachment.raw, b"%PDF-1.4 leaking pump")
         self.assertIn("The pump leaks.", self.invoice_mid.message_ids[:1].body)
         page = self.url_open(self._statement_path()).text
         self.assertIn("Disputed", page)

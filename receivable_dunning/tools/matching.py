@@ -91,10 +91,12 @@ class OpenItemIndex:
     :param items: iterable of :class:`OpenItem`
     :param iban_partners: dict compact IBAN -> partner id
     :param reminder_references: dict normalised reference -> list of move ids (one reminder lists several invoices)
+    :param reminder_credits: dict normalised reference -> list of :class:`OpenItem` with a negative residual: the
+        debtor's credits a reminder set against its invoices, so that its reference asks for the net amount
     :param digits: rounding of amounts when they are used as keys
     """
 
-    def __init__(self, items, iban_partners=None, reminder_references=None, digits=2):
+    def __init__(self, items, iban_partners=None, reminder_references=None, reminder_credits=None, digits=2):
         self.digits = digits
         self.by_reference = defaultdict(list)
         self.by_number = defaultdict(list)
@@ -108,8 +110,10 @@ class OpenItemIndex:
                 self.by_number[normalize(item.number)].append(item)
             self.by_partner_amount[item.partner_id, item.currency_id, round(item.residual, digits)].append(item)
         self.iban_partners = iban_partners or {}
+        reminder_credits = reminder_credits or {}
         self.by_reminder = {
             key: [item for move_id in move_ids for item in self.by_move.get(move_id, ())]
+            + (list(reminder_credits.get(key, ())) if any(move_id in self.by_move for move_id in move_ids) else [])
             for key, move_ids in (reminder_references or {}).items()
         }
 

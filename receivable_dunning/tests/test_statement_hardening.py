@@ -1,0 +1,348 @@
+import json
+from unittest.mock import patch
+
+from lxml import html
+
+from odoo import Command, fields, http
+from odoo.exceptions import AccessError, UserError
+from odoo.tests import JsonRpcException, tagged
+from odoo.tools import mute_logger
+
+from .portal_common import DunningPortalCommon
+
+PDF = b"%PDF-1.4\n1 0 obj << /Type /Catalog >> endobj\ntrailer << /Root 1 0 R >>\n%%EOF\n"
+
+
+@tagged("post_install", "-at_install")
+class TestStatementHardening(DunningPortalCommon):
+    """The debtor's link and payment route: who may use saved cards, account_payment's rules, reserved credits,
+    malformed input and who may read the links."""
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.demo_method = cls.env.ref("payment_demo.payment_method_demo")
+        # sudo: the test user is an accountant, not a payment administrator.
+        cls.provider.sudo().allow_tokenization = True
+        cls.debtor_token = (
+            cls.env["payment.token"]
+            .sudo()
+            .create(
+                {
+                    "provider_id": cls.provider.id,
+                    "payment_method_id": cls.demo_method.id,
+                    "partner_id": cls.debtor.id,
+                    "provider_ref": "debtor-card",
+                    "payment_details": "4242",
+                    "demo_simulated_state": "pending",
+                }
+            )
+        )
+        debtor_contact = cls.env["res.partner"].create({"name": "Debtor One Accountant", "parent_id": cls.debtor.id})
+        cls.debtor_user = cls._create_portal_user("debtor.one.accountant", debtor_contact)
+        cls.stranger_user = cls._create_portal_user("debtor.two.portal", cls.stranger)
+
+    @classmethod
+    def _create_portal_user(cls, login, partner):
+        return (
+            cls.env["res.users"]
+            .with_context(no_reset_password=True)
+            .create(
+                {
+                    "name": partner.name,
+                    "login": login,
+                    "password": login,
+                    "partner_id": partner.id,
+                    "group_ids": [Command.set([cls.env.ref("base.group_portal").id])],
+                    "company_id": cls.company.id,
+                    "company_ids": [Command.set(cls.company.ids)],
+                }
+            )
+        )
+
+    # === HELPERS === #
+
+    def _pay_page(self, invoices):
+        query = "&".join(f"invoice_ids={invoice_id}" for invoice_id in invoices.ids)
+        return html.fromstring(self.url_open(f"{self._statement_path()}/pay?{query}").content)
+
+    def _transaction_route(self, invoices, path=None):
+        return f"{path or self._statement_path()}/transaction/{'-'.join(map(str, invoices.ids))}"
+
+    def _transaction_params(self, amount, **overrides):
+        return {
+            "provider_id": self.provider.id,
+            "payment_method_id": self.demo_method.id,
+            "token_id": None,
+            "amount": amount,
+            "flow": "direct",
+            "tokenization_requested": False,
+            "landing_route": "/ignored",
+            "is_validation": False,
+            "access_token": "ignored",
+            **overrides,
+        }
+
+    def _jsonrpc_raw(self, route, params):
+        """The raw JSON-RPC answer of ``route``: what a visitor's browser receives."""
+        with mute_logger("odoo.http"):
+            response = self.url_open(
+                route,
+                data=json.dumps({"jsonrpc": "2.0", "method": "call", "id": 1, "params": params}),
+                headers={"Content-Type": "application/json"},
+            )
+        return response
+
+    def _transactions(self, invoices):
+        return self.env["payment.transaction"].search([("invoice_ids", "in", invoices.ids)])
+
+    def _post(self, route, data, files=None, path=None):
+        with mute_logger("odoo.http"):
+            return self.url_open(
+                f"{path or self._statement_path()}/{route}", data=data, files=files, allow_redirects=False
+            )
+
+    # === 1. SAVED PAYMENT METHODS === #
+
+    def test_pay_page_offers_saved_methods_only_to_the_debtor_users(self):
+        def offers(page):
+            tokens = page.xpath(
+                "//input[@name='o_payment_radio'][@data-payment-option-type='token']/@data-payment-option-id"
+            )
+            return tokens, bool(page.xpath("//input[@name='o_payment_tokenize_checkbox']"))
+
+        for user in (None, self.stranger_user):
+            with self.subTest(user=user and user.login):
+                self.authenticate(user and user.login, user and user.login)
+                self.assertEqual(
+                    offers(self._pay_page(self.invoice_old)), ([], False), "nothing saved, nothing to save"
+                )
+        self.authenticate(self.debtor_user.login, self.debtor_user.login)
+        self.assertEqual(offers(self._pay_page(self.invoice_old)), ([str(self.debtor_token.id)], True))
+
+    def test_transaction_refuses_saved_methods_to_other_link_holders(self):
+        token_params = {"flow": "token", "token_id": self.debtor_token.id, "payment_method_id": None}
+        for user in (None, self.stranger_user):
+            self.authenticate(user and user.login, user and user.login)
+            for overrides in ({"tokenization_requested": True}, token_params):
+                with self.subTest(user=user and user.login, overrides=overrides):
+                    response = self._jsonrpc_raw(
+                        self._transaction_route(self.invoice_old), self._transaction_params(100.0, **overrides)
+                    )
+                    self.assertIn("may use or save its payment methods", response.json()["error"]["data"]["message"])
+        self.assertFalse(self._transactions(self.invoice_old))
+        self.authenticate(self.stranger_user.login, self.stranger_user.login)
+        self.make_jsonrpc_request(self._transaction_route(self.invoice_old), self._transaction_params(100.0))
+        transaction = self._transactions(self.invoice_old)
+        self.assertEqual((transaction.partner_id, transaction.tokenize), (self.debtor, False), "paid, nothing saved")
+        transaction.sudo().unlink()
+        self.authenticate(self.debtor_user.login, self.debtor_user.login)
+        self.make_jsonrpc_request(
+            self._transaction_route(self.invoice_old), self._transaction_params(100.0, **token_params)
+        )
+        self.assertEqual(self._transactions(self.invoice_old).token_id, self.debtor_token)
+
+    # === 2. ACCOUNT_PAYMENT'S RULES === #
+
+    def test_online_payment_disabled_in_the_settings_refuses_the_transaction(self):
+        self.env["ir.config_parameter"].sudo().set_param("account_payment.enable_portal_payment", False)
+        response = self._jsonrpc_raw(self._transaction_route(self.invoice_old), self._transaction_params(100.0))
+        self.assertIn("Online payment is not available", response.json()["error"]["data"]["message"])
+        self.assertFalse(self._transactions(self.invoice_old))
+
+    def test_double_submission_gives_one_transaction(self):
+        invoices = self.invoice_old | self.invoice_mid
+        self.make_jsonrpc_request(self._transaction_route(invoices), self._transaction_params(350.0))
+        response = self._jsonrpc_raw(self._transaction_route(invoices), self._transaction_params(350.0))
+        self.assertIn(
+            f"A payment of invoice {self.invoice_old.name} is already being processed",
+            response.json()["error"]["data"]["message"],
+        )
+        self.assertEqual(len(self._transactions(invoices)), 1)
+
+    def test_pending_payment_blocks_another_and_an_abandoned_draft_does_not(self):
+        self.make_jsonrpc_request(self._transaction_route(self.invoice_old), self._transaction_params(100.0))
+        first = self._transactions(self.invoice_old)
+        first._set_pending()
+        # Even an hour later, a pending payment is on its way.
+        first.flush_recordset()
+        self.env.cr.execute(
+            "UPDATE payment_transaction SET create_date = create_date - interval '1 hour' WHERE id = %s", [first.id]
+        )
+        first.invalidate_recordset()
+        with mute_logger("odoo.http"), self.assertRaises(JsonRpcException):
+            self.make_jsonrpc_request(self._transaction_route(self.invoice_old), self._transaction_params(100.0))
+        self.assertEqual(len(self._transactions(self.invoice_old)), 1)
+        # A draft of an hour ago is a payment the debtor gave up: a new one may start.
+        first.state = "draft"
+        self.make_jsonrpc_request(self._transaction_route(self.invoice_old), self._transaction_params(100.0))
+        self.assertEqual(len(self._transactions(self.invoice_old)), 2)
+
+    # === 3. CREDITS === #
+
+    def test_credits_of_a_payment_under_way_are_not_deducted_again(self):
+        refund = self._refund(60.0)
+        self.make_jsonrpc_request(self._transaction_route(self.invoice_old), self._transaction_params(40.0))
+        first = self._transactions(self.invoice_old)
+        self.assertEqual(first.dunning_credit_line_ids.move_id, refund)
+        first._set_pending()
+        # The credit is the pending payment's: the next invoice is paid in full, and settling with it is refused.
+        self.assertEqual(
+            float(self._pay_page(self.invoice_mid).xpath("//form[@id='o_payment_form']/@data-amount")[0]), 250.0
+        )
+        self.make_jsonrpc_request(self._transaction_route(self.invoice_mid), self._transaction_params(250.0))
+        second = self._transactions(self.invoice_mid)
+        self.assertEqual((second.amount, second.dunning_credit_line_ids), (250.0, refund.line_ids.browse()))
+        # Once the first payment is cancelled, the credit is free again.
+        first._set_canceled()
+        self.assertEqual(self.invoice_new._dunning_amount_to_pay(), (15.0, first.dunning_credit_line_ids))
+
+    def test_credits_failure_after_capture_keeps_the_payment_and_warns_the_collector(self):
+        collector = self._create_user("collector.one", "receivable_dunning.group_dunning_user")
+        self.debtor.dunning_collector_id = collector
+        refund = self._refund(60.0)
+        self.make_jsonrpc_request(self._transaction_route(self.invoice_mid), self._transaction_params(190.0))
+        transaction = self._transactions(self.invoice_mid)
+        transaction._set_done()
+        Move = type(self.env["account.move"])
+        with (
+            patch.object(Move, "_dunning_apply_credits", side_effect=UserError("Reconciliation refused")),
+            self.assertLogs("odoo.addons.receivable_dunning.models.payment_transaction", "ERROR") as logs,
+        ):
+            transaction._post_process()
+        self.assertIn(transaction.reference, logs.output[0])
+        self.assertTrue(transaction.payment_id, "the payment is kept")
+        self.assertEqual((self.invoice_mid.payment_state, self.invoice_mid.amount_residual), ("partial", 60.0))
+        self.assertEqual(refund.payment_state, "not_paid")
+        activity = self.invoice_mid.activity_ids
+        self.assertEqual(activity.user_id, collector)
+        self.assertIn(refund.name, str(activity.note))
+
+    # === 4. MALFORMED INPUT === #
+
+    def test_malformed_tokens_and_ids_answer_not_found_for_any_debtor(self):
+        path = self._statement_path()
+        company_id, debtor_id, token = path.split("/")[3:6]
+        arabic_id = debtor_id.translate(str.maketrans("0123456789", "٠١٢٣٤٥٦٧٨٩"))
+        for partner_id in (debtor_id, "999999"):
+            for bad_path in (
+                f"/dunning/statement/{company_id}/{partner_id}/{token}é",
+                f"/dunning/statement/{company_id}/{partner_id}/é{token[1:]}",
+                f"/dunning/statement/99999999999999999999/{partner_id}/{token}",
+            ):
+                with self.subTest(path=bad_path), mute_logger("odoo.http"):
+                    self.assertEqual(self.url_open(bad_path).status_code, 404)
+                    self.assertEqual(self.url_open(f"{bad_path}/invoice/{self.invoice_old.id}").status_code, 404)
+        # Odoo sends ids in other digits to their canonical path, whichever debtor they name.
+        for partner_id, ascii_id in ((arabic_id, debtor_id), ("٩٩٩٩٩٩", "999999")):
+            response = self.url_open(f"/dunning/statement/{company_id}/{partner_id}/{token}", allow_redirects=False)
+            self.assertEqual(response.status_code, 301)
+            self.assertTrue(
+                response.headers["Location"].endswith(f"/dunning/statement/{company_id}/{ascii_id}/{token}")
+            )
+
+    def test_unicode_digits_in_ids_answer_like_any_bad_id(self):
+        path = self._statement_path()
+        self.authenticate(None, None)
+        csrf = http.Request.csrf_token(self)
+        for bad in ("²", "٣", "abc"):
+            with self.subTest(bad=bad):
+                response = self.url_open(f"{path}/pay?invoice_ids={bad}")
+                self.assertEqual(response.status_code, 200)
+                self.assertIn("Select at least one invoice", response.text)
+                self.assertEqual(self.url_open(f"{path}?dispute={bad}").status_code, 200)
+                plan = {"csrf_token": csrf, "invoice_ids": [self.invoice_old.id], "count": bad, "frequency": "monthly"}
+                plan["first_date"] = fields.Date.to_string(fields.Date.today())
+                self.assertEqual(self._post("plan", plan).status_code, 200)
+                dispute = {"csrf_token": csrf, "move_id": bad, "reason": "defective"}
+                self.assertEqual(self._post("dispute", dispute).status_code, 404)
+                error = self._jsonrpc_raw(f"{path}/transaction/{bad}", self._transaction_params(100.0)).json()["error"]
+                self.assertIn("Select at least one invoice", error["data"]["message"])
+        self.assertFalse(self.env["dunning.dispute"].search([]))
+        self.assertFalse(self.env["dunning.plan"].search([]))
+
+    def test_nul_characters_in_texts_are_not_a_server_error(self):
+        self.authenticate(None, None)
+        response = self._post(
+            "dispute",
+            {
+                "csrf_token": http.Request.csrf_token(self),
+                "move_id": self.invoice_old.id,
+                "reason": "other",
+                "description": "Broken\x00pump",
+            },
+        )
+        self.assertEqual(response.status_code, 303)
+        self.assertEqual(self.env["dunning.dispute"].search([]).description, "Brokenpump")
+
+    def test_dispute_attachment_too_large_is_refused_before_it_is_read(self):
+        self.authenticate(None, None)
+        data = {"csrf_token": http.Request.csrf_token(self), "move_id": self.invoice_old.id, "reason": "defective"}
+        big = PDF + b"0" * (11 * 1024 * 1024)
+        unknown = self._statement_path().replace(f"/{self.debtor.id}/", "/999999/")
+        with patch.object(type(self.env["dunning.dispute"]), "_dunning_open") as dispute_open:
+            for path in (None, unknown):
+                with self.subTest(path=path):
+                    response = self._post(
+                        "dispute", data, files={"attachment": ("big.pdf", big, "application/pdf")}, path=path
+                    )
+                    self.assertEqual(response.status_code, 413)
+            # Forms without a file take no upload either.
+            plan = {"csrf_token": data["csrf_token"], "invoice_ids": [self.invoice_old.id], "count": "2"}
+            response = self._post(
+                "plan", plan, files={"attachment": ("big.pdf", PDF + b"0" * 300_000, "application/pdf")}
+            )
+            self.assertEqual(response.status_code, 413)
+        dispute_open.assert_not_called()
+
+    def test_dispute_attachment_must_be_a_pdf_an_image_or_an_office_document(self):
+        self.authenticate(None, None)
+        data = {"csrf_token": http.Request.csrf_token(self), "move_id": self.invoice_old.id, "reason": "defective"}
+        for name, content in (
+            ("invoice.pdf", b"<html><script>alert(1)</script></html>"),
+            ("photo.png", b"MZ\x90\x00\x03\x00\x00\x00\x04\x00\x00\x00\xff\xff"),
+            ("note.svg", b'<svg xmlns="http://www.w3.org/2000/svg"><script>alert(1)</script></svg>'),
+        ):
+            with self.subTest(name=name):
+                response = self._post("dispute", data, files={"attachment": (name, content, "application/pdf")})
+                self.assertEqual(response.status_code, 200)
+                self.assertIn("is not a PDF, an image or an office document", response.text)
+        self.assertFalse(self.env["dunning.dispute"].search([]))
+        response = self._post("dispute", data, files={"attachment": ("delivery.pdf", PDF, "application/pdf")})
+        self.assertEqual(response.status_code, 303)
+        attachment = self.env["ir.attachment"].search([("res_model", "=", "dunning.dispute")])
+        self.assertEqual((attachment.name, attachment.mimetype), ("delivery.pdf", "application/pdf"))
+
+    def test_json_errors_carry_a_message_never_a_traceback(self):
+        stale = self._jsonrpc_raw(self._transaction_route(self.invoice_old), self._transaction_params(1.0))
+        wrong_token = self._jsonrpc_raw(
+            self._transaction_route(self.invoice_old, path=self._statement_path()[:-4] + "0000"),
+            self._transaction_params(100.0),
+        )
+        with mute_logger("odoo.sql_db"):
+            garbage = self._jsonrpc_raw(
+                self._transaction_route(self.invoice_old), self._transaction_params(100.0, provider_id=["x"])
+            )
+        for response, message in (
+            (stale, "The amount to pay has changed"),
+            (wrong_token, "404: Not Found"),
+            (garbage, ""),
+        ):
+            with self.subTest(message=message):
+                error = response.json()["error"]
+                self.assertIn(message, error["data"]["message"])
+                self.assertTrue(error["data"]["message"])
+                self.assertNotIn("debug", error["data"])
+                self.assertNotIn("Traceback", response.text)
+        self.assertFalse(self._transactions(self.invoice_old))
+
+    # === 5. STATEMENT LINKS === #
+
+    def test_statement_link_is_read_only_by_dunning_users(self):
+        event = self._run().event_ids[:1]
+        auditor = self._create_user("auditor.one", "base.group_user,account.group_account_readonly")
+        collector = self._create_user("collector.two", "receivable_dunning.group_dunning_user")
+        self.assertTrue(event.with_user(auditor).name, "the auditor reads reminders")
+        with self.assertRaises(AccessError):
+            _url = event.with_user(auditor).statement_url
+        self.assertIn("/dunning/statement/", event.with_user(collector).statement_url)

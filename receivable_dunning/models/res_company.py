@@ -80,11 +80,11 @@ class ResCompany(models.Model):
         invoice.action_post()
         run = self.env["dunning.run"].with_company(self).create({"company_id": self.id, "mode": "send"})
         run.action_execute()
-        events = run.event_ids.sorted("id")
-        events[-1:].action_cancel()
-        # What the dispatch cron does, without waiting for it: emails go to the outgoing queue; one reminder stays
-        # queued for the next pass.
-        (events[:-2]).filtered(lambda event: event.state == "queued")._dunning_dispatch()
+        others = run.event_ids.filtered(lambda event: event.partner_id != unreachable).sorted("id")
+        others[-1:].action_cancel()
+        # What the dispatch cron does, without waiting for it: emails go to the outgoing queue, the unreachable
+        # customer's reminder fails with its reason; one reminder stays queued for the next pass.
+        (run.event_ids - others[-2:])._dunning_dispatch()
 
     def _dunning_demo_plans_and_disputes(self, customers):
         """A dispute to resolve and an instalment plan to approve, as debtors raise them from their statement."""

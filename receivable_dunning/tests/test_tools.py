@@ -1,5 +1,7 @@
 from datetime import date
 
+from stdnum import iso11649
+
 from odoo.tests import BaseCase, tagged
 
 from ..tools.interest import late_interest, round_amount
@@ -55,6 +57,15 @@ class TestReferences(BaseCase):
         self.assertEqual(rf_candidates("RF18 5390 0754 7035"), [("RF18539007547035", False)])
         self.assertEqual(rf_candidates("RF18 5390 0754 7034 INV 12"), [("RF18539007547034", True)])
 
+    def test_known_rf_reference_wins_over_a_longer_run_valid_by_chance(self):
+        # One run of groups in 97 has a valid checksum by chance: find a group that makes one after the reference.
+        suffix = next(
+            group for number in range(100, 1000) if iso11649.is_valid("RF18539007547034" + (group := f"A{number}"))
+        )
+        label = f"RF18 5390 0754 7034 {suffix}"
+        self.assertEqual(rf_candidates(label), [(f"RF18539007547034{suffix}", True)])
+        self.assertEqual(rf_candidates(label, known={"RF18539007547034"}), [("RF18539007547034", True)])
+
     def test_broken_checksum_is_noted(self):
         index = OpenItemIndex([OpenItem(1, 10, 100, "INV/1", "RF18 5390 0754 7034", 100.0, 1)])
         proposal = index.match(BankLine(1, "RF18 5390 0754 7035", 100.0, 1))
@@ -101,6 +112,13 @@ class TestMatcher(BaseCase):
                 proposal = index.match(line)
                 self.assertEqual(tuple(item.line_id for item in proposal.items), items)
                 self.assertEqual((proposal.reason, proposal.score), (reason, score))
+
+    def test_reference_followed_by_a_number_valid_by_chance_still_matches(self):
+        suffix = next(
+            group for number in range(100, 1000) if iso11649.is_valid("RF18539007547034" + (group := f"A{number}"))
+        )
+        proposal = self._index().match(BankLine(1, f"RF18 5390 0754 7034 {suffix} and INV/2026/00002", 350.0, 1))
+        self.assertEqual(tuple(item.line_id for item in proposal.items), (1, 2))
 
     def test_reference_of_another_payer_is_ambiguous(self):
         proposal = self._index().match(BankLine(1, "INV/2026/00003", 400.0, 1, partner_id=100))

@@ -116,6 +116,8 @@ class OpenItemIndex:
             + (list(reminder_credits.get(key, ())) if any(move_id in self.by_move for move_id in move_ids) else [])
             for key, move_ids in (reminder_references or {}).items()
         }
+        # Built once per batch: every RF reference found in a label is looked up here.
+        self.known_references = set(self.by_reference) | set(self.by_reminder)
 
     def match(self, line):
         """The best proposal for one bank line (an empty proposal when nothing fits).
@@ -131,7 +133,7 @@ class OpenItemIndex:
     def _by_references(self, line):
         proposal = Proposal(line.line_id)
         found, reasons = [], []
-        for key, valid in rf_candidates(line.label):
+        for key, valid in rf_candidates(line.label, known=self.known_references):
             if not valid:
                 proposal.notes.append(f"RF reference {key} has a wrong checksum")
                 continue

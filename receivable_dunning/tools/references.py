@@ -28,19 +28,22 @@ def is_valid_rf(reference):
     return iso11649.is_valid(normalize(reference))
 
 
-def rf_candidates(text):
+def rf_candidates(text, known=()):
     """RF references written in ``text``, normalised, each with whether its checksum holds.
 
     The pattern also swallows groups typed after the reference ("RF18 5390 0754 7034 INV 12"): the longest run of
-    whole groups that forms a valid reference wins, else the whole match is reported as invalid.
+    whole groups that forms a known reference wins, else the longest that forms a valid one (one run in 97 has a
+    valid checksum by chance: a known reference must not lose to it), else the whole match is reported as invalid.
 
+    :param known: normalised references that exist (a set or dict), preferred among the valid runs
     :return: list of (normalised reference, valid) pairs, in order of appearance
     """
     found = []
     for match in _RF_PATTERN.finditer(text or ""):
         groups = [normalize(group) for group in re.split(r"[\s\-./]+", match.group()) if normalize(group)]
-        prefixes = ("".join(groups[:end]) for end in range(len(groups), 0, -1))
-        valid = next((key for key in prefixes if iso11649.is_valid(key)), None)
+        prefixes = ["".join(groups[:end]) for end in range(len(groups), 0, -1)]
+        valid_prefixes = [key for key in prefixes if iso11649.is_valid(key)]
+        valid = next((key for key in valid_prefixes if key in known), None) or next(iter(valid_prefixes), None)
         found.append((valid, True) if valid else (normalize(match.group()), False))
     return found
 

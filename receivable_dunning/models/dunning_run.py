@@ -7,70 +7,15 @@ from psycopg2.errors import UniqueViolation
 
 from odoo import api, fields, models
 from odoo.exceptions import UserError
-from odoo.tools import SQL, split_every
+from odoo.tools import SQL
 
 from ..tools.credits import Credit, Invoice, allocate_credits
 from ..tools.interest import late_interest, round_amount
-from .dunning_event import reminder_name, reminder_payment_reference
 
 _logger = logging.getLogger(__name__)
 
 # Set when a failed reminder stops being retried by the daily run; it stays in the "Failed reminders" list.
 MAX_ATTEMPTS = 5
-INSERT_BATCH = 1000
-EVENT_COLUMNS = (
-    "id",
-    "name",
-    "run_id",
-    "company_id",
-    "currency_id",
-    "partner_id",
-    "recipient_id",
-    "event_type",
-    "level_id",
-    "policy_id",
-    "channel",
-    "state",
-    "trigger",
-    "user_id",
-    "date_scheduled",
-    "payment_reference",
-    "invoice_count",
-    "amount_residual",
-    "amount_fee",
-    "amount_interest",
-    "amount_credit",
-    "amount_total",
-    "attempt_count",
-    "create_uid",
-    "create_date",
-    "write_uid",
-    "write_date",
-)
-EVENT_LINE_COLUMNS = (
-    "event_id",
-    "company_id",
-    "partner_id",
-    "state",
-    "channel",
-    "date_scheduled",
-    "move_id",
-    "level_id",
-    "is_escalation",
-    "date_due",
-    "days_overdue",
-    "amount_residual",
-    "amount_credit",
-    "amount_fee",
-    "includes_compensation",
-    "amount_interest",
-    "interest_date_from",
-    "interest_date_to",
-    "create_uid",
-    "create_date",
-    "write_uid",
-    "write_date",
-)
 
 
 class DunningRun(models.Model):
@@ -781,7 +726,8 @@ class DunningRun(models.Model):
         return {"partner_id": partner_id, "reason": reason, "detail": detail}
 
     def _dunning_queue(self, proposals, exceptions):
-        """Step 4: insert the reminders (one per debtor and channel) and their lines in bulk.
+        """Step 4: queue the reminders (one per debtor and channel) and their lines, inserted in bulk by
+        ``dunning.event._dunning_bulk_create``.
 
         Invoice levels already claimed for a channel (a previous run, another worker) are left out; charges
         are computed here and stored on the lines, never at sending time.
@@ -822,112 +768,10 @@ class DunningRun(models.Model):
                 problem = self.env["dunning.event"]._dunning_contact_problem(channel, recipient)
                 if problem:
                     exceptions.append(self._dunning_exception(proposal["partner_id"], "no_contact", problem))
-        self._dunning_insert_reminders(event_vals)
+        self.env["dunning.event"]._dunning_bulk_create(event_vals)
         self.env["dunning.run.exception"].create(
             [{**vals, "run_id": self.id, "company_id": company.id} for vals in exceptions]
         )
-
-    def _dunning_insert_reminders(self, event_vals):
-        """Insert the reminders and their lines with SQL, in batches.
-
-        The ORM's create costs about a millisecond per line (company checks, related fields, one2many
-        bookkeeping) and a run queues tens of thousands of lines. These values are complete and consistent by
-        construction: one company, debtors and invoices from the selection's query, levels of the company's
-        policies; that is what the ORM's checks would verify. The stored computed fields (reference, RF payment
-        reference, amounts, the lines' copies of the reminder's fields) are set here as the models compute them;
-        reminders are created with tracking and followers off, as before.
-
-        :param list event_vals: one dict per reminder, with ``line_ids`` a list of line dicts
-        """
-        if not event_vals:
-            return
-        Event, Line = self.env["dunning.event"], self.env["dunning.event.line"]
-        Event.flush_model()
-        Line.flush_model()
-        levels = self.env["dunning.level"].browse({vals["level_id"] for vals in event_vals})
-        policy_of = {level.id: level.policy_id.id for level in levels}
-        currencies = self.env["res.currency"].browse({vals["currency_id"] for vals in event_vals})
-        round_of = {currency.id: currency.round for currency in currencies}
-        event_ids = [
-            event_id
-            for (event_id,) in self.env.execute_query(
-                SQL("SELECT nextval('dunning_event_id_seq') FROM generate_series(1, %s)", len(event_vals))
-            )
-        ]
-        now = fields.Datetime.now()
-        audit = (self.env.uid, now, self.env.uid, now)
-        event_rows, line_rows, credit_rows = [], [], []
-        for event_id, vals in zip(event_ids, event_vals, strict=True):
-            rounded = round_of[vals["currency_id"]]
-            lines = vals["line_ids"]
-            residual = rounded(sum(line["amount_residual"] for line in lines))
-            credit = rounded(sum(line.get("amount_credit", 0.0) for line in lines))
-            fee = rounded(sum(line.get("amount_fee", 0.0) for line in lines))
-            interest = rounded(sum(line.get("amount_interest", 0.0) for line in lines))
-            credit_rows.extend((event_id, line_id) for line_id in vals.get("credit_line_ids", ()))
-            event_rows.append(
-                (
-                    event_id,
-                    reminder_name(vals["date_scheduled"], event_id),
-                    vals["run_id"],
-                    vals["company_id"],
-                    vals["currency_id"],
-                    vals["partner_id"],
-                    vals["recipient_id"] or None,
-                    "reminder",
-                    vals["level_id"],
-                    policy_of[vals["level_id"]],
-                    vals["channel"],
-                    vals["state"],
-                    vals["trigger"],
-                    self.env.uid,
-                    vals["date_scheduled"],
-                    reminder_payment_reference(event_id),
-                    len(lines),
-                    residual,
-                    fee,
-                    interest,
-                    credit,
-                    rounded(residual - credit + fee + interest),
-                    0,
-                    *audit,
-                )
-            )
-            line_rows.extend(
-                (
-                    event_id,
-                    vals["company_id"],
-                    vals["partner_id"],
-                    vals["state"],
-                    vals["channel"],
-                    vals["date_scheduled"],
-                    line["move_id"],
-                    line["level_id"] or None,
-                    line["is_escalation"],
-                    line["date_due"],
-                    line["days_overdue"],
-                    rounded(line["amount_residual"]),
-                    rounded(line.get("amount_credit", 0.0)),
-                    rounded(line.get("amount_fee", 0.0)),
-                    bool(line.get("includes_compensation")),
-                    rounded(line.get("amount_interest", 0.0)),
-                    line.get("interest_date_from"),
-                    line.get("interest_date_to"),
-                    *audit,
-                )
-                for line in lines
-            )
-        self._dunning_insert_rows("dunning_event", EVENT_COLUMNS, event_rows)
-        self._dunning_insert_rows("dunning_event_line", EVENT_LINE_COLUMNS, line_rows)
-        self._dunning_insert_rows("dunning_event_credit_line_rel", ("event_id", "move_line_id"), credit_rows)
-        self.env.invalidate_all()
-
-    def _dunning_insert_rows(self, table, columns, rows):
-        """``INSERT`` ``rows`` (tuples in the order of ``columns``) into ``table``, a thousand at a time."""
-        head = SQL("INSERT INTO %s (%s) VALUES ", SQL.identifier(table), SQL(", ").join(map(SQL.identifier, columns)))
-        placeholders = f"({', '.join(['%s'] * len(columns))})"
-        for batch in split_every(INSERT_BATCH, rows):
-            self.env.cr.execute(SQL("%s%s", head, SQL(", ").join(SQL(placeholders, *row) for row in batch)))
 
     def _dunning_line_vals(self, line, channel, currency, claimed, charged):
         """Values of one invoice's line in a reminder; only an escalation carries charges.

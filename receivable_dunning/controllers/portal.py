@@ -19,6 +19,8 @@ STATEMENT_PARTNER_FIELDS = [
 ]
 # Path arguments are prefixed so that no request parameter (partner_id, company_id...) can shadow them.
 STATEMENT_ROUTE = "/dunning/statement/<int:statement_company_id>/<int:statement_partner_id>/<string:statement_token>"
+# The statement's forms: posted by anonymous link holders, each route with the size its form may have.
+STATEMENT_POST = {"type": "http", "auth": "public", "methods": ["POST"], "website": True, "sitemap": False}
 # Ids are PostgreSQL integers: a larger number is no record of ours.
 MAX_ID = 2**31 - 1
 # The plan and settle forms carry ids and a short note, never a file: a larger request is refused (413) from its
@@ -292,15 +294,7 @@ class DunningPortal(PortalAccount):
         tx_sudo = self._create_transaction(custom_create_values=custom_create_values, **kwargs)
         return tx_sudo._get_processing_values()
 
-    @http.route(
-        STATEMENT_ROUTE + "/settle",
-        type="http",
-        auth="public",
-        methods=["POST"],
-        website=True,
-        sitemap=False,
-        max_content_length=MAX_FORM_BYTES,
-    )
+    @http.route(STATEMENT_ROUTE + "/settle", max_content_length=MAX_FORM_BYTES, **STATEMENT_POST)
     def dunning_statement_settle(self, statement_company_id, statement_partner_id, statement_token, **post):
         """Settle the selected invoices with the debtor's credits, when they cover them all."""
         partner_sudo, company_sudo = self._dunning_debtor_sudo(
@@ -330,15 +324,7 @@ class DunningPortal(PortalAccount):
 
     # === PLANS AND DISPUTES === #
 
-    @http.route(
-        STATEMENT_ROUTE + "/plan",
-        type="http",
-        auth="public",
-        methods=["POST"],
-        website=True,
-        sitemap=False,
-        max_content_length=MAX_FORM_BYTES,
-    )
+    @http.route(STATEMENT_ROUTE + "/plan", max_content_length=MAX_FORM_BYTES, **STATEMENT_POST)
     def dunning_statement_plan(self, statement_company_id, statement_partner_id, statement_token, **post):
         partner_sudo, company_sudo = self._dunning_debtor_sudo(
             statement_company_id, statement_partner_id, statement_token
@@ -365,15 +351,7 @@ class DunningPortal(PortalAccount):
 
     # max_content_length: a request larger than an attachment and the form is refused (413) from its
     # Content-Length, before its body is read, for any link.
-    @http.route(
-        STATEMENT_ROUTE + "/dispute",
-        type="http",
-        auth="public",
-        methods=["POST"],
-        website=True,
-        sitemap=False,
-        max_content_length=MAX_DISPUTE_REQUEST_BYTES,
-    )
+    @http.route(STATEMENT_ROUTE + "/dispute", max_content_length=MAX_DISPUTE_REQUEST_BYTES, **STATEMENT_POST)
     def dunning_statement_dispute(self, statement_company_id, statement_partner_id, statement_token, **post):
         partner_sudo, company_sudo = self._dunning_debtor_sudo(
             statement_company_id, statement_partner_id, statement_token

@@ -576,7 +576,8 @@ class DunningEvent(models.Model):
                     event._dunning_apply_effects()
             except Exception as error:  # one reminder's failure must spare the others
                 if isinstance(error, UserError):
-                    _logger.info("dunning reminder %s failed: %s", event.name, error)
+                    # A reason the collector can act on (no valid email, no phone): no traceback to read.
+                    _logger.warning("dunning reminder %s failed: %s", event.name, error)
                 else:
                     _logger.warning("dunning reminder %s failed", event.name, exc_info=True)
                 event._dunning_mark_failed(str(error.args[0]) if error.args else repr(error))
@@ -585,13 +586,12 @@ class DunningEvent(models.Model):
         return sent
 
     def _dunning_mark_failed(self, reason):
-        for event in self:
-            event.write(
-                {
-                    "state": "failed",
-                    "error_message": reason,
-                    "attempt_count": event.attempt_count + 1,
-                }
+        """Fail these reminders with ``reason``: one whose dispatch failed (queued again once its savepoint rolled
+        back) or one sent whose delivery failed later (bounce, SMS report, refusal by the mail server). The next
+        run retries them, up to ``dunning_run.MAX_ATTEMPTS`` attempts."""
+        for attempts, events in self.grouped("attempt_count").items():
+            events._update_state(
+                ("queued", "sent"), "failed", extra_vals={"error_message": reason, "attempt_count": attempts + 1}
             )
 
     def _dunning_contact_problem(self, channel, recipient):

@@ -904,7 +904,7 @@ class DunningEvent(models.Model):
         """Record that the charges of these sent reminders could not be invoiced, and ask their collectors to look."""
         self.write({"charge_state": "failed", "charge_error": reason})
         for event in self:
-            collector = event.partner_id.with_company(event.company_id).dunning_collector_id or self.env.user
+            collector = event.partner_id._dunning_responsible(event.company_id, event.line_ids.move_id)
             event.activity_schedule(
                 "mail.mail_activity_data_todo",
                 summary=self.env._("Charges of reminder %(name)s not invoiced", name=event.name),

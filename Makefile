@@ -2,7 +2,7 @@
 # Odoo 19.0 is found at $(ODOO_SRC), default /opt/odoo19.
 export ODOO_SRC
 
-.PHONY: test run lint bench setup
+.PHONY: test run lint bench setup migration-check
 setup:
 	bash scripts/setup.sh
 test:
@@ -14,3 +14,6 @@ lint:
 # SIZE=small (default) | full | tiny; see docs/benchmarks.md
 bench:
 	SIZE="$(SIZE)" bash scripts/bench.sh
+# a database of the previous release updated to this tree (FROM=<git revision>)
+migration-check:
+	FROM="$(FROM)" bash scripts/migration_check.sh

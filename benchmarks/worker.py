@@ -70,11 +70,11 @@ def task_dunning_ours(args):
                     .with_company(company)
                     .create({"company_id": company.id, "trigger": "scheduled", "mode": "send", "date": asof})
                 )
-                run._dunning_execute()
+                run._execute()
             env.flush_all()
-        env.cr.execute("SELECT count(*) FROM dunning_event WHERE state = 'queued'")
+        env.cr.execute("SELECT count(*) FROM dunning_reminder WHERE state = 'queued'")
         reminders = env.cr.fetchone()[0]
-        env.cr.execute("SELECT count(*), count(*) FILTER (WHERE is_escalation) FROM dunning_event_line")
+        env.cr.execute("SELECT count(*), count(*) FILTER (WHERE is_escalation) FROM dunning_reminder_line")
         lines, escalations = env.cr.fetchone()
         env.cr.rollback()
         return {
@@ -112,7 +112,7 @@ def task_dunning_profile(args):
             for company in env["res.company"].browse(int(c) for c in meta["companies"]):
                 env["dunning.run"].with_company(company).create(
                     {"company_id": company.id, "trigger": "scheduled", "mode": "send", "date": asof}
-                )._dunning_execute()
+                )._execute()
             env.flush_all()
         finally:
             sql_db.Cursor.execute = original
@@ -340,7 +340,7 @@ def wait_at_barrier(barrier, timeout=120):
 def task_cron_prepare(args):
     """As on any day but the first of a year: the run and reminder sequences already have this year's range."""
     with common.environment(args, args.db) as (_odoo, env):
-        for code in ("dunning.run", "dunning.event"):
+        for code in ("dunning.run", "dunning.reminder"):
             env["ir.sequence"].next_by_code(code)
         env.cr.commit()
         return {"prepared": True}
@@ -351,14 +351,14 @@ def task_cron_check(args):
     with common.environment(args, args.db) as (_odoo, env):
         env.cr.execute(
             """SELECT count(*) FROM (
-                   SELECT 1 FROM dunning_event_line
+                   SELECT 1 FROM dunning_reminder_line
                     WHERE is_escalation AND state IS DISTINCT FROM 'cancelled'
                  GROUP BY move_id, level_id, channel HAVING count(*) > 1) AS dup"""
         )
         duplicates = env.cr.fetchone()[0]
-        env.cr.execute("SELECT count(*) FROM dunning_event_line WHERE is_escalation")
+        env.cr.execute("SELECT count(*) FROM dunning_reminder_line WHERE is_escalation")
         escalations = env.cr.fetchone()[0]
-        env.cr.execute("SELECT count(*) FROM dunning_event")
+        env.cr.execute("SELECT count(*) FROM dunning_reminder")
         reminders = env.cr.fetchone()[0]
         env.cr.execute("SELECT count(*) FROM dunning_run")
         runs = env.cr.fetchone()[0]

@@ -124,7 +124,7 @@ class DunningPortal(PortalAccount):
             page_name="dunning_statement",
             token=token,
             base_path=statement_path(company_sudo.id, partner_sudo.id, token),
-            frequencies=request.env["dunning.plan"]._dunning_frequency_labels(),
+            frequencies=request.env["dunning.plan"]._frequency_labels(),
             dispute_reasons=request.env["dunning.dispute"]._fields["reason"]._description_selection(request.env),
             **extra,
         )

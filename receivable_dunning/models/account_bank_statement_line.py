@@ -238,10 +238,10 @@ class AccountBankStatementLine(models.Model):
     def _dunning_sent_reminders(self):
         """The sent reminders of these lines' companies: a payment quoting the RF reference of one pays every
         invoice it listed, net of the credits it set against them."""
-        return self.env["dunning.event"].search_fetch(
+        return self.env["dunning.reminder"].search_fetch(
             [
                 ("company_id", "in", self.company_id.ids),
-                ("event_type", "=", "reminder"),
+                ("reminder_type", "=", "reminder"),
                 ("state", "=", "sent"),
                 ("payment_reference", "!=", False),
             ],

@@ -30,10 +30,10 @@ class AccountMove(models.Model):
         string="Dunning on Hold Until", copy=False, help="No reminder lists this invoice before this date."
     )
     dunning_policy_id = fields.Many2one("dunning.policy", compute="_compute_dunning_policy_id")
-    dunning_event_line_ids = fields.One2many(
-        "dunning.event.line", "move_id", string="Dunning History", readonly=True, copy=False
+    dunning_reminder_line_ids = fields.One2many(
+        "dunning.reminder.line", "move_id", string="Dunning History", readonly=True, copy=False
     )
-    dunning_event_count = fields.Integer(compute="_compute_dunning_event_count")
+    dunning_reminder_count = fields.Integer(compute="_compute_dunning_reminder_count")
     dunning_plan_id = fields.Many2one(
         "dunning.plan",
         string="Instalment Plan",
@@ -119,15 +119,15 @@ class AccountMove(models.Model):
                 candidates.append(move.dunning_hold_until)
             move.dunning_next_date = max(candidates)
 
-    def _compute_dunning_event_count(self):
+    def _compute_dunning_reminder_count(self):
         # _origin: in a form the moves are new records, whose history is their saved record's (none when unsaved).
         counts = dict(
-            self.env["dunning.event.line"]._read_group(
+            self.env["dunning.reminder.line"]._read_group(
                 [("move_id", "in", self._origin.ids)], groupby=["move_id"], aggregates=["__count"]
             )
         )
         for move in self:
-            move.dunning_event_count = counts.get(move._origin, 0)
+            move.dunning_reminder_count = counts.get(move._origin, 0)
 
     # === CRUD METHODS === #
 
@@ -180,13 +180,13 @@ class AccountMove(models.Model):
         raised by the debtor, a bank reconciliation), and the reminders must follow it whoever acted.
         """
         pending_lines = (
-            self.env["dunning.event.line"]
+            self.env["dunning.reminder.line"]
             .sudo()
             .search([("move_id", "in", self.ids), ("state", "in", ("draft", "queued", "failed"))])
         )
-        pending_events = pending_lines.event_id
+        pending_reminders = pending_lines.reminder_id
         pending_lines.unlink()
-        pending_events.filtered(lambda event: not event.line_ids)._update_state(
+        pending_reminders.filtered(lambda reminder: not reminder.line_ids)._update_state(
             ("draft", "queued", "failed"), "cancelled"
         )
 
@@ -205,7 +205,7 @@ class AccountMove(models.Model):
         try:
             with self.env.cr.savepoint():
                 invoices._dunning_withdraw_from_pending()
-                invoices.sudo().dunning_plan_id._dunning_check_paid()
+                invoices.sudo().dunning_plan_id._check_paid()
         except PG_CONCURRENCY_EXCEPTIONS_TO_RETRY:
             raise
         except Exception:  # the payment goes through even when the reminders could not follow
@@ -214,12 +214,12 @@ class AccountMove(models.Model):
         if not dunned:
             return
         thanked = (
-            self.env["dunning.event.line"]
+            self.env["dunning.reminder.line"]
             .sudo()
             .search(
                 [
                     ("move_id", "in", dunned.ids),
-                    ("event_id.event_type", "=", "thanks"),
+                    ("reminder_id.reminder_type", "=", "thanks"),
                     ("state", "!=", "cancelled"),
                 ]
             )
@@ -232,7 +232,7 @@ class AccountMove(models.Model):
                 "currency_id": currency.id,
                 "partner_id": partner.id,
                 "level_id": moves.dunning_level_id.sorted("delay_days")[-1:].id,
-                "event_type": "thanks",
+                "reminder_type": "thanks",
                 "channel": "email",
                 "trigger": "payment",
                 "line_ids": [
@@ -248,11 +248,11 @@ class AccountMove(models.Model):
         ]
         if not thanks_vals:
             return
-        Event = self.env["dunning.event"].sudo()
+        Reminder = self.env["dunning.reminder"].sudo()
         try:
             with self.env.cr.savepoint():
-                Event.with_context(tracking_disable=True, mail_create_nolog=True).create(thanks_vals)
-                Event._dunning_trigger_dispatch()
+                Reminder.with_context(tracking_disable=True, mail_create_nolog=True).create(thanks_vals)
+                Reminder._trigger_dispatch()
         except PG_CONCURRENCY_EXCEPTIONS_TO_RETRY:
             raise
         except Exception:  # a thank-you never blocks a payment
@@ -332,9 +332,9 @@ class AccountMove(models.Model):
 
     # === ACTION METHODS === #
 
-    def action_view_dunning_events(self):
+    def action_view_dunning_reminders(self):
         self.ensure_one()
-        action = self.env["ir.actions.act_window"]._for_xml_id("receivable_dunning.dunning_event_action")
+        action = self.env["ir.actions.act_window"]._for_xml_id("receivable_dunning.dunning_reminder_action")
         action["domain"] = [("line_ids.move_id", "=", self.id)]
         action["context"] = {"create": False}
         return action

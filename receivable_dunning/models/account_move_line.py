@@ -13,5 +13,5 @@ class AccountMoveLine(models.Model):
             promises = (
                 self.env["dunning.promise"].sudo().search([("move_ids", "in", invoices.ids), ("state", "=", "pending")])
             )
-            promises._dunning_check()
+            promises._settle_pending()
         return res

@@ -36,7 +36,7 @@ class DunningChargeRule(models.Model):
     note = fields.Text(translate=True, help="Legal basis, to quote in reminders.")
 
     @api.model
-    def _dunning_rate_changes(self, rule_ids):
+    def _rate_changes(self, rule_ids):
         """Dated annual rates (reference + margin) per rule and debtor kind, read once for a whole run.
 
         :param rule_ids: ids of ``dunning.charge.rule``

@@ -94,14 +94,14 @@ class DunningDispute(models.Model):
     # === ACTION METHODS === #
 
     def action_accept(self):
-        self._dunning_resolve("accepted")
+        self._resolve("accepted")
 
     def action_reject(self):
-        self._dunning_resolve("rejected")
+        self._resolve("rejected")
 
     # === BUSINESS METHODS === #
 
-    def _dunning_resolve(self, state):
+    def _resolve(self, state):
         disputes = self.filtered(lambda dispute: dispute.state == "open")
         disputes.state = state
         disputes.activity_feedback(["mail.mail_activity_data_todo"])
@@ -112,7 +112,7 @@ class DunningDispute(models.Model):
             )
 
     @api.model
-    def _dunning_open(self, partner, company, move, reason, description=False, attachments=None):
+    def _open_on_invoice(self, partner, company, move, reason, description=False, attachments=None):
         """Record a dispute the debtor raises on an invoice and take the invoice out of dunning.
 
         :param partner: the debtor (commercial partner)

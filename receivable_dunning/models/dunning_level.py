@@ -29,10 +29,12 @@ class DunningLevel(models.Model):
     mail_template_id = fields.Many2one(
         "mail.template",
         string="Email Template",
-        domain=[("model", "=", "dunning.event")],
+        domain=[("model", "=", "dunning.reminder")],
         help="Rendered in the debtor's language for every reminder sent by email at this level.",
     )
-    sms_template_id = fields.Many2one("sms.template", string="SMS Template", domain=[("model", "=", "dunning.event")])
+    sms_template_id = fields.Many2one(
+        "sms.template", string="SMS Template", domain=[("model", "=", "dunning.reminder")]
+    )
     fee_amount = fields.Monetary(
         string="Fixed Fee",
         help="Recovery fee charged once per invoice when it reaches this level (for example the EU "
@@ -89,7 +91,7 @@ class DunningLevel(models.Model):
 
     @api.depends("send_email", "send_sms", "send_letter", "create_call")
     def _compute_channel_summary(self):
-        labels = dict(self._dunning_channel_fields())
+        labels = dict(self._channel_fields())
         for level in self:
             level.channel_summary = ", ".join(
                 self._fields[field].get_description(self.env)["string"] for field in labels if level[field]
@@ -104,7 +106,7 @@ class DunningLevel(models.Model):
     @api.constrains("send_email", "send_sms", "send_letter", "create_call", "is_last_auto_step")
     def _check_has_channel(self):
         for level in self:
-            if not level.is_last_auto_step and not level._dunning_channels():
+            if not level.is_last_auto_step and not level._enabled_channels():
                 raise ValidationError(
                     self.env._(
                         "Level %(level)s of policy %(policy)s has no channel: choose at least one of "
@@ -117,11 +119,11 @@ class DunningLevel(models.Model):
     # === BUSINESS METHODS === #
 
     @api.model
-    def _dunning_channel_fields(self):
+    def _channel_fields(self):
         """Map each channel code to the boolean field that enables it, in dispatch order."""
         return [("send_email", "email"), ("send_sms", "sms"), ("send_letter", "letter"), ("create_call", "call")]
 
-    def _dunning_channels(self):
+    def _enabled_channels(self):
         """Return the channel codes enabled on this level, in dispatch order."""
         self.ensure_one()
-        return [channel for field, channel in self._dunning_channel_fields() if self[field]]
+        return [channel for field, channel in self._channel_fields() if self[field]]

@@ -115,15 +115,15 @@ class DunningPlan(models.Model):
         """Cancel the plans: their invoices are dunned from their own due dates again."""
         plans = self.filtered(lambda plan: plan.state in ("proposed", "approved"))
         plans.state = "cancelled"
-        plans._dunning_release_invoices()
+        plans._release_invoices()
 
     # === BUSINESS METHODS === #
 
-    def _dunning_release_invoices(self):
+    def _release_invoices(self):
         # sudo: a plan may end by a payment made by a user who cannot write invoices (portal, bank matching).
         self.env["account.move"].sudo().search([("dunning_plan_id", "in", self.ids)]).dunning_plan_id = False
 
-    def _dunning_check_paid(self):
+    def _check_paid(self):
         """Mark the approved plans whose invoices are all paid as paid, and free their invoices."""
         done = self.filtered(
             lambda plan: (
@@ -132,10 +132,10 @@ class DunningPlan(models.Model):
             )
         )
         done.state = "done"
-        done._dunning_release_invoices()
+        done._release_invoices()
 
     @api.model
-    def _dunning_frequency_labels(self):
+    def _frequency_labels(self):
         return [
             ("monthly", self.env._("Every month")),
             ("biweekly", self.env._("Every two weeks")),
@@ -143,7 +143,7 @@ class DunningPlan(models.Model):
         ]
 
     @api.model
-    def _dunning_schedule(self, amount, currency, count, first_date, frequency):
+    def _split_instalments(self, amount, currency, count, first_date, frequency):
         """Split ``amount`` into ``count`` instalments from ``first_date`` on: equal parts, the rest on the last.
 
         :return: list of (date, amount) pairs
@@ -155,7 +155,7 @@ class DunningPlan(models.Model):
         return list(zip(dates, amounts, strict=True))
 
     @api.model
-    def _dunning_propose(self, partner, company, moves, count, first_date, frequency="monthly", note=False):
+    def _propose(self, partner, company, moves, count, first_date, frequency="monthly", note=False):
         """Create a plan the debtor proposes, after checking it against the policy's limits.
 
         Approved at once when the policy approves plans within limits; otherwise the collector gets an
@@ -205,7 +205,7 @@ class DunningPlan(models.Model):
             raise ValidationError(self.env._("The first instalment cannot be in the past (field First payment)."))
         currency = moves.currency_id
         amount = currency.round(sum(moves.mapped("amount_residual")))
-        schedule = self._dunning_schedule(amount, currency, count, first_date, frequency)
+        schedule = self._split_instalments(amount, currency, count, first_date, frequency)
         last_allowed = fields.Date.add(today, days=policy.plan_max_days)
         if schedule[-1][0] > last_allowed:
             raise ValidationError(

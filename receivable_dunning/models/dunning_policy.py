@@ -150,7 +150,7 @@ class DunningPolicy(models.Model):
 
     # === BUSINESS METHODS === #
 
-    def _dunning_level_for_days(self, days_overdue):
+    def _level_for_days(self, days_overdue):
         """Return the last level whose delay (plus grace) the given days overdue have reached.
 
         :param int days_overdue: days since the due date, negative before it

@@ -86,7 +86,7 @@ class DunningPromise(models.Model):
 
     # === BUSINESS METHODS === #
 
-    def _dunning_check(self, today=None):
+    def _settle_pending(self, today=None):
         """Settle pending promises: kept as soon as enough was paid, broken once the date passed without it.
 
         :param date today: the date to judge by (the run's date)

@@ -67,12 +67,12 @@ class DunningRun(models.Model):
     partner_ids = fields.Many2many(
         "res.partner", string="Debtors", help="Only these debtors (commercial partners); all when empty."
     )
-    event_ids = fields.One2many("dunning.event", "run_id", string="Reminders", readonly=True)
+    reminder_ids = fields.One2many("dunning.reminder", "run_id", string="Reminders", readonly=True)
     exception_ids = fields.One2many("dunning.run.exception", "run_id", string="Exceptions", readonly=True)
     duration = fields.Float(string="Duration (s)", readonly=True, digits=(16, 2))
     debtor_count = fields.Integer(string="Debtors Reminded", compute="_compute_counts")
     invoice_count = fields.Integer(string="Invoices Reminded", compute="_compute_counts")
-    event_count = fields.Integer(string="Number of Reminders", compute="_compute_counts")
+    reminder_count = fields.Integer(string="Number of Reminders", compute="_compute_counts")
     exception_count = fields.Integer(string="Number of Exceptions", compute="_compute_counts")
     count_summary = fields.Char(string="By Channel and Status", compute="_compute_counts")
 
@@ -84,24 +84,24 @@ class DunningRun(models.Model):
 
     # === COMPUTE METHODS === #
 
-    @api.depends("event_ids.state", "exception_ids")
+    @api.depends("reminder_ids.state", "exception_ids")
     def _compute_counts(self):
-        Event = self.env["dunning.event"]
+        Reminder = self.env["dunning.reminder"]
         by_channel = defaultdict(list)
-        for run, channel, state, count in Event._read_group(
+        for run, channel, state, count in Reminder._read_group(
             [("run_id", "in", self.ids)], groupby=["run_id", "channel", "state"], aggregates=["__count"]
         ):
             by_channel[run].append((channel, state, count))
         totals = {
             run: (debtors, count)
-            for run, debtors, count in Event._read_group(
+            for run, debtors, count in Reminder._read_group(
                 [("run_id", "in", self.ids)], groupby=["run_id"], aggregates=["partner_id:count_distinct", "__count"]
             )
         }
         invoices = dict(
-            self.env["dunning.event.line"]._read_group(
-                [("event_id.run_id", "in", self.ids)],
-                groupby=["event_id.run_id"],
+            self.env["dunning.reminder.line"]._read_group(
+                [("reminder_id.run_id", "in", self.ids)],
+                groupby=["reminder_id.run_id"],
                 aggregates=["move_id:count_distinct"],
             )
         )
@@ -110,10 +110,10 @@ class DunningRun(models.Model):
                 [("run_id", "in", self.ids)], groupby=["run_id"], aggregates=["__count"]
             )
         )
-        channel_labels = dict(Event._fields["channel"]._description_selection(self.env))
-        state_labels = dict(Event._fields["state"]._description_selection(self.env))
+        channel_labels = dict(Reminder._fields["channel"]._description_selection(self.env))
+        state_labels = dict(Reminder._fields["state"]._description_selection(self.env))
         for run in self:
-            run.debtor_count, run.event_count = totals.get(run, (0, 0))
+            run.debtor_count, run.reminder_count = totals.get(run, (0, 0))
             run.invoice_count = invoices.get(run, 0)
             run.exception_count = exceptions.get(run, 0)
             run.count_summary = ", ".join(
@@ -137,26 +137,26 @@ class DunningRun(models.Model):
         for run in self:
             if run.state != "draft":
                 raise UserError(self.env._("Run %(run)s has already been executed.", run=run.name))
-            run._dunning_execute()
+            run._execute()
         return True
 
     def action_send(self):
         """Send the reminders proposed by a run in review mode."""
         for run in self.filtered(lambda r: r.state == "review"):
-            run.event_ids._update_state(("draft",), "queued")
+            run.reminder_ids._update_state(("draft",), "queued")
             run.state = "done"
-        self.env["dunning.event"]._dunning_trigger_dispatch()
+        self.env["dunning.reminder"]._trigger_dispatch()
         return True
 
     def action_cancel(self):
         """Cancel the run's reminders that have not been delivered yet."""
-        self.event_ids.action_cancel()
+        self.reminder_ids.action_cancel()
         self.filtered(lambda r: r.state in ("draft", "review")).state = "cancelled"
         return True
 
-    def action_view_events(self):
+    def action_view_reminders(self):
         self.ensure_one()
-        action = self.env["ir.actions.act_window"]._for_xml_id("receivable_dunning.dunning_event_action")
+        action = self.env["ir.actions.act_window"]._for_xml_id("receivable_dunning.dunning_reminder_action")
         action["domain"] = [("run_id", "=", self.id)]
         action["context"] = {"create": False}
         return action
@@ -179,15 +179,15 @@ class DunningRun(models.Model):
         ).company_id
         todo = companies - run_today
         for index, company in enumerate(todo, start=1):
-            if self._dunning_try_lock_company(company):
-                self.with_company(company)._dunning_run_scheduled(company, today)
+            if self._try_lock_company(company):
+                self.with_company(company)._run_scheduled(company, today)
             else:
                 _logger.info("dunning run of %s skipped: another worker is running it", company.name)
             if not self.env["ir.cron"]._commit_progress(1, remaining=len(todo) - index):
                 break  # out of time: the cron calls again for the companies left
 
     @api.model
-    def _dunning_run_scheduled(self, company, date):
+    def _run_scheduled(self, company, date):
         """Create and execute the scheduled run of ``company`` for ``date``; a failure leaves a failed run.
 
         :return: the run, or an empty recordset when another worker created it first
@@ -200,13 +200,13 @@ class DunningRun(models.Model):
             return self.browse()
         try:
             with self.env.cr.savepoint():
-                run._dunning_execute()
+                run._execute()
         except Exception as error:  # any failure of one company must spare the others
             _logger.exception("dunning run %s of %s failed", run.name, company.name)
-            run._dunning_mark_failed(error)
+            run._mark_failed(error)
         return run
 
-    def _dunning_mark_failed(self, error):
+    def _mark_failed(self, error):
         """Mark this run failed with the reason of ``error`` and tell the company's dunning managers."""
         self.ensure_one()
         reason = error.args[0] if isinstance(error, UserError) else f"{type(error).__name__}: {error}"
@@ -231,26 +231,26 @@ class DunningRun(models.Model):
 
     # === BUSINESS METHODS - THE RUN === #
 
-    def _dunning_execute(self):
+    def _execute(self):
         """Run the four steps for this run: retry, select, level, queue.
 
         Serialised per company with a transaction-level advisory lock, so that two workers never queue the same
-        company at once; the unique claim on the event lines stays the last line of defence.
+        company at once; the unique claim on the reminder lines stays the last line of defence.
         """
         self.ensure_one()
         started = time.monotonic()
-        if not self._dunning_try_lock_company(self.company_id):
+        if not self._try_lock_company(self.company_id):
             raise UserError(
                 self.env._(
                     "Another dunning run of %(company)s is in progress; try again in a moment.",
                     company=self.company_id.name,
                 )
             )
-        self._dunning_requeue_failed()
-        broken_promises = self._dunning_check_promises()
-        rows = self._dunning_select()
-        proposals, exceptions = self._dunning_level(rows)
-        self._dunning_queue(proposals, exceptions)
+        self._requeue_failed()
+        broken_promises = self._check_promises()
+        rows = self._select_invoices()
+        proposals, exceptions = self._level_invoices(rows)
+        self._queue_reminders(proposals, exceptions)
         broken_promises.escalated = True
         self.write(
             {
@@ -259,37 +259,37 @@ class DunningRun(models.Model):
             }
         )
         if self.mode == "send":
-            self.env["dunning.event"]._dunning_trigger_dispatch()
+            self.env["dunning.reminder"]._trigger_dispatch()
         _logger.info(
             "dunning run %s (%s): %d invoices selected, %d reminders, %d exceptions in %.2fs",
             self.name,
             self.company_id.name,
             len(rows),
-            len(self.event_ids),
+            len(self.reminder_ids),
             len(exceptions),
             self.duration,
         )
 
     @api.model
-    def _dunning_try_lock_company(self, company):
+    def _try_lock_company(self, company):
         """Take the company's run lock until the end of the transaction; False when another worker holds it."""
         lock_key = SQL("hashtext(%s)", f"receivable_dunning.run.{company.id}")
         return self.env.execute_query(SQL("SELECT pg_try_advisory_xact_lock(%s)", lock_key))[0][0]
 
-    def _dunning_check_promises(self):
+    def _check_promises(self):
         """Settle the company's pending promises as of the run date; broken ones escalate in this run.
 
         :return: the broken promises not yet escalated
         """
         Promise = self.env["dunning.promise"]
-        Promise.search([("company_id", "=", self.company_id.id), ("state", "=", "pending")])._dunning_check(self.date)
+        Promise.search([("company_id", "=", self.company_id.id), ("state", "=", "pending")])._settle_pending(self.date)
         return Promise.search(
             [("company_id", "=", self.company_id.id), ("state", "=", "broken"), ("escalated", "=", False)]
         )
 
-    def _dunning_requeue_failed(self):
+    def _requeue_failed(self):
         """Failed reminders of the company are retried by the next run, up to MAX_ATTEMPTS attempts."""
-        failed = self.env["dunning.event"].search(
+        failed = self.env["dunning.reminder"].search(
             [
                 ("company_id", "=", self.company_id.id),
                 ("state", "=", "failed"),
@@ -298,7 +298,7 @@ class DunningRun(models.Model):
         )
         failed._update_state(("failed",), "queued")
 
-    def _dunning_select(self):
+    def _select_invoices(self):
         """Step 2: the company's open customer invoices that a reminder may list, in one query.
 
         :return: one dict per invoice: move_id, partner_id, currency_id, policy_id, date_due, days_overdue,
@@ -318,8 +318,8 @@ class DunningRun(models.Model):
         self.env["dunning.plan"].flush_model()
         self.env["dunning.plan.line"].flush_model()
         self.env["dunning.dispute"].flush_model()
-        self.env["dunning.event.line"].flush_model(["charge_move_id"])
-        pauses = self._dunning_invoice_pauses()
+        self.env["dunning.reminder.line"].flush_model(["charge_move_id"])
+        pauses = self._invoice_pauses()
         pause_sql = (
             SQL("CASE %s END", SQL(" ").join(SQL("WHEN %s THEN %s", condition, reason) for reason, condition in pauses))
             if pauses
@@ -345,7 +345,7 @@ class DunningRun(models.Model):
                    %(pause_sql)s AS pause,
                    %(promise_broken)s AS promise_broken,
                    -- Fees and interest are never charged on fees and interest (unlawful in FR and DE).
-                   EXISTS (SELECT 1 FROM dunning_event_line charged WHERE charged.charge_move_id = move.id)
+                   EXISTS (SELECT 1 FROM dunning_reminder_line charged WHERE charged.charge_move_id = move.id)
                        AS is_charges,
                    partner.is_company AS is_business
               FROM account_move move
@@ -373,17 +373,15 @@ class DunningRun(models.Model):
             earliest_delay=earliest_delay,
             filters=SQL(" AND ").join(filters),
             pause_sql=pause_sql,
-            due_date=self._dunning_due_date(),
-            promise_broken=self._dunning_promise_exists(
-                SQL("promise.state = 'broken' AND promise.escalated IS NOT TRUE")
-            ),
+            due_date=self._due_date(),
+            promise_broken=self._promise_exists(SQL("promise.state = 'broken' AND promise.escalated IS NOT TRUE")),
         )
         rows = self.env.execute_query_dict(query)
         if self.policy_ids:
             rows = [row for row in rows if row["policy_id"] in self.policy_ids.ids]
         return rows
 
-    def _dunning_invoice_pauses(self):
+    def _invoice_pauses(self):
         """Why an invoice may be left out of reminders for now: (reason, SQL condition on ``move``) pairs.
 
         The reason is a ``dunning.run.exception`` reason; add-ons and later features (disputes, promises to pay,
@@ -398,17 +396,15 @@ class DunningRun(models.Model):
                 ),
             ),
             # An approved plan pauses its invoices until an instalment is missed.
-            ("plan", SQL("move.dunning_plan_id IS NOT NULL AND %s IS NULL", self._dunning_plan_missed_date())),
+            ("plan", SQL("move.dunning_plan_id IS NOT NULL AND %s IS NULL", self._plan_missed_date())),
             ("on_hold", SQL("move.dunning_hold_until > %s", self.date)),
             (
                 "promise",
-                self._dunning_promise_exists(
-                    SQL("promise.state = 'pending' AND promise.date_promised >= %s", self.date)
-                ),
+                self._promise_exists(SQL("promise.state = 'pending' AND promise.date_promised >= %s", self.date)),
             ),
         ]
 
-    def _dunning_plan_missed_date(self):
+    def _plan_missed_date(self):
         """SQL: the first instalment date of the approved plan of ``move`` that passed without enough paid."""
         return SQL(
             """(
@@ -430,16 +426,16 @@ class DunningRun(models.Model):
             date=self.date,
         )
 
-    def _dunning_due_date(self):
+    def _due_date(self):
         """SQL: the date an invoice ``move`` is dunned from: its due date, or the instalment its plan missed."""
         return SQL(
             "CASE WHEN move.dunning_plan_id IS NULL THEN move.invoice_date_due "
             "ELSE COALESCE(%s, move.invoice_date_due) END",
-            self._dunning_plan_missed_date(),
+            self._plan_missed_date(),
         )
 
     @api.model
-    def _dunning_promise_exists(self, condition):
+    def _promise_exists(self, condition):
         """SQL: the invoice ``move`` has a promise to pay that meets ``condition`` (on ``promise``)."""
         return SQL(
             """EXISTS (
@@ -451,14 +447,14 @@ class DunningRun(models.Model):
             condition,
         )
 
-    def _dunning_level(self, rows):
+    def _level_invoices(self, rows):
         """Step 3: the level each invoice reaches, then per debtor the reminder to send, if any.
 
         Per debtor and currency: invoices that are paused are left out, the debtor's hold and the policy's
         minimum interval are honoured (a broken promise overrides the interval), and the minimum amount and share
         of each level keep the debtor at the previous level when it owes too little.
 
-        :param list rows: the output of :meth:`_dunning_select`
+        :param list rows: the output of :meth:`_select_invoices`
         :return: (proposals, exceptions): proposals are dicts with partner_id, currency_id, level (record),
             lines (dicts); exceptions are dicts with partner_id, reason, detail
         """
@@ -473,8 +469,8 @@ class DunningRun(models.Model):
         for row in rows:
             by_debtor[row["partner_id"], row["currency_id"]].append(row)
         debtor_ids = {partner_id for partner_id, _currency in by_debtor}
-        open_balances = self._dunning_open_balances(debtor_ids)
-        open_credits = self._dunning_open_credits(debtor_ids)
+        open_balances = self._open_balances(debtor_ids)
+        open_credits = self._open_credits(debtor_ids)
         currencies = self.env["res.currency"].browse({currency_id for _partner, currency_id in by_debtor})
         currency_of = {currency.id: currency for currency in currencies}
 
@@ -486,17 +482,17 @@ class DunningRun(models.Model):
             policy = levels.policy_id
             currency = currency_of[currency_id]
             credits = open_credits.get((partner_id, currency_id), [])
-            self._dunning_net_position(debtor_rows, credits, currency)
-            escalations, left_out = self._dunning_escalations(partner_id, policy, levels, level_by_id, debtor_rows)
+            self._net_position(debtor_rows, credits, currency)
+            escalations, left_out = self._escalations(partner_id, policy, levels, level_by_id, debtor_rows)
             exceptions += left_out
             if not escalations:
                 continue
             if debtor_rows[0]["debtor_on_hold"]:
-                exceptions.append(self._dunning_exception(partner_id, "on_hold"))
+                exceptions.append(self._exception_vals(partner_id, "on_hold"))
                 continue
-            interval_problem = self._dunning_interval_problem(policy, debtor_rows)
+            interval_problem = self._interval_problem(policy, debtor_rows)
             if interval_problem:
-                exceptions.append(self._dunning_exception(partner_id, "interval", interval_problem))
+                exceptions.append(self._exception_vals(partner_id, "interval", interval_problem))
                 continue
             listed = [
                 row
@@ -510,16 +506,16 @@ class DunningRun(models.Model):
             open_balance = open_balances.get((partner_id, currency_id), overdue) - sum(
                 credit.amount for credit in credits
             )
-            allowed = self._dunning_allowed_levels(levels, currency_id, overdue, max(open_balance, overdue))
+            allowed = self._allowed_levels(levels, currency_id, overdue, max(open_balance, overdue))
             current_of = {row["move_id"]: level_by_id.get(row["level_id"]) for row in debtor_rows}
             escalations = {
                 move_id: capped
                 for move_id, target in escalations.items()
-                if (capped := self._dunning_cap_level(levels, allowed, current_of[move_id], target))
+                if (capped := self._cap_level(levels, allowed, current_of[move_id], target))
             }
             if not escalations:
                 exceptions.append(
-                    self._dunning_exception(
+                    self._exception_vals(
                         partner_id,
                         "under_minimum",
                         self.env._(
@@ -551,14 +547,14 @@ class DunningRun(models.Model):
             )
         return proposals, exceptions
 
-    def _dunning_escalations(self, partner_id, policy, levels, level_by_id, debtor_rows):
+    def _escalations(self, partner_id, policy, levels, level_by_id, debtor_rows):
         """The level each invoice of one debtor moves to; paused invoices and those its credits cover stay.
 
         :return: (escalations, exceptions): invoice id -> target level, and why invoices were left out
         """
         escalations, left_out = {}, defaultdict(list)
         for row in debtor_rows:
-            target = self._dunning_target_level(policy, levels, level_by_id.get(row["level_id"]), row)
+            target = self._target_level(policy, levels, level_by_id.get(row["level_id"]), row)
             if not target:
                 continue
             reason = row["pause"] or ("credits" if row["covered"] else None)
@@ -570,12 +566,12 @@ class DunningRun(models.Model):
             # Credits covering some invoices of a debtor who is reminded anyway show on the reminder itself.
             left_out.pop("credits", None)
         exceptions = [
-            self._dunning_exception(partner_id, reason, self.env._("Left out: %(invoices)s", invoices=", ".join(names)))
+            self._exception_vals(partner_id, reason, self.env._("Left out: %(invoices)s", invoices=", ".join(names)))
             for reason, names in left_out.items()
         ]
         return escalations, exceptions
 
-    def _dunning_interval_problem(self, policy, debtor_rows):
+    def _interval_problem(self, policy, debtor_rows):
         """Why the debtor is reminded too soon after its last reminder, or False; a broken promise cannot wait."""
         if any(row["promise_broken"] for row in debtor_rows):
             return False
@@ -588,7 +584,7 @@ class DunningRun(models.Model):
             )
         return False
 
-    def _dunning_allowed_levels(self, levels, currency_id, overdue, open_balance):
+    def _allowed_levels(self, levels, currency_id, overdue, open_balance):
         """The levels whose minimum amount and share the debtor's overdue amount reaches.
 
         :param float overdue: the debtor's overdue amount in ``currency_id``
@@ -604,7 +600,7 @@ class DunningRun(models.Model):
             if company.currency_id.compare_amounts(overdue_company, level.min_amount) >= 0 and share >= level.min_share
         }
 
-    def _dunning_cap_level(self, levels, allowed, current, target):
+    def _cap_level(self, levels, allowed, current, target):
         """The highest allowed level above ``current`` and up to ``target``: the debtor never exceeds its thresholds."""
         candidates = [
             level
@@ -616,7 +612,7 @@ class DunningRun(models.Model):
         ]
         return candidates[-1] if candidates else None
 
-    def _dunning_open_balances(self, partner_ids):
+    def _open_balances(self, partner_ids):
         """All that each debtor owes on posted customer invoices, due or not, per currency, in one query."""
         if not partner_ids:
             return {}
@@ -628,7 +624,7 @@ class DunningRun(models.Model):
         )
         return {(partner.id, currency.id): amount for partner, currency, amount in groups}
 
-    def _dunning_open_credits(self, partner_ids):
+    def _open_credits(self, partner_ids):
         """Every open receivable item of these debtors in the company that is no customer invoice, in one query:
         credit notes, payments not yet matched (in the debtor's favour) and outbound refunds not yet matched
         (against it), oldest first.
@@ -666,7 +662,7 @@ class DunningRun(models.Model):
             credits[partner_id, currency_id].append(Credit(line_id, amount, reversed_move_id))
         return credits
 
-    def _dunning_net_position(self, debtor_rows, credits, currency):
+    def _net_position(self, debtor_rows, credits, currency):
         """Set the debtor's credits against its selected invoices (paused ones aside, they are not dunned):
         each row gets ``amount_credit`` (the part its credits cover) and ``covered`` (nothing left to claim).
 
@@ -685,7 +681,7 @@ class DunningRun(models.Model):
             row["covered"] = bool(invoice and allocation.is_covered(invoice, digits))
         return allocation
 
-    def _dunning_target_level(self, policy, levels, current, row):
+    def _target_level(self, policy, levels, current, row):
         """The level an invoice moves to in this run, or None when it stays where it is.
 
         :param policy: the debtor's ``dunning.policy``
@@ -722,34 +718,32 @@ class DunningRun(models.Model):
             return following[0] if following and following[0] == reached[0] else None
         return reached[-1]
 
-    def _dunning_exception(self, partner_id, reason, detail=False):
+    def _exception_vals(self, partner_id, reason, detail=False):
         return {"partner_id": partner_id, "reason": reason, "detail": detail}
 
-    def _dunning_queue(self, proposals, exceptions):
+    def _queue_reminders(self, proposals, exceptions):
         """Step 4: queue the reminders (one per debtor and channel) and their lines, inserted in bulk by
-        ``dunning.event._dunning_bulk_create``.
+        ``dunning.reminder._bulk_create``.
 
         Invoice levels already claimed for a channel (a previous run, another worker) are left out; charges
         are computed here and stored on the lines, never at sending time.
         """
         self.ensure_one()
-        claimed = self._dunning_existing_claims(proposals)
-        charged = self._dunning_charge_history(proposals)
-        recipients = self._dunning_recipients({proposal["partner_id"] for proposal in proposals})
+        claimed = self._existing_claims(proposals)
+        charged = self._charge_history(proposals)
+        recipients = self._recipients({proposal["partner_id"] for proposal in proposals})
         state = "draft" if self.mode == "review" else "queued"
         company = self.company_id
-        event_vals = []
+        reminder_vals = []
         for proposal in proposals:
             level = proposal["level"]
             currency = self.env["res.currency"].browse(proposal["currency_id"])
             recipient = recipients[proposal["partner_id"]]
-            for channel in level._dunning_channels():
-                lines = [
-                    self._dunning_line_vals(line, channel, currency, claimed, charged) for line in proposal["lines"]
-                ]
+            for channel in level._enabled_channels():
+                lines = [self._line_vals(line, channel, currency, claimed, charged) for line in proposal["lines"]]
                 if not any(vals["is_escalation"] for vals in lines):
                     continue  # every escalation of this debtor was already claimed for this channel
-                event_vals.append(
+                reminder_vals.append(
                     {
                         "run_id": self.id,
                         "company_id": company.id,
@@ -765,18 +759,18 @@ class DunningRun(models.Model):
                         "credit_line_ids": proposal["credit_line_ids"],
                     }
                 )
-                problem = self.env["dunning.event"]._dunning_contact_problem(channel, recipient)
+                problem = self.env["dunning.reminder"]._contact_problem(channel, recipient)
                 if problem:
-                    exceptions.append(self._dunning_exception(proposal["partner_id"], "no_contact", problem))
-        self.env["dunning.event"]._dunning_bulk_create(event_vals)
+                    exceptions.append(self._exception_vals(proposal["partner_id"], "no_contact", problem))
+        self.env["dunning.reminder"]._bulk_create(reminder_vals)
         self.env["dunning.run.exception"].create(
             [{**vals, "run_id": self.id, "company_id": company.id} for vals in exceptions]
         )
 
-    def _dunning_line_vals(self, line, channel, currency, claimed, charged):
+    def _line_vals(self, line, channel, currency, claimed, charged):
         """Values of one invoice's line in a reminder; only an escalation carries charges.
 
-        :param dict charged: the output of :meth:`_dunning_charge_history`
+        :param dict charged: the output of :meth:`_charge_history`
         """
         row, level = line["row"], line["level"]
         is_escalation = line["is_escalation"] and (row["move_id"], level.id, channel) not in claimed
@@ -790,10 +784,10 @@ class DunningRun(models.Model):
             "amount_credit": row["amount_credit"],
         }
         if is_escalation:
-            vals.update(self._dunning_charges(row, level, currency, charged))
+            vals.update(self._line_charges(row, level, currency, charged))
         return vals
 
-    def _dunning_charges(self, row, level, currency, charged):
+    def _line_charges(self, row, level, currency, charged):
         """Fee, statutory compensation and late interest for an invoice reaching ``level``, never twice.
 
         The compensation is charged once per invoice; interest covers only the days after the last day already
@@ -829,7 +823,7 @@ class DunningRun(models.Model):
             )
         return vals
 
-    def _dunning_charge_history(self, proposals):
+    def _charge_history(self, proposals):
         """What the listed invoices were already charged, and the rate tables of the policies, in two queries.
 
         :return: dict with ``interest_until`` (invoice id -> last day charged with interest), ``compensated``
@@ -840,15 +834,15 @@ class DunningRun(models.Model):
         rules = self.env["dunning.charge.rule"].browse(
             {proposal["level"].policy_id.charge_rule_id.id for proposal in proposals} - {False}
         )
-        history = {"interest_until": {}, "compensated": set(), "rates": rules._dunning_rate_changes(rules.ids)}
+        history = {"interest_until": {}, "compensated": set(), "rates": rules._rate_changes(rules.ids)}
         if not move_ids:
             return history
-        self.env["dunning.event.line"].flush_model()
+        self.env["dunning.reminder.line"].flush_model()
         for move_id, interest_until, compensated in self.env.execute_query(
             SQL(
                 """
                 SELECT move_id, MAX(interest_date_to), BOOL_OR(includes_compensation)
-                  FROM dunning_event_line
+                  FROM dunning_reminder_line
                  WHERE move_id IN %s AND is_escalation AND state IS DISTINCT FROM 'cancelled'
               GROUP BY move_id
                 """,
@@ -861,17 +855,17 @@ class DunningRun(models.Model):
                 history["compensated"].add(move_id)
         return history
 
-    def _dunning_existing_claims(self, proposals):
+    def _existing_claims(self, proposals):
         """(invoice, level, channel) already claimed by a live escalation line, in one query."""
         move_ids = [line["row"]["move_id"] for proposal in proposals for line in proposal["lines"]]
         if not move_ids:
             return set()
-        self.env["dunning.event.line"].flush_model()
+        self.env["dunning.reminder.line"].flush_model()
         rows = self.env.execute_query(
             SQL(
                 """
                 SELECT move_id, level_id, channel
-                  FROM dunning_event_line
+                  FROM dunning_reminder_line
                  WHERE move_id IN %s AND is_escalation AND state IS DISTINCT FROM 'cancelled'
                 """,
                 tuple(move_ids),
@@ -879,7 +873,7 @@ class DunningRun(models.Model):
         )
         return {tuple(row) for row in rows}
 
-    def _dunning_recipients(self, partner_ids):
+    def _recipients(self, partner_ids):
         """The contact each debtor's reminders go to: its dunning contact, else its invoice address, else itself.
 
         :param set partner_ids: commercial partner ids

@@ -80,11 +80,11 @@ class ResCompany(models.Model):
         invoice.action_post()
         run = self.env["dunning.run"].with_company(self).create({"company_id": self.id, "mode": "send"})
         run.action_execute()
-        others = run.event_ids.filtered(lambda event: event.partner_id != unreachable).sorted("id")
+        others = run.reminder_ids.filtered(lambda reminder: reminder.partner_id != unreachable).sorted("id")
         others[-1:].action_cancel()
         # What the dispatch cron does, without waiting for it: emails go to the outgoing queue, the unreachable
         # customer's reminder fails with its reason; one reminder stays queued for the next pass.
-        (run.event_ids - others[-2:])._dunning_dispatch()
+        (run.reminder_ids - others[-2:])._dispatch()
 
     def _dunning_demo_plans_and_disputes(self, customers):
         """A dispute to resolve and an instalment plan to approve, as debtors raise them from their statement."""
@@ -102,7 +102,7 @@ class ResCompany(models.Model):
             self, disputed_invoice.id, "defective", "Two of the ten chairs delivered have a broken leg."
         )
         planned = debtors[1]._dunning_open_invoices(self)[:2]
-        self.env["dunning.plan"]._dunning_propose(
+        self.env["dunning.plan"]._propose(
             debtors[1], self, planned, 3, fields.Date.add(today, days=7), note="Our season starts next month."
         )
 

@@ -72,8 +72,8 @@ class ResPartner(models.Model):
         compute="_compute_dunning_level_id",
         help="The highest level reached by the customer's open invoices in the current company.",
     )
-    dunning_event_ids = fields.One2many("dunning.event", "partner_id", string="Reminders", readonly=True)
-    dunning_event_count = fields.Integer(compute="_compute_dunning_event_count")
+    dunning_reminder_ids = fields.One2many("dunning.reminder", "partner_id", string="Reminders", readonly=True)
+    dunning_reminder_count = fields.Integer(compute="_compute_dunning_reminder_count")
     dunning_plan_ids = fields.One2many("dunning.plan", "partner_id", string="Instalment Plans", readonly=True)
     dunning_dispute_ids = fields.One2many("dunning.dispute", "partner_id", string="Disputes", readonly=True)
     dunning_statement_revoked = fields.Boolean(
@@ -134,14 +134,14 @@ class ResPartner(models.Model):
         for partner in self:
             partner.dunning_level_id = highest.get(partner.commercial_partner_id._origin, False)
 
-    def _compute_dunning_event_count(self):
+    def _compute_dunning_reminder_count(self):
         counts = dict(
-            self.env["dunning.event"]._read_group(
+            self.env["dunning.reminder"]._read_group(
                 [("partner_id", "in", self._origin.ids)], groupby=["partner_id"], aggregates=["__count"]
             )
         )
         for partner in self:
-            partner.dunning_event_count = counts.get(partner._origin, 0)
+            partner.dunning_reminder_count = counts.get(partner._origin, 0)
 
     # === CONSTRAINT METHODS === #
 
@@ -200,9 +200,9 @@ class ResPartner(models.Model):
 
     # === ACTION METHODS === #
 
-    def action_view_dunning_events(self):
+    def action_view_dunning_reminders(self):
         self.ensure_one()
-        action = self.env["ir.actions.act_window"]._for_xml_id("receivable_dunning.dunning_event_action")
+        action = self.env["ir.actions.act_window"]._for_xml_id("receivable_dunning.dunning_reminder_action")
         action["domain"] = [("partner_id", "=", self.commercial_partner_id.id)]
         action["context"] = {"create": False}
         return action
@@ -382,7 +382,7 @@ class ResPartner(models.Model):
         invoices = partner._dunning_open_invoices(company)
         charges = {
             move: (fee, interest)
-            for move, fee, interest in self.env["dunning.event.line"]._read_group(
+            for move, fee, interest in self.env["dunning.reminder.line"]._read_group(
                 [
                     ("move_id", "in", invoices.ids),
                     ("state", "=", "sent"),
@@ -411,11 +411,11 @@ class ResPartner(models.Model):
                 }
             )
         currency = invoices[:1].currency_id or company.currency_id
-        last_reminder = self.env["dunning.event"].search(
+        last_reminder = self.env["dunning.reminder"].search(
             [
                 ("partner_id", "=", partner.id),
                 ("company_id", "=", company.id),
-                ("event_type", "=", "reminder"),
+                ("reminder_type", "=", "reminder"),
                 ("state", "=", "sent"),
             ],
             order="date_done desc, id desc",
@@ -591,12 +591,12 @@ class ResPartner(models.Model):
             raise ValidationError(self.env._("Enter the first payment as a date (field First payment).")) from error
         # PostgreSQL stores no NUL character: a form that sends one must not end in a server error.
         note = note.replace("\x00", "") if isinstance(note, str) else note
-        return self.env["dunning.plan"]._dunning_propose(
+        return self.env["dunning.plan"]._propose(
             self.commercial_partner_id, company, moves, count, first, frequency=frequency, note=note
         )
 
     def _dunning_raise_dispute(self, company, move_id, reason, description=False, attachments=None):
-        """The debtor disputes invoice ``move_id`` (see ``dunning.dispute._dunning_open``).
+        """The debtor disputes invoice ``move_id`` (see ``dunning.dispute._open_on_invoice``).
 
         :raise AccessError: the invoice is not the debtor's
         """
@@ -604,7 +604,7 @@ class ResPartner(models.Model):
         move = self._dunning_statement_invoice(company, move_id)
         if not move:
             raise AccessError(self.env._("This invoice is not yours."))
-        return self.env["dunning.dispute"]._dunning_open(
+        return self.env["dunning.dispute"]._open_on_invoice(
             self.commercial_partner_id, company, move, reason, description, attachments
         )
 

@@ -12,8 +12,8 @@ class SmsTracker(models.Model):
         )
         if notification_status in ("exception", "bounce"):
             notifications = self.mail_notification_id.filtered(
-                lambda n: n.notification_status == notification_status and n.mail_message_id.model == "dunning.event"
+                lambda n: n.notification_status == notification_status and n.mail_message_id.model == "dunning.reminder"
             )
             if notifications:
-                self.env["dunning.event"]._dunning_mark_sms_undelivered(notifications)
+                self.env["dunning.reminder"]._mark_sms_undelivered(notifications)
         return result

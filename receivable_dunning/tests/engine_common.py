@@ -23,13 +23,13 @@ class DunningEngineCommon(DunningCommon):
 
     def _dispatch(self):
         """Send every queued reminder the way the dispatcher does, without its commits."""
-        events = self.env["dunning.event"].search([("state", "=", "queued")], order="id")
-        return events._dunning_dispatch()
+        reminders = self.env["dunning.reminder"].search([("state", "=", "queued")], order="id")
+        return reminders._dispatch()
 
-    def _events(self, partner=None, **domain):
+    def _reminders(self, partner=None, **domain):
         search = [("partner_id", "=", (partner or self.debtor).id)]
         search += [(field, "=", value) for field, value in domain.items()]
-        return self.env["dunning.event"].search(search, order="id")
+        return self.env["dunning.reminder"].search(search, order="id")
 
     @contextmanager
     def smtp_sink(self, refused=()):

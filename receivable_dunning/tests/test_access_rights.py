@@ -20,7 +20,7 @@ class TestAccessRights(DunningCommon):
             "public": cls._create_user("public_visitor", "base.group_public"),
         }
         invoice = cls._create_invoice_due(cls.debtor, 100.0, cls._days_ago(40))
-        cls.event = cls.env["dunning.event"].create(
+        cls.reminder = cls.env["dunning.reminder"].create(
             {
                 "partner_id": cls.debtor.id,
                 "level_id": cls.level_1.id,
@@ -44,8 +44,8 @@ class TestAccessRights(DunningCommon):
             # model: {profile: allowed operations}
             "dunning.policy": {"manager": everything, "user": read, "auditor": read},
             "dunning.level": {"manager": everything, "user": read, "auditor": read},
-            "dunning.event": {"manager": everything, "user": {"read", "write", "create"}, "auditor": read},
-            "dunning.event.line": {"manager": everything, "user": {"read", "write", "create"}, "auditor": read},
+            "dunning.reminder": {"manager": everything, "user": {"read", "write", "create"}, "auditor": read},
+            "dunning.reminder.line": {"manager": everything, "user": {"read", "write", "create"}, "auditor": read},
             "dunning.run": {"manager": everything, "user": {"read", "write", "create"}, "auditor": read},
             "dunning.promise": {"manager": everything, "user": {"read", "write", "create"}, "auditor": read},
             "dunning.debtor": {"manager": read, "user": read, "auditor": read},
@@ -58,13 +58,13 @@ class TestAccessRights(DunningCommon):
     def test_portal_and_public_cannot_read_records(self):
         for profile in ("portal", "public", "invoicing"):
             with self.subTest(profile=profile), self.assertRaises(AccessError):
-                self.event.with_user(self.users[profile]).read(["name"])
+                self.reminder.with_user(self.users[profile]).read(["name"])
             with self.subTest(profile=profile), self.assertRaises(AccessError):
                 self.policy.with_user(self.users[profile]).read(["name"])
 
     def test_user_runs_dunning_but_cannot_configure(self):
         user = self.users["user"]
-        self.assertEqual(self.event.with_user(user).partner_id, self.debtor)
+        self.assertEqual(self.reminder.with_user(user).partner_id, self.debtor)
         with self.assertRaises(AccessError):
             self.policy.with_user(user).write({"min_interval_days": 1})
         run = self.env["dunning.run"].with_user(user).create({"mode": "review"})
@@ -77,10 +77,10 @@ class TestAccessRights(DunningCommon):
 
     def test_sent_reminder_cannot_be_deleted(self):
         manager = self.users["manager"]
-        self.event.state = "sent"
+        self.reminder.state = "sent"
         with self.assertRaises(UserError):
-            self.event.with_user(manager).unlink()
-        queued = self.event.copy({"state": "queued"})
+            self.reminder.with_user(manager).unlink()
+        queued = self.reminder.copy({"state": "queued"})
         queued.with_user(manager).unlink()
         self.assertFalse(queued.exists())
 
@@ -103,9 +103,9 @@ class TestAccessRights(DunningCommon):
         url = self.debtor.with_user(self.users["user"]).action_dunning_open_statement()["url"]
         self.assertIn(f"/dunning/statement/{self.env.company.id}/{self.debtor.id}/", url)
         # The link opens the debtor's statement without a login: only dunning users read it, not auditors.
-        self.assertIn("/dunning/statement/", self.event.with_user(self.users["user"]).statement_url)
+        self.assertIn("/dunning/statement/", self.reminder.with_user(self.users["user"]).statement_url)
         with self.assertRaises(AccessError):
-            self.event.with_user(self.users["auditor"]).statement_url  # noqa: B018
+            self.reminder.with_user(self.users["auditor"]).statement_url  # noqa: B018
 
     def test_only_dunning_users_change_how_a_customer_is_dunned(self):
         # Both may edit customers (Contact Creation, which internal users get by default).

@@ -22,7 +22,7 @@ class TestStatutoryCharges(DunningEngineCommon):
         invoice = self._create_invoice_due(partner, amount, due, currency=self.eur)
         with freeze_time(run_date):
             run = self._run()
-        return invoice, run.event_ids.line_ids.filtered(lambda line: line.move_id == invoice)
+        return invoice, run.reminder_ids.line_ids.filtered(lambda line: line.move_id == invoice)
 
     def test_france_over_a_rate_change(self):
         invoice, line = self._charge("receivable_dunning.charge_rule_fr", self.debtor)
@@ -33,8 +33,8 @@ class TestStatutoryCharges(DunningEngineCommon):
         self.assertEqual(line.amount_interest, 157.23)
         self.assertEqual(line.amount_fee, 40.0)
         self.assertTrue(line.includes_compensation)
-        self.assertEqual(line.event_id.amount_total, 10000.0 + 157.23 + 40.0)
-        self.assertEqual(line.event_id.currency_id, invoice.currency_id)
+        self.assertEqual(line.reminder_id.amount_total, 10000.0 + 157.23 + 40.0)
+        self.assertEqual(line.reminder_id.currency_id, invoice.currency_id)
 
     def test_spain_over_a_rate_change(self):
         _invoice, line = self._charge("receivable_dunning.charge_rule_es", self.debtor)
@@ -58,9 +58,9 @@ class TestStatutoryCharges(DunningEngineCommon):
         self.assertEqual(first.amount_fee, 40.0)
         with freeze_time(date(2025, 7, 31)):
             self._dispatch()
-            self.assertFalse(self._run().event_ids, "nothing new the same day")
+            self.assertFalse(self._run().reminder_ids, "nothing new the same day")
         with freeze_time(date(2025, 8, 20)):
-            later = self._run().event_ids.line_ids.filtered(lambda line: line.move_id == invoice)
+            later = self._run().reminder_ids.line_ids.filtered(lambda line: line.move_id == invoice)
         self.assertEqual(later.level_id.name, "Level 4")
         self.assertEqual(later.amount_fee, 0.0, "the compensation is charged once per invoice")
         # Only August 1-20 at 12.15%: 10000 x 12.15% x 20/365 = 66.5753 -> 66.58
@@ -76,7 +76,7 @@ class TestStatutoryCharges(DunningEngineCommon):
         with freeze_time(date(2025, 7, 31)):
             run = self._run()
             self._dispatch()
-        charges = run.event_ids.line_ids.charge_move_id
+        charges = run.reminder_ids.line_ids.charge_move_id
         self.assertEqual(len(charges), 1)
         self.assertEqual(charges.state, "posted")
         self.assertEqual(charges.partner_id, self.debtor)

@@ -134,9 +134,9 @@ class TestReminderLineGuards(DunningEngineCommon):
         with freeze_time(SENT_ON):
             run = self._run()
             self._dispatch()
-        event = run.event_ids.filtered(lambda e: e.channel == "email")
-        self.assertEqual(event.state, "sent")
-        return event.line_ids.filtered(lambda line: line.move_id == self.invoice)
+        reminder = run.reminder_ids.filtered(lambda e: e.channel == "email")
+        self.assertEqual(reminder.state, "sent")
+        return reminder.line_ids.filtered(lambda line: line.move_id == self.invoice)
 
     def test_sent_reminder_lines_are_immutable(self):
         line = self._sent_line()
@@ -158,7 +158,7 @@ class TestReminderLineGuards(DunningEngineCommon):
                 with self.subTest(user=user.login, field=name), self.assertRaisesRegex(UserError, "was sent|is sent"):
                     line.with_user(user).write({name: value})
             with self.subTest(user=user.login), self.assertRaisesRegex(UserError, "is sent"):
-                line.event_id.with_user(user).write(
+                line.reminder_id.with_user(user).write(
                     {"line_ids": [Command.create({"move_id": self.other_invoice.id, "amount_fee": 500.0})]}
                 )
         with self.assertRaisesRegex(UserError, "is sent"):
@@ -166,44 +166,44 @@ class TestReminderLineGuards(DunningEngineCommon):
         self.assertEqual((line.amount_fee, line.level_id, line.is_escalation, line.charge_move_id), before)
 
     def test_sent_reminder_cannot_be_reopened(self):
-        event = self._sent_line().event_id
+        reminder = self._sent_line().reminder_id
         for state in ("draft", "queued", "cancelled"):
             with self.subTest(state=state), self.assertRaisesRegex(UserError, "was sent"):
-                event.with_user(self.manager).write({"state": state})
-        self.assertEqual(event.state, "sent")
+                reminder.with_user(self.manager).write({"state": state})
+        self.assertEqual(reminder.state, "sent")
 
     def test_cancelled_reminder_lines_are_immutable(self):
         with freeze_time(SENT_ON):
-            event = self._run().event_ids.filtered(lambda e: e.channel == "email")
-        event.with_user(self.collector).action_cancel()
-        line = event.line_ids[:1]
+            reminder = self._run().reminder_ids.filtered(lambda e: e.channel == "email")
+        reminder.with_user(self.collector).action_cancel()
+        line = reminder.line_ids[:1]
         with self.assertRaisesRegex(UserError, "is cancelled"):
             line.with_user(self.manager).write({"date_due": DUE})
         with self.assertRaisesRegex(UserError, "is cancelled"):
             line.with_user(self.manager).unlink()
         with self.assertRaisesRegex(UserError, "is cancelled"):
-            self.env["dunning.event.line"].with_user(self.manager).create(
-                {"event_id": event.id, "move_id": self.other_invoice.id}
+            self.env["dunning.reminder.line"].with_user(self.manager).create(
+                {"reminder_id": reminder.id, "move_id": self.other_invoice.id}
             )
 
     def test_reminder_in_review_changes_only_through_review(self):
         with freeze_time(SENT_ON):
-            event = self._run(mode="review").event_ids.filtered(lambda e: e.channel == "email")
-        self.assertEqual(event.state, "draft")
-        line = event.line_ids.filtered(lambda line: line.move_id == self.invoice)
+            reminder = self._run(mode="review").reminder_ids.filtered(lambda e: e.channel == "email")
+        self.assertEqual(reminder.state, "draft")
+        line = reminder.line_ids.filtered(lambda line: line.move_id == self.invoice)
         for name, value in {"amount_fee": 400.0, "is_escalation": False, "level_id": self.level_1.id}.items():
             with self.subTest(field=name), self.assertRaisesRegex(UserError, "keep the level and charges"):
                 line.with_user(self.collector).write({name: value})
         with self.assertRaisesRegex(UserError, "charges invoice"):
-            self.env["dunning.event.line"].with_user(self.collector).create(
-                {"event_id": event.id, "move_id": self.other_invoice.id, "charge_move_id": self.invoice.id}
+            self.env["dunning.reminder.line"].with_user(self.collector).create(
+                {"reminder_id": reminder.id, "move_id": self.other_invoice.id, "charge_move_id": self.invoice.id}
             )
         # The review itself: the reviewer lowers the level (its escalations follow) and leaves an invoice out.
-        event.with_user(self.collector).level_id = self.level_2
+        reminder.with_user(self.collector).level_id = self.level_2
         self.assertEqual(line.level_id, self.level_2)
         self.assertEqual(line.amount_fee, 0.0, "level 2 has no fee")
-        event.line_ids.filtered(lambda line: line.move_id == self.other_invoice).with_user(self.manager).unlink()
-        self.assertEqual(event.line_ids, line)
+        reminder.line_ids.filtered(lambda line: line.move_id == self.other_invoice).with_user(self.manager).unlink()
+        self.assertEqual(reminder.line_ids, line)
 
 
 @tagged("post_install", "-at_install")

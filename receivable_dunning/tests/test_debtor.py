@@ -44,7 +44,7 @@ class TestDebtorStatus(DunningCommon):
         self.assertEqual(self._debtor_row().level_id, self.level_1)
         self.assertFalse(self.later.dunning_next_date)
         run = self.env["dunning.run"].create({"mode": "review"})
-        self.assertNotIn(self.later.id, [row["move_id"] for row in run._dunning_select()])
+        self.assertNotIn(self.later.id, [row["move_id"] for row in run._select_invoices()])
 
     def test_paid_invoices_leave_the_list(self):
         self.env["account.payment.register"].with_context(

@@ -31,11 +31,11 @@ class TestDispatch(DunningEngineCommon, SMSCase):
         with self.smtp_sink() as sink, freeze_time(TODAY):
             sent = self._dispatch()
             self._flush_mail_queue()
-        self.assertEqual(sent, run.event_ids)
+        self.assertEqual(sent, run.reminder_ids)
         messages = sink.messages_to("debtor.one@example.com")
         self.assertEqual(len(messages), 1)
         message = messages[0]
-        self.assertIn(run.event_ids.name, message["Subject"])
+        self.assertIn(run.reminder_ids.name, message["Subject"])
         body = sink.html_body(message)
         self.assertIn(self.invoice.name, body)
         self.assertIn("1,234.50", body)
@@ -59,62 +59,62 @@ class TestDispatch(DunningEngineCommon, SMSCase):
         run = self._queue()
         with freeze_time(TODAY):
             self._dispatch()
-        self.assertEqual(run.event_ids.state, "sent")
+        self.assertEqual(run.reminder_ids.state, "sent")
         self.assertEqual(self.invoice.dunning_level_id, self.level_1)
         self.assertEqual(self.invoice.dunning_last_date, TODAY)
-        self.assertIn(run.event_ids.name, self.debtor.message_ids[0].body)
-        self.assertTrue(run.event_ids.mail_id)
+        self.assertIn(run.reminder_ids.name, self.debtor.message_ids[0].body)
+        self.assertTrue(run.reminder_ids.mail_id)
 
     def _sent_sms_reminder(self):
         self.policy.escalation_mode = "catch_up"
         self.debtor.write({"phone": "0470 12 34 56", "country_id": self.env.ref("base.be").id})
         self.invoice.invoice_date_due = DUE - timedelta(days=10)  # level 2: email and SMS
         run = self._queue()
-        sms_event = run.event_ids.filtered(lambda e: e.channel == "sms")
+        sms_reminder = run.reminder_ids.filtered(lambda e: e.channel == "sms")
         with freeze_time(TODAY):
             self._dispatch()
-        self.assertEqual(sms_event.state, "sent")
-        return run, sms_event
+        self.assertEqual(sms_reminder.state, "sent")
+        return run, sms_reminder
 
     def test_sms_number_in_e164(self):
-        _run, sms_event = self._sent_sms_reminder()
-        self.assertEqual(sms_event.sms_id.number, "+32470123456")
-        self.assertIn(sms_event.name, sms_event.sms_id.body)
-        self.assertEqual(sms_event.mail_message_id.message_type, "sms")
+        _run, sms_reminder = self._sent_sms_reminder()
+        self.assertEqual(sms_reminder.sms_id.number, "+32470123456")
+        self.assertIn(sms_reminder.name, sms_reminder.sms_id.body)
+        self.assertEqual(sms_reminder.mail_message_id.message_type, "sms")
         with self.mockSMSGateway():
-            sms_event.sms_id.sudo()._send()
+            sms_reminder.sms_id.sudo()._send()
         self.assertSMSIapSent(["+32470123456"])
 
     def test_sms_refused_by_provider_fails_and_is_retried(self):
-        run, sms_event = self._sent_sms_reminder()
-        first_sms = sms_event.sms_id
+        run, sms_reminder = self._sent_sms_reminder()
+        first_sms = sms_reminder.sms_id
         with self.mockSMSGateway(sim_error="credit"):
             first_sms.sudo()._send()
         self.assertEqual(first_sms.state, "error")
-        self.assertEqual(sms_event.state, "failed")
-        self.assertIn("+32470123456", sms_event.error_message)
-        self.assertIn("Insufficient Credit", sms_event.error_message)
-        self.assertEqual(sms_event.attempt_count, 1)
-        self.assertEqual(run.event_ids.filtered(lambda e: e.channel == "email").state, "sent")
+        self.assertEqual(sms_reminder.state, "failed")
+        self.assertIn("+32470123456", sms_reminder.error_message)
+        self.assertIn("Insufficient Credit", sms_reminder.error_message)
+        self.assertEqual(sms_reminder.attempt_count, 1)
+        self.assertEqual(run.reminder_ids.filtered(lambda e: e.channel == "email").state, "sent")
         # A collector (no administrator) sends it again now; the refused SMS is cancelled.
         collector = self._create_user("sms_collector", "receivable_dunning.group_dunning_user")
         with freeze_time(TODAY):
-            sms_event.with_user(collector).action_retry()
-            self.assertEqual(sms_event.state, "queued")
-            sms_event.with_user(collector).action_send_now()
-        self.assertEqual(sms_event.state, "sent")
-        self.assertNotEqual(sms_event.sms_id, first_sms)
+            sms_reminder.with_user(collector).action_retry()
+            self.assertEqual(sms_reminder.state, "queued")
+            sms_reminder.with_user(collector).action_send_now()
+        self.assertEqual(sms_reminder.state, "sent")
+        self.assertNotEqual(sms_reminder.sms_id, first_sms)
         self.assertEqual(first_sms.state, "canceled")
         with self.mockSMSGateway():
-            sms_event.sms_id.sudo()._send()
+            sms_reminder.sms_id.sudo()._send()
         self.assertSMSIapSent(["+32470123456"])
-        self.assertEqual(sms_event.state, "sent")
+        self.assertEqual(sms_reminder.state, "sent")
 
     def test_sms_bounce_reported_later_fails_the_reminder(self):
-        _run, sms_event = self._sent_sms_reminder()
+        _run, sms_reminder = self._sent_sms_reminder()
         with self.mockSMSGateway():
-            sms_event.sms_id.sudo()._send()
-        self.assertEqual(sms_event.state, "sent")
+            sms_reminder.sms_id.sudo()._send()
+        self.assertEqual(sms_reminder.state, "sent")
         # The provider's delivery reports, as /sms/status hands them over days later (as superuser).
         trackers = self.env["sms.tracker"].sudo()
         # A report on another SMS leaves the reminder alone.
@@ -122,34 +122,34 @@ class TestDispatch(DunningEngineCommon, SMSCase):
         other_tracker = trackers.search([("mail_notification_id.mail_message_id", "=", other_message.id)])
         self.assertEqual(len(other_tracker), 1)
         other_tracker._action_update_from_provider_error("invalid_destination")
-        self.assertEqual(sms_event.state, "sent")
-        tracker = trackers.search([("mail_notification_id.mail_message_id", "=", sms_event.mail_message_id.id)])
+        self.assertEqual(sms_reminder.state, "sent")
+        tracker = trackers.search([("mail_notification_id.mail_message_id", "=", sms_reminder.mail_message_id.id)])
         self.assertEqual(len(tracker), 1)
         tracker._action_update_from_provider_error("invalid_destination")
-        self.assertEqual(sms_event.state, "failed")
-        self.assertIn("+32470123456", sms_event.error_message)
-        self.assertEqual(sms_event.attempt_count, 1)
+        self.assertEqual(sms_reminder.state, "failed")
+        self.assertIn("+32470123456", sms_reminder.error_message)
+        self.assertEqual(sms_reminder.attempt_count, 1)
 
     def test_invalid_phone_fails_with_reason(self):
         self.policy.escalation_mode = "catch_up"
         self.debtor.phone = "12"
         self.invoice.invoice_date_due = DUE - timedelta(days=10)
         run = self._queue()
-        sms_event = run.event_ids.filtered(lambda e: e.channel == "sms")
+        sms_reminder = run.reminder_ids.filtered(lambda e: e.channel == "sms")
         self.assertEqual(run.exception_ids.reason, "no_contact")
         with freeze_time(TODAY):
             self._dispatch()
-        self.assertEqual(sms_event.state, "failed")
-        self.assertIn("field Phone", sms_event.error_message)
-        self.assertEqual(sms_event.attempt_count, 1)
-        self.assertEqual(run.event_ids.filtered(lambda e: e.channel == "email").state, "sent")
+        self.assertEqual(sms_reminder.state, "failed")
+        self.assertIn("field Phone", sms_reminder.error_message)
+        self.assertEqual(sms_reminder.attempt_count, 1)
+        self.assertEqual(run.reminder_ids.filtered(lambda e: e.channel == "email").state, "sent")
 
     def test_letter_is_attached(self):
         self.level_1.write({"send_email": False, "send_letter": True})
         run = self._queue()
         with freeze_time(TODAY):
             self._dispatch()
-        attachment = run.event_ids.letter_attachment_id
+        attachment = run.reminder_ids.letter_attachment_id
         self.assertTrue(attachment)
         self.assertIn(self.invoice.name, attachment.raw.decode())
 
@@ -157,8 +157,8 @@ class TestDispatch(DunningEngineCommon, SMSCase):
         self.level_1.write({"send_email": False, "send_letter": True})
         run = self._queue()
         with freeze_time(TODAY):
-            run.event_ids.with_context(force_report_rendering=True)._dunning_dispatch()
-        attachment = run.event_ids.letter_attachment_id
+            run.reminder_ids.with_context(force_report_rendering=True)._dispatch()
+        attachment = run.reminder_ids.letter_attachment_id
         self.assertEqual(attachment.mimetype, "application/pdf")
         self.assertTrue(attachment.raw.startswith(b"%PDF"))
 
@@ -169,7 +169,7 @@ class TestDispatch(DunningEngineCommon, SMSCase):
         run = self._queue()
         with freeze_time(TODAY):
             self._dispatch()
-        activity = run.event_ids.activity_id
+        activity = run.reminder_ids.activity_id
         self.assertEqual(activity.user_id, collector)
         self.assertEqual(activity.date_deadline, TODAY)
         self.assertEqual(activity.activity_type_id, self.env.ref("mail.mail_activity_data_call"))
@@ -188,17 +188,17 @@ class TestDispatch(DunningEngineCommon, SMSCase):
         with self.smtp_sink() as sink, freeze_time(TODAY):
             self._dispatch()
             self._flush_mail_queue()
-        events = run.event_ids.filtered(lambda e: e.partner_id in debtors)
-        failed = events.filtered(lambda e: e.state == "failed")
+        reminders = run.reminder_ids.filtered(lambda e: e.partner_id in debtors)
+        failed = reminders.filtered(lambda e: e.state == "failed")
         self.assertEqual(sorted(failed.partner_id.mapped("name")), ["Debtor 0", "Debtor 20"])
         self.assertTrue(all("field Email" in error for error in failed.mapped("error_message")))
-        self.assertEqual(len(events.filtered(lambda e: e.state == "sent")), 38)
+        self.assertEqual(len(reminders.filtered(lambda e: e.state == "sent")), 38)
         self.assertEqual(
             len({rcpt for item in sink.messages for rcpt in item["rcpt_tos"]} - {"debtor.one@example.com"}), 38
         )
-        failed_action = self.env.ref("receivable_dunning.dunning_event_action_failed")
+        failed_action = self.env.ref("receivable_dunning.dunning_reminder_action_failed")
         self.assertIn("search_default_filter_failed", failed_action.context)
-        self.assertEqual(self.env["dunning.event"].search([("state", "=", "failed")]), failed)
+        self.assertEqual(self.env["dunning.reminder"].search([("state", "=", "failed")]), failed)
 
     def test_smtp_refusal_fails_the_reminder_then_retry(self):
         run = self._queue()
@@ -206,16 +206,16 @@ class TestDispatch(DunningEngineCommon, SMSCase):
             self._dispatch()
             self._flush_mail_queue()
         self.assertFalse(sink.messages)
-        event = run.event_ids
-        self.assertEqual(event.state, "failed")
-        self.assertTrue(event.error_message)
+        reminder = run.reminder_ids
+        self.assertEqual(reminder.state, "failed")
+        self.assertTrue(reminder.error_message)
         with freeze_time(TODAY + timedelta(days=1)):
             self._run()  # the next run puts failed reminders back in the queue
-        self.assertEqual(event.state, "queued")
+        self.assertEqual(reminder.state, "queued")
         with self.smtp_sink() as sink, freeze_time(TODAY + timedelta(days=1)):
             self._dispatch()
             self._flush_mail_queue()
-        self.assertEqual(event.state, "sent")
+        self.assertEqual(reminder.state, "sent")
         self.assertEqual(len(sink.messages_to("debtor.one@example.com")), 1)
 
     def _bounce(self, message, email):
@@ -260,19 +260,19 @@ class TestDispatch(DunningEngineCommon, SMSCase):
         with self.smtp_sink() as sink, freeze_time(TODAY):
             self._dispatch()
             self._flush_mail_queue()
-        event = run.event_ids
-        self.assertEqual(event.state, "sent")
+        reminder = run.reminder_ids
+        self.assertEqual(reminder.state, "sent")
         self.assertEqual(len(sink.messages_to("debtor.one@example.com")), 1)
         # The copy to the collector bounces: the reminder reached the debtor all the same.
-        self._bounce(event.mail_message_id, "collector@example.com")
-        self.assertEqual(event.state, "sent")
-        self._bounce(event.mail_message_id, "debtor.one@example.com")
-        self.assertEqual(event.state, "failed")
-        self.assertIn("debtor.one@example.com", event.error_message)
-        self.assertEqual(event.attempt_count, 1)
+        self._bounce(reminder.mail_message_id, "collector@example.com")
+        self.assertEqual(reminder.state, "sent")
+        self._bounce(reminder.mail_message_id, "debtor.one@example.com")
+        self.assertEqual(reminder.state, "failed")
+        self.assertIn("debtor.one@example.com", reminder.error_message)
+        self.assertEqual(reminder.attempt_count, 1)
         with freeze_time(TODAY + timedelta(days=1)):
             self._run()
-        self.assertEqual(event.state, "queued", "the next run sends it again")
+        self.assertEqual(reminder.state, "queued", "the next run sends it again")
 
     def test_payment_cancels_pending_reminders_and_thanks(self):
         other = self._create_invoice_due(self.debtor, 100.0, DUE)
@@ -280,16 +280,16 @@ class TestDispatch(DunningEngineCommon, SMSCase):
         with freeze_time(TODAY):
             self._dispatch()
         self.assertEqual(self.invoice.dunning_level_id, self.level_1)
-        queued = run.event_ids.copy({"state": "queued"})  # a reminder still waiting in the queue
+        queued = run.reminder_ids.copy({"state": "queued"})  # a reminder still waiting in the queue
         self.env["account.payment.register"].with_context(
             active_model="account.move", active_ids=self.invoice.ids
         ).create({})._create_payments()
         self.assertEqual(queued.line_ids.move_id, other, "the paid invoice left the pending reminder")
-        thanks = self.env["dunning.event"].search([("event_type", "=", "thanks")])
+        thanks = self.env["dunning.reminder"].search([("reminder_type", "=", "thanks")])
         self.assertEqual(thanks.line_ids.move_id, self.invoice)
         self.assertEqual(thanks.state, "queued")
         with self.smtp_sink() as sink, freeze_time(TODAY):
-            thanks._dunning_dispatch()
+            thanks._dispatch()
             self._flush_mail_queue()
         message = sink.messages_to("debtor.one@example.com")[0]
         self.assertIn("thank you", message["Subject"].lower())
@@ -300,18 +300,18 @@ class TestDispatch(DunningEngineCommon, SMSCase):
         self.env["account.payment.register"].with_context(
             active_model="account.move", active_ids=self.invoice.ids
         ).create({})._create_payments()
-        self.assertEqual(run.event_ids.state, "cancelled")
+        self.assertEqual(run.reminder_ids.state, "cancelled")
 
     def test_template_error_fails_the_reminder(self):
         run = self._queue()
         with (
             patch.object(type(self.env["mail.template"]), "send_mail", side_effect=ValueError("broken template")),
-            mute_logger("odoo.addons.receivable_dunning.models.dunning_event"),
+            mute_logger("odoo.addons.receivable_dunning.models.dunning_reminder"),
             freeze_time(TODAY),
         ):
             self._dispatch()
-        self.assertEqual(run.event_ids.state, "failed")
-        self.assertEqual(run.event_ids.error_message, "broken template")
+        self.assertEqual(run.reminder_ids.state, "failed")
+        self.assertEqual(run.reminder_ids.error_message, "broken template")
 
     def test_resend_without_new_charges(self):
         self.policy.escalation_mode = "catch_up"
@@ -319,10 +319,10 @@ class TestDispatch(DunningEngineCommon, SMSCase):
         run = self._queue()
         with freeze_time(TODAY):
             self._dispatch()
-            self.assertEqual(run.event_ids.amount_fee, 40.0)
-            copy = run.event_ids.action_resend()
+            self.assertEqual(run.reminder_ids.amount_fee, 40.0)
+            copy = run.reminder_ids.action_resend()
         self.assertEqual(copy.state, "sent")
-        self.assertNotEqual(copy.name, run.event_ids.name)
+        self.assertNotEqual(copy.name, run.reminder_ids.name)
         self.assertFalse(copy.line_ids.filtered("is_escalation"))
         self.assertEqual(copy.amount_fee, 0.0)
         self.assertEqual(copy.amount_residual, 1234.5)

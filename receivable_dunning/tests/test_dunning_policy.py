@@ -37,7 +37,7 @@ class TestDunningPolicy(DunningCommon):
             self.level_1.send_email = False
         # ...unless it is the hand-over step, which sends nothing automatically.
         self.level_3.write({"send_email": False, "is_last_auto_step": True})
-        self.assertFalse(self.level_3._dunning_channels())
+        self.assertFalse(self.level_3._enabled_channels())
 
     def test_negative_settings_refused(self):
         for field in ("grace_days", "min_interval_days", "interest_rate"):
@@ -65,16 +65,16 @@ class TestDunningPolicy(DunningCommon):
 
     def test_level_for_days(self):
         policy = self.policy
-        self.assertFalse(policy._dunning_level_for_days(-5))
-        self.assertEqual(policy._dunning_level_for_days(-3), self.courtesy)
-        self.assertEqual(policy._dunning_level_for_days(0), self.courtesy)
-        self.assertEqual(policy._dunning_level_for_days(10), self.level_1)
-        self.assertEqual(policy._dunning_level_for_days(29), self.level_2)
-        self.assertEqual(policy._dunning_level_for_days(90), self.level_3)
+        self.assertFalse(policy._level_for_days(-5))
+        self.assertEqual(policy._level_for_days(-3), self.courtesy)
+        self.assertEqual(policy._level_for_days(0), self.courtesy)
+        self.assertEqual(policy._level_for_days(10), self.level_1)
+        self.assertEqual(policy._level_for_days(29), self.level_2)
+        self.assertEqual(policy._level_for_days(90), self.level_3)
         policy.grace_days = 3  # grace delays late levels, never the courtesy reminder
-        self.assertEqual(policy._dunning_level_for_days(12), self.courtesy)
-        self.assertEqual(policy._dunning_level_for_days(13), self.level_1)
-        self.assertEqual(policy._dunning_level_for_days(-3), self.courtesy)
+        self.assertEqual(policy._level_for_days(12), self.courtesy)
+        self.assertEqual(policy._level_for_days(13), self.level_1)
+        self.assertEqual(policy._level_for_days(-3), self.courtesy)
 
     def test_partner_policy_overrides_company_default(self):
         self.assertEqual(self.debtor._dunning_get_policy(), self.policy)

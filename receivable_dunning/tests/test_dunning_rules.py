@@ -22,12 +22,12 @@ class TestDunningRules(DunningEngineCommon):
         invoice.dunning_level_id = self.level_1
         with freeze_time(on(0)):
             run = self._run()
-        self.assertFalse(run.event_ids, "300 overdue is under the 500 that level 2 asks")
+        self.assertFalse(run.reminder_ids, "300 overdue is under the 500 that level 2 asks")
         self.assertEqual(run.exception_ids.reason, "under_minimum")
         self._create_invoice_due(self.debtor, 250.0, on(-1))
         with freeze_time(on(1)):
             run = self._run()
-        self.assertEqual(run.event_ids.level_id, self.level_2, "550 overdue now")
+        self.assertEqual(run.reminder_ids.level_id, self.level_2, "550 overdue now")
 
     def test_minimum_share_of_the_open_balance(self):
         self.level_1.min_share = 50.0
@@ -35,28 +35,28 @@ class TestDunningRules(DunningEngineCommon):
         not_due = self._create_invoice_due(self.debtor, 900.0, on(30))
         with freeze_time(on(0)):
             run = self._run()
-        self.assertFalse(run.event_ids, "100 overdue is 10% of the 1000 owed")
+        self.assertFalse(run.reminder_ids, "100 overdue is 10% of the 1000 owed")
         self.assertEqual(run.exception_ids.reason, "under_minimum")
         self.env["account.payment.register"].with_context(active_model="account.move", active_ids=not_due.ids).create(
             {}
         )._create_payments()
         with freeze_time(on(1)):
-            self.assertEqual(self._run().event_ids.level_id, self.level_1)
+            self.assertEqual(self._run().reminder_ids.level_id, self.level_1)
 
     def test_catch_up_caps_at_the_highest_level_the_thresholds_allow(self):
         self.policy.escalation_mode = "catch_up"
         self.level_3.min_amount = 1000.0
         self._create_invoice_due(self.debtor, 300.0, on(-40))
         with freeze_time(on(0)):
-            self.assertEqual(self._run().event_ids.level_id, self.level_2)
+            self.assertEqual(self._run().reminder_ids.level_id, self.level_2)
 
     def test_grace_days(self):
         self.policy.grace_days = 3
         self._create_invoice_due(self.debtor, 100.0, on(-11))
         with freeze_time(on(0)):
-            self.assertFalse(self._run().event_ids, "11 days late: under the 10 + 3 days of grace")
+            self.assertFalse(self._run().reminder_ids, "11 days late: under the 10 + 3 days of grace")
         with freeze_time(on(2)):
-            self.assertEqual(self._run().event_ids.level_id, self.level_1)
+            self.assertEqual(self._run().reminder_ids.level_id, self.level_1)
 
     def test_both_modes_over_simulated_months(self):
         step_debtor = self.debtor
@@ -78,14 +78,14 @@ class TestDunningRules(DunningEngineCommon):
     def test_recipient_chain(self):
         self._create_invoice_due(self.debtor, 100.0, on(-11))
         with freeze_time(on(0)):
-            self.assertEqual(self._run().event_ids.recipient_id, self.debtor, "no contact: the debtor itself")
-        self.env["dunning.event"].search([]).action_cancel()
+            self.assertEqual(self._run().reminder_ids.recipient_id, self.debtor, "no contact: the debtor itself")
+        self.env["dunning.reminder"].search([]).action_cancel()
         invoicing = self.env["res.partner"].create(
             {"name": "Invoicing", "parent_id": self.debtor.id, "type": "invoice", "email": "inv@example.com"}
         )
         with freeze_time(on(0)):
-            self.assertEqual(self._run().event_ids.recipient_id, invoicing)
-        self.env["dunning.event"].search([]).action_cancel()
+            self.assertEqual(self._run().reminder_ids.recipient_id, invoicing)
+        self.env["dunning.reminder"].search([]).action_cancel()
         dunning = self.env["res.partner"].create(
             {
                 "name": "Credit manager",
@@ -96,9 +96,9 @@ class TestDunningRules(DunningEngineCommon):
             }
         )
         with freeze_time(on(0)):
-            event = self._run().event_ids
-        self.assertEqual(event.recipient_id, dunning)
-        self.assertEqual(event._dunning_mail_template()._render_lang(event.ids)[event.id], "fr_FR")
+            reminder = self._run().reminder_ids
+        self.assertEqual(reminder.recipient_id, dunning)
+        self.assertEqual(reminder._mail_template()._render_lang(reminder.ids)[reminder.id], "fr_FR")
 
     def test_missing_contact_is_an_exception_before_sending(self):
         self.debtor.email = False
@@ -107,7 +107,7 @@ class TestDunningRules(DunningEngineCommon):
             run = self._run()
         self.assertEqual(run.exception_ids.reason, "no_contact")
         self.assertIn("Email", run.exception_ids.detail)
-        self.assertEqual(run.event_ids.state, "queued", "recorded, and failed with the reason at sending")
+        self.assertEqual(run.reminder_ids.state, "queued", "recorded, and failed with the reason at sending")
 
     def test_copy_to_collector_and_attachments_in_the_mail_received(self):
         collector = self._create_user("collector_cc", "receivable_dunning.group_dunning_user")
@@ -134,14 +134,14 @@ class TestDunningRules(DunningEngineCommon):
         self._create_invoice_due(self.debtor, 100.0, on(-11))
         self._create_invoice_due(self.debtor, 200.0, on(-12))
         with freeze_time(on(0)):
-            event = self._run().event_ids
-            self.assertEqual(event.invoice_count, 2)
-            self.assertTrue(iso11649.is_valid(event.payment_reference))
+            reminder = self._run().reminder_ids
+            self.assertEqual(reminder.invoice_count, 2)
+            self.assertTrue(iso11649.is_valid(reminder.payment_reference))
             with self.smtp_sink() as sink:
                 self._dispatch()
                 self._flush_mail_queue()
-        self.assertIn(event.payment_reference, sink.html_body(sink.messages_to("debtor.one@example.com")[0]))
+        self.assertIn(reminder.payment_reference, sink.html_body(sink.messages_to("debtor.one@example.com")[0]))
         other = self._create_debtor("Other", email="other@example.com")
         self._create_invoice_due(other, 100.0, on(-11))
         with freeze_time(on(0)):
-            self.assertNotEqual(self._run().event_ids.payment_reference, event.payment_reference)
+            self.assertNotEqual(self._run().reminder_ids.payment_reference, reminder.payment_reference)

@@ -21,7 +21,7 @@ TODAY = DUE + timedelta(days=11)  # level 1 for the invoices due on DUE
 LONG_DUE = TODAY - timedelta(days=31)  # level 3, with its 40.00 fee, for the invoices due on LONG_DUE
 
 RUN_LOGGER = "odoo.addons.receivable_dunning.models.dunning_run"
-EVENT_LOGGER = "odoo.addons.receivable_dunning.models.dunning_event"
+REMINDER_LOGGER = "odoo.addons.receivable_dunning.models.dunning_reminder"
 MOVE_LOGGER = "odoo.addons.receivable_dunning.models.account_move"
 STATEMENT_LOGGER = "odoo.addons.receivable_dunning.models.account_bank_statement_line"
 
@@ -59,14 +59,14 @@ class TestFaultIsolation(DunningEngineCommon):
 
     def _cron_dispatch(self):
         with patch.object(type(self.env["ir.cron"]), "_commit_progress", return_value=60.0) as progress:
-            self.env["dunning.event"]._cron_dunning_dispatch()
+            self.env["dunning.reminder"]._cron_dunning_dispatch()
         return progress
 
     def _dispatch_as_the_cron(self, calls=6):
         """Call the dispatch cron the way Odoo's cron runner does: a call that raises is rolled back and the runner
         calls again later."""
         for _call in range(calls):
-            if not self.env["dunning.event"].search_count([("state", "=", "queued")]):
+            if not self.env["dunning.reminder"].search_count([("state", "=", "queued")]):
                 return
             try:
                 with self.env.cr.savepoint():
@@ -78,14 +78,14 @@ class TestFaultIsolation(DunningEngineCommon):
     def _broken_company(self, company):
         """The run of ``company`` raises, as when its policy is unusable."""
         Run = type(self.env["dunning.run"])
-        select = Run._dunning_select
+        select = Run._select_invoices
 
         def broken_select(run):
             if run.company_id == company:
                 raise ValueError(f"the dunning policy of {company.name} has no usable level")
             return select(run)
 
-        with patch.object(Run, "_dunning_select", broken_select), mute_logger(RUN_LOGGER):
+        with patch.object(Run, "_select_invoices", broken_select), mute_logger(RUN_LOGGER):
             yield
 
     @contextmanager
@@ -99,7 +99,7 @@ class TestFaultIsolation(DunningEngineCommon):
                 raise UserError(moves.env._("The sales journal of %(company)s is locked.", company=company.name))
             return post(moves, soft=soft)
 
-        with patch.object(Move, "_post", locked_post), mute_logger(EVENT_LOGGER):
+        with patch.object(Move, "_post", locked_post), mute_logger(REMINDER_LOGGER):
             yield
 
     def _charging_policy(self, policy):
@@ -119,7 +119,7 @@ class TestFaultIsolation(DunningEngineCommon):
         run_b = self._runs(self.company_b)
         self.assertEqual(run_b.state, "failed")
         self.assertIn("no usable level", run_b.failure_reason)
-        self.assertFalse(run_b.event_ids, "a failed run queues nothing")
+        self.assertFalse(run_b.reminder_ids, "a failed run queues nothing")
         message = run_b.message_ids.filtered(lambda m: "no usable level" in str(m.body))
         self.assertTrue(message, "the failure is posted on the run")
         self.assertIn(self.manager_b.partner_id, message.partner_ids, "company B's managers are told")
@@ -127,7 +127,7 @@ class TestFaultIsolation(DunningEngineCommon):
         for company, debtor in ((self.company, self.debtor), (self.company_c, self.debtor_c)):
             run = self._runs(company)
             self.assertEqual(run.state, "done", f"{company.name} was run after the failure")
-            self.assertEqual(run.event_ids.partner_id, debtor)
+            self.assertEqual(run.reminder_ids.partner_id, debtor)
 
     def test_restarted_cron_never_doubles_the_day_runs(self):
         self._create_invoice_due(self.debtor, 100.0, DUE)
@@ -176,21 +176,21 @@ class TestFaultIsolation(DunningEngineCommon):
             run = self._run()
             with self._unpostable_charges(self.company):
                 self._dispatch()
-        event = run.event_ids
-        self.assertEqual(event.state, "sent")
+        reminder = run.reminder_ids
+        self.assertEqual(reminder.state, "sent")
         self.assertEqual(invoice.dunning_level_id, self.level_3, "the level moved all the same")
-        self.assertEqual(event.charge_state, "failed")
-        self.assertIn("is locked", event.charge_error)
-        self.assertFalse(event.line_ids.charge_move_id)
-        activity = event.activity_ids
+        self.assertEqual(reminder.charge_state, "failed")
+        self.assertIn("is locked", reminder.charge_error)
+        self.assertFalse(reminder.line_ids.charge_move_id)
+        activity = reminder.activity_ids
         self.assertEqual(activity.user_id, self.collector)
-        self.assertIn(event.name, activity.summary)
+        self.assertIn(reminder.name, activity.summary)
         # Once the cause is fixed, the collector invoices the charges from the reminder, once.
-        event.action_invoice_charges()
-        event.action_invoice_charges()
-        self.assertEqual(event.charge_state, "invoiced")
-        self.assertEqual(event.line_ids.charge_move_id.state, "posted")
-        self.assertEqual(event.line_ids.charge_move_id.amount_total, 40.0)
+        reminder.action_invoice_charges()
+        reminder.action_invoice_charges()
+        self.assertEqual(reminder.charge_state, "invoiced")
+        self.assertEqual(reminder.line_ids.charge_move_id.state, "posted")
+        self.assertEqual(reminder.line_ids.charge_move_id.amount_total, 40.0)
 
     def test_always_failing_reminder_never_blocks_the_queue(self):
         self.env["ir.config_parameter"].set_param("receivable_dunning.dispatch_batch_size", 2)
@@ -199,24 +199,24 @@ class TestFaultIsolation(DunningEngineCommon):
         debtors |= self._create_debtor("Three", email="three@example.com")
         for debtor in debtors:
             self._create_invoice_due(debtor, 100.0, DUE)
-        Event = type(self.env["dunning.event"])
-        apply_effects = Event._dunning_apply_effects
+        Reminder = type(self.env["dunning.reminder"])
+        apply_effects = Reminder._apply_effects
 
-        def failing_effects(events):
-            if events.partner_id & poisoned:
+        def failing_effects(reminders):
+            if reminders.partner_id & poisoned:
                 raise ValueError("the chatter of Debtor One cannot be written")
-            return apply_effects(events)
+            return apply_effects(reminders)
 
         with freeze_time(TODAY):
             run = self._run()
-            self.assertEqual(run.event_ids.sorted("id")[0].partner_id, poisoned, "first in the queue")
-            with patch.object(Event, "_dunning_apply_effects", failing_effects), mute_logger(EVENT_LOGGER):
+            self.assertEqual(run.reminder_ids.sorted("id")[0].partner_id, poisoned, "first in the queue")
+            with patch.object(Reminder, "_apply_effects", failing_effects), mute_logger(REMINDER_LOGGER):
                 self._dispatch_as_the_cron()
-        failed = run.event_ids.filtered(lambda e: e.partner_id == poisoned)
+        failed = run.reminder_ids.filtered(lambda e: e.partner_id == poisoned)
         self.assertEqual(failed.state, "failed")
         self.assertIn("cannot be written", failed.error_message)
         self.assertEqual(failed.attempt_count, 1)
-        self.assertEqual(set((run.event_ids - failed).mapped("state")), {"sent"}, "the queue behind it went on")
+        self.assertEqual(set((run.reminder_ids - failed).mapped("state")), {"sent"}, "the queue behind it went on")
         self.assertFalse(failed.line_ids.move_id.dunning_level_id, "its effects were rolled back with it")
 
     def test_failed_reminders_are_retried_after_the_queued_ones(self):
@@ -228,11 +228,11 @@ class TestFaultIsolation(DunningEngineCommon):
             self._create_invoice_due(debtor, 100.0, DUE)
         with freeze_time(TODAY):
             run = self._run()
-            retried = run.event_ids.sorted("id")[:2]
+            retried = run.reminder_ids.sorted("id")[:2]
             retried.write({"attempt_count": 3})  # they failed before and were put back in the queue
             self._cron_dispatch()
         self.assertEqual(set(retried.mapped("state")), {"queued"})
-        self.assertEqual(set((run.event_ids - retried).mapped("state")), {"sent"}, "the fresh reminders went first")
+        self.assertEqual(set((run.reminder_ids - retried).mapped("state")), {"sent"}, "the fresh reminders went first")
 
     # === AUTO-RECONCILIATION === #
 
@@ -337,7 +337,9 @@ class TestFaultIsolation(DunningEngineCommon):
         return receivable, entry.line_ids.filtered(lambda line: line.account_id == receivable.account_id)
 
     def _thanks(self):
-        return self.env["dunning.event"].search([("event_type", "=", "thanks"), ("partner_id", "=", self.debtor.id)])
+        return self.env["dunning.reminder"].search(
+            [("reminder_type", "=", "thanks"), ("partner_id", "=", self.debtor.id)]
+        )
 
     def test_payment_reconciled_twice_thanks_once(self):
         invoice = self._dunned_invoice()
@@ -347,7 +349,7 @@ class TestFaultIsolation(DunningEngineCommon):
         thanks = self._thanks()
         self.assertEqual(len(thanks), 1)
         with freeze_time(TODAY):
-            thanks._dunning_dispatch()
+            thanks._dispatch()
         self.assertEqual(thanks.state, "sent")
         receivable.remove_move_reconcile()
         self.assertEqual(invoice.payment_state, "not_paid")
@@ -360,8 +362,8 @@ class TestFaultIsolation(DunningEngineCommon):
         receivable, payment = self._payment_line(invoice)
         with (
             patch.object(
-                type(self.env["dunning.event"]),
-                "_dunning_trigger_dispatch",
+                type(self.env["dunning.reminder"]),
+                "_trigger_dispatch",
                 side_effect=RuntimeError("dispatcher unreachable"),
             ),
             mute_logger(MOVE_LOGGER),
@@ -403,23 +405,23 @@ class TestFaultIsolation(DunningEngineCommon):
         self.assertIn("no usable level", run_b.failure_reason)
         self.assertIn(self.manager_b.partner_id, run_b.message_ids.partner_ids)
         # Reminders: the refused one failed with the server's answer, every other one was sent once.
-        events = run_a.event_ids | run_c.event_ids
-        refused_event = events.filtered(lambda e: e.partner_id == refused)
-        self.assertEqual(refused_event.state, "failed")
-        self.assertIn("refused@example.com", refused_event.error_message)
-        self.assertEqual(set((events - refused_event).mapped("state")), {"sent"})
+        reminders = run_a.reminder_ids | run_c.reminder_ids
+        refused_reminder = reminders.filtered(lambda e: e.partner_id == refused)
+        self.assertEqual(refused_reminder.state, "failed")
+        self.assertIn("refused@example.com", refused_reminder.error_message)
+        self.assertEqual(set((reminders - refused_reminder).mapped("state")), {"sent"})
         debtor_emails = set((refused | charged | self.debtor | self.debtor_b | self.debtor_c).mapped("email"))
         received = sorted(rcpt for item in sink.messages for rcpt in item["rcpt_tos"] if rcpt in debtor_emails)
         self.assertEqual(received, ["charged@example.com", "debtor.c@example.com", "debtor.one@example.com"])
         # Charges: company A's invoiced once; company C's failed on its reminder, with an activity for the collector.
-        charged_event = events.filtered(lambda e: e.partner_id == charged)
-        self.assertEqual(charged_event.charge_state, "invoiced")
+        charged_reminder = reminders.filtered(lambda e: e.partner_id == charged)
+        self.assertEqual(charged_reminder.charge_state, "invoiced")
         charges = self.env["account.move"].search([("invoice_origin", "ilike", charged_invoice.name)])
         self.assertEqual(len(charges), 1)
         self.assertEqual((charges.state, charges.amount_total), ("posted", 40.0))
-        event_c = run_c.event_ids
-        self.assertEqual((event_c.state, event_c.charge_state), ("sent", "failed"))
-        self.assertIn("is locked", event_c.charge_error)
-        self.assertEqual(event_c.activity_ids.user_id, self.collector)
+        reminder_c = run_c.reminder_ids
+        self.assertEqual((reminder_c.state, reminder_c.charge_state), ("sent", "failed"))
+        self.assertIn("is locked", reminder_c.charge_error)
+        self.assertEqual(reminder_c.activity_ids.user_id, self.collector)
         self.assertEqual(invoice_c.dunning_level_id.delay_days, 30, "company C's reminder took effect")
         self.assertFalse(self.env["account.move"].search([("invoice_origin", "ilike", invoice_c.name)]))

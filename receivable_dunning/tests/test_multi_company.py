@@ -13,8 +13,8 @@ class TestMultiCompany(DunningCommon):
         cls.policy_b = cls.company_b.dunning_policy_id
         cls.invoice_a = cls._create_invoice_due(cls.debtor, 100.0, cls._days_ago(40))
         cls.invoice_b = cls._create_invoice_due(cls.debtor, 200.0, cls._days_ago(40), company=cls.company_b)
-        cls.event_b = (
-            cls.env["dunning.event"]
+        cls.reminder_b = (
+            cls.env["dunning.reminder"]
             .with_company(cls.company_b)
             .create(
                 {
@@ -41,8 +41,8 @@ class TestMultiCompany(DunningCommon):
         for model, record in (
             ("dunning.policy", self.policy_b),
             ("dunning.level", self.policy_b.level_ids[0]),
-            ("dunning.event", self.event_b),
-            ("dunning.event.line", self.event_b.line_ids),
+            ("dunning.reminder", self.reminder_b),
+            ("dunning.reminder.line", self.reminder_b.line_ids),
         ):
             with self.subTest(model=model):
                 self.assertFalse(env[model].search([("id", "=", record.id)]))
@@ -55,7 +55,7 @@ class TestMultiCompany(DunningCommon):
     def test_user_with_both_companies_sees_both(self):
         self.user_a.company_ids |= self.company_b
         env = self.env(user=self.user_a, context={"allowed_company_ids": [self.company.id, self.company_b.id]})
-        self.assertEqual(env["dunning.event"].search([("id", "=", self.event_b.id)]), self.event_b)
+        self.assertEqual(env["dunning.reminder"].search([("id", "=", self.reminder_b.id)]), self.reminder_b)
         rows = env["dunning.debtor"].search([("partner_id", "=", self.debtor.id)])
         self.assertEqual(set(rows.mapped("amount_overdue")), {100.0, 200.0})
 
@@ -69,9 +69,9 @@ class TestMultiCompany(DunningCommon):
         self.assertEqual(self.debtor.with_company(self.company_b)._dunning_get_policy(), special_b)
         self.assertEqual(self.debtor.with_company(self.company)._dunning_get_policy(), self.policy)
 
-    def test_event_refuses_level_of_other_company(self):
+    def test_reminder_refuses_level_of_other_company(self):
         with self.assertRaises(UserError):
-            self.env["dunning.event"].create(
+            self.env["dunning.reminder"].create(
                 {
                     "company_id": self.company.id,
                     "partner_id": self.debtor.id,
@@ -81,5 +81,5 @@ class TestMultiCompany(DunningCommon):
 
     def test_run_only_selects_its_company(self):
         run = self.env["dunning.run"].with_company(self.company_b).create({"company_id": self.company_b.id})
-        rows = run._dunning_select()
+        rows = run._select_invoices()
         self.assertEqual({row["move_id"] for row in rows}, {self.invoice_b.id})

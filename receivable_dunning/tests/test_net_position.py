@@ -100,7 +100,7 @@ class TestNetPosition(DunningEngineCommon):
         return entry
 
     def _lines_of(self, run, invoice):
-        return run.event_ids.line_ids.filtered(lambda line: line.move_id == invoice)
+        return run.reminder_ids.line_ids.filtered(lambda line: line.move_id == invoice)
 
     def test_invoice_with_an_open_credit_note_is_neither_escalated_nor_charged(self):
         credited = self._create_invoice_due(self.debtor, 100.0, self._days_ago(35))
@@ -118,7 +118,7 @@ class TestNetPosition(DunningEngineCommon):
         self._create_invoice_due(self.debtor, 50.0, self._days_ago(15))
         self._bank_entry(200.0)
         run = self._run()
-        self.assertFalse(run.event_ids, "no reminder, no fee and no interest")
+        self.assertFalse(run.reminder_ids, "no reminder, no fee and no interest")
         exception = run.exception_ids.filtered(lambda exc: exc.partner_id == self.debtor)
         self.assertEqual(exception.reason, "credits")
 
@@ -127,7 +127,7 @@ class TestNetPosition(DunningEngineCommon):
         mid = self._create_invoice_due(self.debtor, 250.0, self._days_ago(12))
         refund = self._credit_note(120.0)
         run = self._run()
-        reminder = run.event_ids.filtered(lambda event: event.channel == "email")
+        reminder = run.reminder_ids.filtered(lambda reminder: reminder.channel == "email")
         self.assertEqual(len(reminder), 1)
         self.assertEqual(self._lines_of(run, old).amount_credit, 100.0)
         self.assertFalse(self._lines_of(run, old).is_escalation, "the oldest invoice is covered")
@@ -143,7 +143,7 @@ class TestNetPosition(DunningEngineCommon):
         self._create_invoice_due(self.debtor, 250.0, self._days_ago(12))
         self._credit_note(120.0)
         run = self._run()
-        self.assertFalse(run.event_ids, "230 net overdue is under the minimum of 300, although 350 are gross")
+        self.assertFalse(run.reminder_ids, "230 net overdue is under the minimum of 300, although 350 are gross")
         self.assertEqual(run.exception_ids.reason, "under_minimum")
 
     def test_unmatched_outbound_refund_cancels_the_credit_it_paid_out(self):
@@ -152,7 +152,7 @@ class TestNetPosition(DunningEngineCommon):
         self._bank_entry(-100.0)
         run = self._run()
         self.assertTrue(self._lines_of(run, invoice).filtered("is_escalation"))
-        self.assertEqual(run.event_ids[:1].amount_total, 100.0)
+        self.assertEqual(run.reminder_ids[:1].amount_total, 100.0)
 
     def test_charges_invoice_is_reminded_without_fees_or_interest(self):
         self.policy.interest_rate = 10.0
@@ -160,12 +160,12 @@ class TestNetPosition(DunningEngineCommon):
         invoice = self._create_invoice_due(self.debtor, 500.0, self._days_ago(35))
         # sudo: only the dispatch links a charges invoice to the line that charged it.
         earlier = (
-            self.env["dunning.event"]
+            self.env["dunning.reminder"]
             .sudo()
             .create({"partner_id": self.debtor.id, "level_id": self.level_1.id, "state": "sent"})
         )
-        self.env["dunning.event.line"].sudo().create(
-            {"event_id": earlier.id, "move_id": invoice.id, "charge_move_id": charges_invoice.id}
+        self.env["dunning.reminder.line"].sudo().create(
+            {"reminder_id": earlier.id, "move_id": invoice.id, "charge_move_id": charges_invoice.id}
         )
         run = self._run()
         charges_line = self._lines_of(run, charges_invoice).filtered("is_escalation")[:1]
@@ -181,7 +181,7 @@ class TestNetPosition(DunningEngineCommon):
         soon = self._create_invoice_due(self.debtor, 80.0, fields.Date.today())
         refund = self._credit_note(50.0)
         run = self._run()
-        reminder = run.event_ids.filtered(lambda event: event.channel == "email")
+        reminder = run.reminder_ids.filtered(lambda reminder: reminder.channel == "email")
         self.assertIn(soon, reminder.line_ids.move_id)
         template = self.env.ref("receivable_dunning.mail_template_dunning_reminder")
         body = template._render_field("body_html", reminder.ids)[reminder.id]
@@ -201,7 +201,7 @@ class TestNetPosition(DunningEngineCommon):
                 self._create_invoice_due(debtor, amount, self._days_ago(15), currency=currency)
                 self._credit_note(credit, partner=debtor, currency=currency)
                 run = self._run(partner_ids=[Command.set(debtor.ids)])
-                reminder = run.event_ids.filtered(lambda event: event.channel == "email")
+                reminder = run.reminder_ids.filtered(lambda reminder: reminder.channel == "email")
                 self.assertEqual(reminder.currency_id, currency)
                 self.assertEqual(reminder.amount_credit, credit)
                 self.assertEqual(reminder.amount_total, expected)
@@ -211,7 +211,7 @@ class TestNetPosition(DunningEngineCommon):
         old = self._create_invoice_due(self.debtor, 100.0, self._days_ago(15))
         mid = self._create_invoice_due(self.debtor, 250.0, self._days_ago(12))
         refund = self._credit_note(120.0)
-        reminder = self._run().event_ids.filtered(lambda event: event.channel == "email")
+        reminder = self._run().reminder_ids.filtered(lambda reminder: reminder.channel == "email")
         self._dispatch()
         self.assertEqual((reminder.state, reminder.amount_total), ("sent", 230.0))
         statement_line = self.env["account.bank.statement.line"].create(
@@ -240,7 +240,7 @@ class TestNetPosition(DunningEngineCommon):
         self._create_invoice_due(self.debtor, 250.0, self._days_ago(12))
         refund = self._credit_note(120.0)
         paid_out = self._bank_entry(-30.0)  # a refund paid to the debtor, not yet matched
-        reminder = self._run().event_ids.filtered(lambda event: event.channel == "email")
+        reminder = self._run().reminder_ids.filtered(lambda reminder: reminder.channel == "email")
         self.assertEqual(reminder.amount_total, 260.0)
         self.assertEqual(reminder.credit_line_ids.move_id, refund | paid_out, "every item set against the invoices")
         values = self.debtor._dunning_statement_values(self.company)

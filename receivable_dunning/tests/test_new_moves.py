@@ -22,7 +22,7 @@ class TestNewMoveForms(DunningCommon):
     def test_new_customer_invoice_form_opens_and_saves(self):
         move_form = self._new_move_form("out_invoice")
         self.assertFalse(move_form.dunning_policy_id, "no customer yet, no policy")
-        self.assertEqual(move_form.dunning_event_count, 0)
+        self.assertEqual(move_form.dunning_reminder_count, 0)
         move_form.partner_id = self.debtor
         self.assertEqual(move_form.dunning_policy_id, self.policy)
         self._add_line(move_form)
@@ -46,7 +46,7 @@ class TestNewMoveForms(DunningCommon):
                 self.assertEqual(move.move_type, move_type)
                 self.assertFalse(move.dunning_policy_id)
                 self.assertFalse(move.dunning_next_date)
-                self.assertEqual(move.dunning_event_count, 0)
+                self.assertEqual(move.dunning_reminder_count, 0)
 
     def test_dunning_fields_of_many_moves_at_once(self):
         """The web client computes many records at once: saved and new, with and without partner or company."""
@@ -67,7 +67,7 @@ class TestNewMoveForms(DunningCommon):
         expected = [self.policy, other_policy, no_policy, no_policy, self.policy, self.policy, self.policy]
         self.assertEqual([move.dunning_policy_id for move in moves], expected)
         self.assertEqual(moves.mapped("dunning_days_overdue"), [15, 15, 0, 0, 0, 0, 15])
-        self.assertEqual(moves.mapped("dunning_event_count"), [0] * 7)
+        self.assertEqual(moves.mapped("dunning_reminder_count"), [0] * 7)
 
     def test_new_partner_form_computes_dunning_fields(self):
         partner_form = Form(self.env["res.partner"])
@@ -76,7 +76,7 @@ class TestNewMoveForms(DunningCommon):
         partner_form.name = "New Customer"
         partner = partner_form.save()
         self.assertEqual(partner.dunning_overdue_count, 0)
-        self.assertEqual(partner.dunning_event_count, 0)
+        self.assertEqual(partner.dunning_reminder_count, 0)
 
     def test_edited_partner_keeps_its_overdue_amount(self):
         """In a form an existing customer is a new record with an origin: it owes what the saved one owes."""

@@ -52,7 +52,7 @@ class TestPlansAndDisputes(DunningEngineCommon):
         self.assertFalse(self.invoice.dunning_plan_id, "a proposal changes nothing until approved")
         with freeze_time(on(12)):
             run = self._run()
-        self.assertEqual(run.event_ids.line_ids.move_id, self.invoice | self.other)
+        self.assertEqual(run.reminder_ids.line_ids.move_id, self.invoice | self.other)
 
     def test_limits_are_checked_with_the_field_named(self):
         cases = [
@@ -90,19 +90,19 @@ class TestPlansAndDisputes(DunningEngineCommon):
             plan.with_user(self.collector).action_approve()
         self.assertEqual(self.invoice.dunning_plan_id, plan)
         self.assertFalse(
-            self.env["dunning.event.line"].search([("move_id", "=", self.invoice.id), ("state", "=", "draft")]),
+            self.env["dunning.reminder.line"].search([("move_id", "=", self.invoice.id), ("state", "=", "draft")]),
             "approval takes the invoice out of the reminders not yet sent",
         )
         self._pay(300.0, 5)
         with freeze_time(on(30)):
             run = self._run()
-        self.assertNotIn(self.invoice, run.event_ids.line_ids.move_id)
+        self.assertNotIn(self.invoice, run.reminder_ids.line_ids.move_id)
         self.assertIn("plan", run.exception_ids.mapped("reason"))
         # The second instalment (day 36) is not paid: dunning resumes, counted from that date.
         with freeze_time(on(36 + 11)):
             self.assertEqual(plan.date_missed, on(36))
             run = self._run()
-        line = run.event_ids.line_ids.filtered(lambda line: line.move_id == self.invoice)
+        line = run.reminder_ids.line_ids.filtered(lambda line: line.move_id == self.invoice)
         self.assertEqual(line.date_due, on(36))
         self.assertEqual(line.days_overdue, 11)
         self.assertEqual(line.level_id, self.level_1)
@@ -121,7 +121,7 @@ class TestPlansAndDisputes(DunningEngineCommon):
         self.assertFalse(self.invoice.dunning_plan_id)
         with freeze_time(on(25)):
             run = self._run()
-        self.assertIn(self.invoice, run.event_ids.line_ids.move_id)
+        self.assertIn(self.invoice, run.reminder_ids.line_ids.move_id)
 
     def test_auto_approval_within_limits(self):
         self.policy.plan_auto_approve = True
@@ -139,7 +139,7 @@ class TestPlansAndDisputes(DunningEngineCommon):
 
     def test_dispute_takes_the_invoice_out_of_dunning(self):
         with freeze_time(on(11)):
-            queued = self._run().event_ids
+            queued = self._run().reminder_ids
         self.assertIn(self.invoice, queued.line_ids.move_id)
         dispute = self._dispute()
         self.assertNotIn(self.invoice, queued.line_ids.move_id, "left the reminder not yet sent")
@@ -150,8 +150,8 @@ class TestPlansAndDisputes(DunningEngineCommon):
         queued.action_cancel()
         with freeze_time(on(25)):
             run = self._run()
-        self.assertNotIn(self.invoice, run.event_ids.line_ids.move_id)
-        self.assertIn(self.other, run.event_ids.line_ids.move_id)
+        self.assertNotIn(self.invoice, run.reminder_ids.line_ids.move_id)
+        self.assertIn(self.other, run.reminder_ids.line_ids.move_id)
         self.assertIn("disputed", run.exception_ids.mapped("reason"))
 
     def test_rejected_dispute_resumes_dunning(self):
@@ -161,7 +161,7 @@ class TestPlansAndDisputes(DunningEngineCommon):
         self.assertFalse(dispute.activity_ids, "the collector's to-do is done")
         with freeze_time(on(25)):
             run = self._run()
-        self.assertIn(self.invoice, run.event_ids.line_ids.move_id)
+        self.assertIn(self.invoice, run.reminder_ids.line_ids.move_id)
 
     def test_dispute_input_is_validated(self):
         with self.assertRaises(ValidationError) as caught:

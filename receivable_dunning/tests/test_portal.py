@@ -129,9 +129,9 @@ class TestStatementAccess(DunningPortalCommon):
     def test_reminder_link_expires_with_the_policy_validity(self):
         self.policy.statement_link_days = 30
         run = self._run()
-        event = run.event_ids[:1]
-        event.date_done = fields.Datetime.now()
-        path = self._path(event.statement_url)
+        reminder = run.reminder_ids[:1]
+        reminder.date_done = fields.Datetime.now()
+        path = self._path(reminder.statement_url)
         self.assertIn(fields.Date.add(fields.Date.today(), days=30).strftime("%Y%m%d"), path)
         self.assertEqual(self.url_open(path).status_code, 200)
         with freeze_time(fields.Date.add(fields.Date.today(), days=31)):
@@ -258,7 +258,7 @@ class TestStatementPayment(DunningPortalCommon):
     def test_paid_transaction_settles_the_invoices_and_stops_dunning(self):
         invoices = self.invoice_old | self.invoice_mid
         run = self._run()
-        pending = run.event_ids
+        pending = run.reminder_ids
         self.assertTrue(pending)
         self.make_jsonrpc_request(self._transaction_route(invoices), self._transaction_params(350.0))
         transaction = self.env["payment.transaction"].search([("invoice_ids", "in", invoices.ids)])
@@ -462,7 +462,7 @@ class TestStatementTour(DunningPortalCommon):
 
     def test_pay_two_invoices_from_the_reminder_email(self):
         run = self._run()
-        self.assertTrue(run.event_ids)
+        self.assertTrue(run.reminder_ids)
         with self.smtp_sink() as sink:
             self._dispatch()
             self._flush_mail_queue()

@@ -23,7 +23,7 @@ class TestPromises(DunningEngineCommon):
         cls.invoice = cls._create_invoice_due(cls.debtor, 1000.0, on(-11))
         with freeze_time(on(0)):
             cls.env["dunning.run"].create({}).action_execute()
-            cls.env["dunning.event"].search([("state", "=", "queued")])._dunning_dispatch()
+            cls.env["dunning.reminder"].search([("state", "=", "queued")])._dispatch()
 
     def _promise(self, days, amount=600.0):
         with freeze_time(on(1)):
@@ -46,7 +46,7 @@ class TestPromises(DunningEngineCommon):
         self._promise(20)
         with freeze_time(on(12)):
             run = self._run()
-        self.assertFalse(run.event_ids)
+        self.assertFalse(run.reminder_ids)
         self.assertEqual(run.exception_ids.reason, "promise")
 
     def test_promise_kept_by_a_reconciled_payment(self):
@@ -55,8 +55,8 @@ class TestPromises(DunningEngineCommon):
         self.assertEqual(promise.state, "kept", "checked when the payment is reconciled")
         with freeze_time(on(21)):
             run = self._run()
-        self.assertEqual(run.event_ids.level_id, self.level_2, "dunning resumes on what is still owed")
-        self.assertEqual(set(run.event_ids.mapped("amount_residual")), {400.0})
+        self.assertEqual(run.reminder_ids.level_id, self.level_2, "dunning resumes on what is still owed")
+        self.assertEqual(set(run.reminder_ids.mapped("amount_residual")), {400.0})
 
     def test_promise_broken_moves_to_the_next_level_at_once(self):
         promise = self._promise(3)
@@ -66,18 +66,18 @@ class TestPromises(DunningEngineCommon):
             run = self._run()  # 4 days after the last reminder: the interval would hold, but a promise was broken
         self.assertEqual(promise.state, "broken")
         self.assertTrue(promise.escalated)
-        self.assertEqual(run.event_ids.level_id, self.level_2)
+        self.assertEqual(run.reminder_ids.level_id, self.level_2)
         activity = promise.activity_ids
         self.assertEqual(activity.user_id, self.collector)
         self.assertEqual(activity.activity_type_id, self.env.ref("mail.mail_activity_data_call"))
         with freeze_time(on(4)):
             self._dispatch()
         with freeze_time(on(6)):
-            self.assertFalse(self._run().event_ids, "a broken promise escalates once")
+            self.assertFalse(self._run().reminder_ids, "a broken promise escalates once")
 
     def test_promise_recorded_from_the_reminder(self):
-        event = self.env["dunning.event"].search([("partner_id", "=", self.debtor.id)], limit=1)
-        action = event.action_record_promise()
+        reminder = self.env["dunning.reminder"].search([("partner_id", "=", self.debtor.id)], limit=1)
+        action = reminder.action_record_promise()
         promise = self.env["dunning.promise"].with_context(**action["context"]).create({"date_promised": on(9)})
         self.assertEqual(promise.move_ids, self.invoice)
         self.assertEqual(promise.amount, 1000.0)

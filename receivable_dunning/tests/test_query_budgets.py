@@ -175,18 +175,18 @@ class TestQueryBudgets(DunningEngineCommon, HttpCase):
             self._warm_up(self._run)
         with self._rolled_back():
             small, run = self._count(self._run)
-            self.assertEqual(len(run.event_ids), 20)
-            self.assertEqual(sum(run.event_ids.mapped("invoice_count")), 100)
+            self.assertEqual(len(run.reminder_ids), 20)
+            self.assertEqual(sum(run.reminder_ids.mapped("invoice_count")), 100)
         second = self._debtors("Run B", 20)
         self._invoices(second, 5, days_overdue=15)
         with self._rolled_back():
             large, run = self._count(self._run)
-            self.assertEqual(len(run.event_ids), 40)
-            self.assertEqual(sum(run.event_ids.mapped("invoice_count")), 200)
+            self.assertEqual(len(run.reminder_ids), 40)
+            self.assertEqual(sum(run.reminder_ids.mapped("invoice_count")), 200)
         self._assert_constant("dunning run", small, large, RUN_BUDGET)
 
     def test_dispatch_costs_a_fixed_number_of_queries_per_reminder(self):
-        """Budget 2: _dunning_dispatch() of 50, then 100 queued email reminders (one per debtor, two invoices each).
+        """Budget 2: _dispatch() of 50, then 100 queued email reminders (one per debtor, two invoices each).
 
         Each reminder is sent in its own savepoint, through the mail template: its cost grows with the reminders,
         by a fixed number of queries per reminder."""
@@ -194,16 +194,16 @@ class TestQueryBudgets(DunningEngineCommon, HttpCase):
         self._invoices(debtors, 2, days_overdue=15)
         run = self._run()
         # As the dispatch cron finds them: a search, whose records prefetch one another.
-        events = self.env["dunning.event"].search([("run_id", "=", run.id)], order="id")
-        self.assertEqual(len(events), 100)
-        self.assertEqual(set(events.mapped("channel")), {"email"})
+        reminders = self.env["dunning.reminder"].search([("run_id", "=", run.id)], order="id")
+        self.assertEqual(len(reminders), 100)
+        self.assertEqual(set(reminders.mapped("channel")), {"email"})
         with self._rolled_back():
-            self._warm_up(events._dunning_dispatch)
+            self._warm_up(reminders._dispatch)
         with self._rolled_back():
-            small, sent = self._count(events[:50]._dunning_dispatch)
+            small, sent = self._count(reminders[:50]._dispatch)
             self.assertEqual(len(sent), 50)
         with self._rolled_back():
-            large, sent = self._count(events._dunning_dispatch)
+            large, sent = self._count(reminders._dispatch)
             self.assertEqual(len(sent), 100)
         per_reminder = (large - small) / 50
         _logger.info(
@@ -281,7 +281,7 @@ class TestQueryBudgets(DunningEngineCommon, HttpCase):
         self.env["res.partner.bank"].create(
             [{"acc_number": self._iban(index), "partner_id": debtor.id} for index, debtor in enumerate(debtors)]
         )
-        reminders = self._run().event_ids
+        reminders = self._run().reminder_ids
         self.assertEqual(len(self._dispatch()), 20)
         # Every kind of line the matcher knows: RF reference of an invoice, invoice number, reminder reference,
         # partner and amount, counterpart IBAN and amount, and nothing at all.

@@ -29,7 +29,7 @@ class TestReliability(DunningEngineCommon):
     def _cron_dispatch(self):
         """One call of the dispatch cron; its commit point is recorded instead of committing the test."""
         with patch.object(type(self.env["ir.cron"]), "_commit_progress", return_value=60.0) as progress:
-            self.env["dunning.event"]._cron_dunning_dispatch()
+            self.env["dunning.reminder"]._cron_dunning_dispatch()
         return progress
 
     def test_batches_report_progress(self):
@@ -38,18 +38,18 @@ class TestReliability(DunningEngineCommon):
             self._run()
             progress = self._cron_dispatch()
         progress.assert_called_once_with(3, remaining=4)
-        self.assertEqual(len(self.env["dunning.event"].search([("state", "=", "sent")])), 3)
+        self.assertEqual(len(self.env["dunning.reminder"].search([("state", "=", "sent")])), 3)
 
     def test_run_killed_midway_then_restarted_sends_each_reminder_once(self):
         self.env["ir.config_parameter"].set_param("receivable_dunning.dispatch_batch_size", 2)
-        original = type(self.env["dunning.event"])._dunning_send_email
+        original = type(self.env["dunning.reminder"])._send_email
         calls = []
 
-        def dying_sender(event):
-            calls.append(event.id)
+        def dying_sender(reminder):
+            calls.append(reminder.id)
             if len(calls) == 2:
                 raise SystemExit("worker killed")
-            return original(event)
+            return original(reminder)
 
         with freeze_time(TODAY):
             self._run()
@@ -57,33 +57,33 @@ class TestReliability(DunningEngineCommon):
                 self._cron_dispatch()  # first batch: two debtors, committed
                 # The worker dies in the middle of the second batch: its transaction is lost.
                 with (
-                    patch.object(type(self.env["dunning.event"]), "_dunning_send_email", dying_sender),
+                    patch.object(type(self.env["dunning.reminder"]), "_send_email", dying_sender),
                     self.assertRaises(SystemExit),
                     self.env.cr.savepoint(),
                 ):
                     self._cron_dispatch()
                 self.env.invalidate_all()
                 for _batch in range(10):  # restarted: it finishes the rest
-                    if not self.env["dunning.event"].search_count([("state", "=", "queued")]):
+                    if not self.env["dunning.reminder"].search_count([("state", "=", "queued")]):
                         break
                     self._cron_dispatch()
                 self._flush_mail_queue()
         received = [rcpt for item in sink.messages for rcpt in item["rcpt_tos"]]
         expected = sorted(self.debtors.mapped("email"))
         self.assertEqual(sorted(received), expected, "every debtor got exactly one email")
-        self.assertEqual(set(self.env["dunning.event"].search([]).mapped("state")), {"sent"})
+        self.assertEqual(set(self.env["dunning.reminder"].search([]).mapped("state")), {"sent"})
 
     def test_unique_claim_refuses_a_second_escalation(self):
         with freeze_time(TODAY):
             run = self._run()
-        line = run.event_ids.line_ids[0]
+        line = run.reminder_ids.line_ids[0]
         with mute_logger("odoo.sql_db"), self.assertRaises(IntegrityError), self.cr.savepoint():
-            line.event_id.copy({"line_ids": [(0, 0, {**line.copy_data()[0], "is_escalation": True})]})
+            line.reminder_id.copy({"line_ids": [(0, 0, {**line.copy_data()[0], "is_escalation": True})]})
             self.env.flush_all()
         # Once the reminder is cancelled, the invoice and level may be claimed again.
-        run.event_ids.action_cancel()
+        run.reminder_ids.action_cancel()
         with freeze_time(TODAY):
-            self.assertEqual(len(self._run().event_ids), len(self.debtors))
+            self.assertEqual(len(self._run().reminder_ids), len(self.debtors))
 
     def test_second_worker_skips_a_company_being_run(self):
         company = self.env.company
@@ -103,17 +103,19 @@ class TestReliability(DunningEngineCommon):
             self.env["dunning.run"]._cron_dunning_run()
         run = self.env["dunning.run"].search([("company_id", "=", company.id), ("trigger", "=", "scheduled")])
         self.assertEqual(len(run), 1)
-        self.assertEqual(len(run.event_ids), len(self.debtors))
+        self.assertEqual(len(run.reminder_ids), len(self.debtors))
 
     def test_dispatch_skips_reminders_locked_by_another_worker(self):
         with freeze_time(TODAY):
             run = self._run()
-        locked = run.event_ids[:3]
+        locked = run.reminder_ids[:3]
         # try_lock_for_update is what keeps two dispatchers apart: rows it cannot lock are left alone.
         with (
-            patch.object(type(self.env["dunning.event"]), "try_lock_for_update", lambda events: events - locked),
+            patch.object(
+                type(self.env["dunning.reminder"]), "try_lock_for_update", lambda reminders: reminders - locked
+            ),
             freeze_time(TODAY),
         ):
             self._cron_dispatch()
         self.assertEqual(set(locked.mapped("state")), {"queued"})
-        self.assertEqual(set((run.event_ids - locked).mapped("state")), {"sent"})
+        self.assertEqual(set((run.reminder_ids - locked).mapped("state")), {"sent"})

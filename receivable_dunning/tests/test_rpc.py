@@ -42,7 +42,7 @@ class TestIntegratorRpc(DunningPortalCommon):
         self._call(key, "dunning.run", "action_execute", ids=run_ids)
         status, reminders = self._call(
             key,
-            "dunning.event",
+            "dunning.reminder",
             "search_read",
             domain=[["run_id", "in", run_ids], ["partner_id", "=", self.debtor.id]],
             fields=["state", "channel", "invoice_count", "amount_residual"],
@@ -51,7 +51,7 @@ class TestIntegratorRpc(DunningPortalCommon):
         self.assertEqual([(r["state"], r["channel"]) for r in reminders], [("draft", "email")])
         self.assertEqual((reminders[0]["invoice_count"], reminders[0]["amount_residual"]), (3, 425.0))
         self._call(key, "dunning.run", "action_send", ids=run_ids)
-        self.assertEqual(self.env["dunning.event"].browse(reminders[0]["id"]).state, "queued")
+        self.assertEqual(self.env["dunning.reminder"].browse(reminders[0]["id"]).state, "queued")
         # The statement link, to send through the integrator's own channel; it opens without a login.
         status, action = self._call(key, "res.partner", "action_dunning_open_statement", ids=[self.debtor.id])
         self.assertEqual(status, 200, action)

@@ -280,7 +280,7 @@ class TestStatementHardening(DunningPortalCommon):
         data = {"csrf_token": http.Request.csrf_token(self), "move_id": self.invoice_old.id, "reason": "defective"}
         big = PDF + b"0" * (11 * 1024 * 1024)
         unknown = self._statement_path().replace(f"/{self.debtor.id}/", "/999999/")
-        with patch.object(type(self.env["dunning.dispute"]), "_dunning_open") as dispute_open:
+        with patch.object(type(self.env["dunning.dispute"]), "_open_on_invoice") as dispute_open:
             for path in (None, unknown):
                 with self.subTest(path=path):
                     response = self._post(
@@ -339,10 +339,10 @@ class TestStatementHardening(DunningPortalCommon):
     # === 5. STATEMENT LINKS === #
 
     def test_statement_link_is_read_only_by_dunning_users(self):
-        event = self._run().event_ids[:1]
+        reminder = self._run().reminder_ids[:1]
         auditor = self._create_user("auditor.one", "base.group_user,account.group_account_readonly")
         collector = self._create_user("collector.two", "receivable_dunning.group_dunning_user")
-        self.assertTrue(event.with_user(auditor).name, "the auditor reads reminders")
+        self.assertTrue(reminder.with_user(auditor).name, "the auditor reads reminders")
         with self.assertRaises(AccessError):
-            _url = event.with_user(auditor).statement_url
-        self.assertIn("/dunning/statement/", event.with_user(collector).statement_url)
+            _url = reminder.with_user(auditor).statement_url
+        self.assertIn("/dunning/statement/", reminder.with_user(collector).statement_url)

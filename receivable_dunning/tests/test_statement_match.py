@@ -183,7 +183,7 @@ class TestStatementMatch(DunningEngineCommon):
             self._run()
             self._dispatch()
         self.assertEqual((self.invoice | self.second).dunning_level_id, self.level_1)
-        queued = self.env["dunning.event"].search([("partner_id", "=", self.debtor.id)]).copy({"state": "queued"})
+        queued = self.env["dunning.reminder"].search([("partner_id", "=", self.debtor.id)]).copy({"state": "queued"})
         # A statement arrives, as imported from a CAMT.053 file: the creditor reference in the payment reference.
         statement = self.env["account.bank.statement"].create(
             {
@@ -206,16 +206,18 @@ class TestStatementMatch(DunningEngineCommon):
             all(state in ("paid", "in_payment") for state in (self.invoice | self.second).mapped("payment_state"))
         )
         self.assertEqual(queued.state, "cancelled", "their next reminder is cancelled")
-        thanks = self.env["dunning.event"].search([("event_type", "=", "thanks"), ("partner_id", "=", self.debtor.id)])
+        thanks = self.env["dunning.reminder"].search(
+            [("reminder_type", "=", "thanks"), ("partner_id", "=", self.debtor.id)]
+        )
         self.assertEqual(thanks.line_ids.move_id, self.invoice | self.second)
         self.assertEqual(set(thanks.mapped("state")), {"queued"})
 
     def test_reminder_reference_pays_every_invoice_it_listed(self):
         with freeze_time(date(2026, 2, 12)):
-            event = self._run().event_ids.filtered(lambda e: e.partner_id == self.debtor)
+            reminder = self._run().reminder_ids.filtered(lambda e: e.partner_id == self.debtor)
             self._dispatch()
-        self.assertEqual(event.line_ids.move_id, self.invoice | self.second)
-        line = self._statement_line(f"Reminder {event.payment_reference}", 1250.0)
+        self.assertEqual(reminder.line_ids.move_id, self.invoice | self.second)
+        line = self._statement_line(f"Reminder {reminder.payment_reference}", 1250.0)
         wizard, proposal = self._proposal(line)
         self.assertEqual(proposal.move_line_ids.move_id, self.invoice | self.second)
         self.assertEqual((proposal.reason, proposal.score), ("reminder_reference", 100))

@@ -34,7 +34,7 @@ class StatementMatchWizard(models.TransientModel):
             wizard.matched_count = len(wizard.line_ids.filtered("move_line_ids"))
             wizard.unmatched_count = len(wizard.line_ids) - wizard.matched_count
 
-    def _dunning_statement_lines(self):
+    def _statement_lines(self):
         """The selected statement lines, else the journal's unreconciled ones in the date range."""
         self.ensure_one()
         if self.statement_line_ids:
@@ -51,7 +51,7 @@ class StatementMatchWizard(models.TransientModel):
     def action_propose(self):
         """Compute one proposal per statement line and show them for review."""
         self.ensure_one()
-        statement_lines = self._dunning_statement_lines()
+        statement_lines = self._statement_lines()
         proposals = statement_lines._dunning_match_proposals()
         self.line_ids = [Command.clear()] + [
             Command.create(

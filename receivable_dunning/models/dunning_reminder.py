@@ -12,10 +12,10 @@ from ..tools.phone import InvalidPhoneNumber, to_e164
 
 _logger = logging.getLogger(__name__)
 
-# The columns :meth:`DunningEvent._dunning_bulk_create` writes: a stored field of a reminder or of its lines is
+# The columns :meth:`DunningReminder._bulk_create` writes: a stored field of a reminder or of its lines is
 # listed here, and given its value there.
 INSERT_BATCH = 1000
-EVENT_COLUMNS = (
+REMINDER_COLUMNS = (
     "id",
     "name",
     "run_id",
@@ -23,7 +23,7 @@ EVENT_COLUMNS = (
     "currency_id",
     "partner_id",
     "recipient_id",
-    "event_type",
+    "reminder_type",
     "level_id",
     "policy_id",
     "channel",
@@ -44,8 +44,8 @@ EVENT_COLUMNS = (
     "write_uid",
     "write_date",
 )
-EVENT_LINE_COLUMNS = (
-    "event_id",
+REMINDER_LINE_COLUMNS = (
+    "reminder_id",
     "company_id",
     "partner_id",
     "state",
@@ -70,21 +70,21 @@ EVENT_LINE_COLUMNS = (
 )
 
 
-def reminder_name(date_scheduled, event_id):
+def reminder_name(date_scheduled, reminder_id):
     """A reminder's reference, from its id: unique and increasing without a sequence call per reminder."""
-    return f"DUN/{date_scheduled.year}/{event_id:06d}"
+    return f"DUN/{date_scheduled.year}/{reminder_id:06d}"
 
 
-def reminder_payment_reference(event_id):
-    """The ISO 11649 (RF) reference a transfer quotes to pay all the invoices of reminder ``event_id``."""
-    return format_structured_reference_iso(f"9{event_id:08d}")
+def reminder_payment_reference(reminder_id):
+    """The ISO 11649 (RF) reference a transfer quotes to pay all the invoices of reminder ``reminder_id``."""
+    return format_structured_reference_iso(f"9{reminder_id:08d}")
 
 
 def reminder_amounts(rounded, residual, credit, fee, interest):
     """A reminder's stored totals from the sums of its lines' amounts, each rounded in the reminder's currency.
 
-    The one formula of the total, shared by :meth:`DunningEvent._compute_amounts` and
-    :meth:`DunningEvent._dunning_bulk_create`: amount due, less the credits, plus fees and interest.
+    The one formula of the total, shared by :meth:`DunningReminder._compute_amounts` and
+    :meth:`DunningReminder._bulk_create`: amount due, less the credits, plus fees and interest.
 
     :param rounded: the currency's ``round``
     :return: dict with ``amount_residual``, ``amount_credit``, ``amount_fee``, ``amount_interest``, ``amount_total``
@@ -109,14 +109,14 @@ def _insert_rows(cr, table, columns, rows):
         cr.execute(SQL("%s%s", head, SQL(", ").join(SQL(placeholders, *row) for row in batch)))
 
 
-class DunningEvent(models.Model):
+class DunningReminder(models.Model):
     """One reminder to one debtor through one channel: recorded before it is sent, then sent or failed.
 
-    The invoices it reminds of are its lines (``dunning.event.line``), one per invoice, each with the level
+    The invoices it reminds of are its lines (``dunning.reminder.line``), one per invoice, each with the level
     that invoice reached.
     """
 
-    _name = "dunning.event"
+    _name = "dunning.reminder"
     _description = "Dunning Reminder"
     _inherit = ["mail.thread", "mail.activity.mixin"]
     _order = "date_scheduled desc, id desc"
@@ -137,7 +137,7 @@ class DunningEvent(models.Model):
     )
     recipient_id = fields.Many2one("res.partner", check_company=True, help="The contact the reminder is addressed to.")
     run_id = fields.Many2one("dunning.run", index="btree_not_null", ondelete="set null", readonly=True, copy=False)
-    event_type = fields.Selection(
+    reminder_type = fields.Selection(
         [("reminder", "Reminder"), ("thanks", "Thank-you")],
         string="Type",
         required=True,
@@ -176,7 +176,7 @@ class DunningEvent(models.Model):
     )
     date_scheduled = fields.Date(default=fields.Date.context_today, required=True, index=True)
     date_done = fields.Datetime(string="Sent On", readonly=True, copy=False)
-    line_ids = fields.One2many("dunning.event.line", "event_id", string="Invoices", copy=True)
+    line_ids = fields.One2many("dunning.reminder.line", "reminder_id", string="Invoices", copy=True)
     move_ids = fields.Many2many(
         "account.move", string="Reminded Invoices", compute="_compute_move_ids", search="_search_move_ids"
     )
@@ -213,8 +213,8 @@ class DunningEvent(models.Model):
     )
     credit_line_ids = fields.Many2many(
         "account.move.line",
-        relation="dunning_event_credit_line_rel",
-        column1="event_id",
+        relation="dunning_reminder_credit_line_rel",
+        column1="reminder_id",
         column2="move_line_id",
         string="Credits",
         readonly=True,
@@ -243,24 +243,24 @@ class DunningEvent(models.Model):
     )
     charge_error = fields.Text(string="Charges Error", readonly=True, copy=False)
 
-    # Queued and failed events are the dispatch queue: keep that scan small.
+    # Queued and failed reminders are the dispatch queue: keep that scan small.
     _dispatch_idx = models.Index("(company_id, date_scheduled) WHERE state IN ('queued', 'failed')")
 
     # === COMPUTE METHODS === #
 
     @api.depends("line_ids.move_id")
     def _compute_move_ids(self):
-        for event in self:
-            event.move_ids = event.line_ids.move_id
+        for reminder in self:
+            reminder.move_ids = reminder.line_ids.move_id
 
     def _search_move_ids(self, operator, value):
         return [("line_ids.move_id", operator, value)]
 
-    @api.depends("event_type")
+    @api.depends("reminder_type")
     def _compute_payment_reference(self):
-        for event in self:
-            is_reminder = event.id and event.event_type == "reminder"
-            event.payment_reference = reminder_payment_reference(event.id) if is_reminder else False
+        for reminder in self:
+            is_reminder = reminder.id and reminder.reminder_type == "reminder"
+            reminder.payment_reference = reminder_payment_reference(reminder.id) if is_reminder else False
 
     @api.depends("partner_id", "company_id", "date_done", "policy_id.statement_link_days")
     def _compute_statement_url(self):
@@ -269,26 +269,26 @@ class DunningEvent(models.Model):
             self.statement_url = False
             return
         today = fields.Date.context_today(self)
-        for event in self:
+        for reminder in self:
             days = (
-                event.policy_id or event.partner_id.with_company(event.company_id)._dunning_get_policy()
+                reminder.policy_id or reminder.partner_id.with_company(reminder.company_id)._dunning_get_policy()
             ).statement_link_days
-            start = fields.Date.context_today(event, event.date_done) if event.date_done else today
+            start = fields.Date.context_today(reminder, reminder.date_done) if reminder.date_done else today
             valid_until = fields.Date.add(start, days=days) if days else False
-            event.statement_url = event.partner_id and event.partner_id._dunning_statement_url(
-                event.company_id, valid_until
+            reminder.statement_url = reminder.partner_id and reminder.partner_id._dunning_statement_url(
+                reminder.company_id, valid_until
             )
 
     @api.depends(
         "line_ids.amount_residual", "line_ids.amount_credit", "line_ids.amount_fee", "line_ids.amount_interest"
     )
     def _compute_amounts(self):
-        for event in self:
-            lines = event.line_ids
-            event.invoice_count = len(lines)
-            event.update(
+        for reminder in self:
+            lines = reminder.line_ids
+            reminder.invoice_count = len(lines)
+            reminder.update(
                 reminder_amounts(
-                    event.currency_id.round,
+                    reminder.currency_id.round,
                     sum(lines.mapped("amount_residual")),
                     sum(lines.mapped("amount_credit")),
                     sum(lines.mapped("amount_fee")),
@@ -300,15 +300,15 @@ class DunningEvent(models.Model):
 
     @api.model_create_multi
     def create(self, vals_list):
-        events = super().create(vals_list)
+        reminders = super().create(vals_list)
         # Named after their id, not an ir.sequence: a run inserts thousands at once, and a sequence costs queries
         # per reminder. The id is unique and increasing, which is all a reminder reference needs.
-        for event in events.filtered(lambda e: e.name == self.env._("New")):
-            event.name = reminder_name(event.date_scheduled, event.id)
-        return events
+        for reminder in reminders.filtered(lambda e: e.name == self.env._("New")):
+            reminder.name = reminder_name(reminder.date_scheduled, reminder.id)
+        return reminders
 
     @api.model
-    def _dunning_bulk_create(self, vals_list):
+    def _bulk_create(self, vals_list):
         """Create reminders and their lines with SQL, in batches: the dunning run's queue step.
 
         The ORM's create costs about a millisecond per line (company checks, related fields, one2many
@@ -325,23 +325,23 @@ class DunningEvent(models.Model):
         """
         if not vals_list:
             return self.browse()
-        Line = self.env["dunning.event.line"]
+        Line = self.env["dunning.reminder.line"]
         self.flush_model()
         Line.flush_model()
         levels = self.env["dunning.level"].browse({vals["level_id"] for vals in vals_list})
         policy_of = {level.id: level.policy_id.id for level in levels}
         currencies = self.env["res.currency"].browse({vals["currency_id"] for vals in vals_list})
         round_of = {currency.id: currency.round for currency in currencies}
-        event_ids = [
-            event_id
-            for (event_id,) in self.env.execute_query(
-                SQL("SELECT nextval('dunning_event_id_seq') FROM generate_series(1, %s)", len(vals_list))
+        reminder_ids = [
+            reminder_id
+            for (reminder_id,) in self.env.execute_query(
+                SQL("SELECT nextval('dunning_reminder_id_seq') FROM generate_series(1, %s)", len(vals_list))
             )
         ]
         now = fields.Datetime.now()
         audit = (self.env.uid, now, self.env.uid, now)
-        event_rows, line_rows, credit_rows = [], [], []
-        for event_id, vals in zip(event_ids, vals_list, strict=True):
+        reminder_rows, line_rows, credit_rows = [], [], []
+        for reminder_id, vals in zip(reminder_ids, vals_list, strict=True):
             rounded = round_of[vals["currency_id"]]
             lines = vals["line_ids"]
             amounts = reminder_amounts(
@@ -351,11 +351,11 @@ class DunningEvent(models.Model):
                 sum(line.get("amount_fee", 0.0) for line in lines),
                 sum(line.get("amount_interest", 0.0) for line in lines),
             )
-            credit_rows.extend((event_id, line_id) for line_id in vals.get("credit_line_ids", ()))
-            event_rows.append(
+            credit_rows.extend((reminder_id, line_id) for line_id in vals.get("credit_line_ids", ()))
+            reminder_rows.append(
                 (
-                    event_id,
-                    reminder_name(vals["date_scheduled"], event_id),
+                    reminder_id,
+                    reminder_name(vals["date_scheduled"], reminder_id),
                     vals["run_id"],
                     vals["company_id"],
                     vals["currency_id"],
@@ -369,7 +369,7 @@ class DunningEvent(models.Model):
                     vals["trigger"],
                     self.env.uid,
                     vals["date_scheduled"],
-                    reminder_payment_reference(event_id),
+                    reminder_payment_reference(reminder_id),
                     len(lines),
                     amounts["amount_residual"],
                     amounts["amount_fee"],
@@ -382,7 +382,7 @@ class DunningEvent(models.Model):
             )
             line_rows.extend(
                 (
-                    event_id,
+                    reminder_id,
                     vals["company_id"],
                     vals["partner_id"],
                     vals["state"],
@@ -405,19 +405,19 @@ class DunningEvent(models.Model):
                 for line in lines
             )
         cr = self.env.cr
-        _insert_rows(cr, "dunning_event", EVENT_COLUMNS, event_rows)
-        _insert_rows(cr, "dunning_event_line", EVENT_LINE_COLUMNS, line_rows)
-        _insert_rows(cr, "dunning_event_credit_line_rel", ("event_id", "move_line_id"), credit_rows)
+        _insert_rows(cr, "dunning_reminder", REMINDER_COLUMNS, reminder_rows)
+        _insert_rows(cr, "dunning_reminder_line", REMINDER_LINE_COLUMNS, line_rows)
+        _insert_rows(cr, "dunning_reminder_credit_line_rel", ("reminder_id", "move_line_id"), credit_rows)
         self.env.invalidate_all()
-        return self.browse(event_ids)
+        return self.browse(reminder_ids)
 
     def write(self, vals):
-        if "level_id" in vals and any(event.state != "draft" for event in self):
+        if "level_id" in vals and any(reminder.state != "draft" for reminder in self):
             raise UserError(self.env._("Only a proposed reminder can change level; cancel it and run dunning again."))
         # A sent reminder stays sent (only a delivery failure reported later fails it): reopening it would let its
         # lines, the debtor's history, be changed or removed.
         if vals.get("state", "sent") not in ("sent", "failed") and not self.env.su:
-            sent = self.filtered(lambda event: event.state == "sent")[:1]
+            sent = self.filtered(lambda reminder: reminder.state == "sent")[:1]
             if sent:
                 raise UserError(
                     self.env._(
@@ -426,27 +426,27 @@ class DunningEvent(models.Model):
                 )
         res = super().write(vals)
         if "level_id" in vals:
-            self._dunning_relevel_lines()
+            self._relevel_lines()
         return res
 
-    def _dunning_relevel_lines(self):
+    def _relevel_lines(self):
         """A reviewer changed the level of proposed reminders: their escalations follow, with that level's fee.
 
         The statutory compensation an escalation carries stays: it belongs to the invoice, not to the level.
         """
-        for event in self:
-            company, currency, date = event.company_id, event.currency_id, event.date_scheduled
-            new_fee = company.currency_id._convert(event.level_id.fee_amount, currency, company, date)
-            for line in event.line_ids.filtered("is_escalation"):
+        for reminder in self:
+            company, currency, date = reminder.company_id, reminder.currency_id, reminder.date_scheduled
+            new_fee = company.currency_id._convert(reminder.level_id.fee_amount, currency, company, date)
+            for line in reminder.line_ids.filtered("is_escalation"):
                 old_fee = company.currency_id._convert(line.level_id.fee_amount, currency, company, date)
                 compensation = line.amount_fee - old_fee if line.includes_compensation else 0.0
-                # sudo: lines keep their level and fee against any other write (see dunning.event.line); this is the
+                # sudo: lines keep their level and fee against any other write (see dunning.reminder.line); this is the
                 # review of a proposal, checked by write() above: the reviewer may change the reminder's level.
-                line.sudo().write({"level_id": event.level_id.id, "amount_fee": new_fee + compensation})
+                line.sudo().write({"level_id": reminder.level_id.id, "amount_fee": new_fee + compensation})
 
     @api.ondelete(at_uninstall=False)
     def _unlink_except_sent(self):
-        if any(event.state == "sent" for event in self):
+        if any(reminder.state == "sent" for reminder in self):
             raise UserError(
                 self.env._("A sent reminder is part of the debtor's history and cannot be deleted; cancel it instead.")
             )
@@ -460,23 +460,25 @@ class DunningEvent(models.Model):
     def action_retry(self):
         """Put failed or cancelled reminders back in the queue."""
         self._update_state(("failed", "cancelled"), "queued", extra_vals={"error_message": False})
-        self._dunning_trigger_dispatch()
+        self._trigger_dispatch()
 
     def action_invoice_charges(self):
         """Invoice again the charges of sent reminders whose charges invoice could not be posted."""
-        self.filtered(lambda event: event.state == "sent" and event.charge_state == "failed")._dunning_invoice_charges()
+        self.filtered(
+            lambda reminder: reminder.state == "sent" and reminder.charge_state == "failed"
+        )._invoice_charges()
         return True
 
     def action_send_now(self):
         """Send the selected proposed or queued reminders now instead of waiting for the dispatcher."""
         self._update_state(("draft",), "queued")
-        self.filtered(lambda event: event.state == "queued")._dunning_dispatch()
+        self.filtered(lambda reminder: reminder.state == "queued")._dispatch()
 
     def action_resend(self):
         """Send a sent reminder again, as a new reminder with the same invoices and no new charge."""
         copies = self.browse()
-        for event in self.filtered(lambda e: e.state == "sent"):
-            copies |= event.copy(
+        for reminder in self.filtered(lambda e: e.state == "sent"):
+            copies |= reminder.copy(
                 {
                     "trigger": "manual",
                     "user_id": self.env.user.id,
@@ -492,11 +494,11 @@ class DunningEvent(models.Model):
                                 "interest_date_to": False,
                             }
                         )
-                        for line in event.line_ids
+                        for line in reminder.line_ids
                     ],
                 }
             )
-        copies._dunning_dispatch()
+        copies._dispatch()
         return copies
 
     def action_record_promise(self):
@@ -529,72 +531,72 @@ class DunningEvent(models.Model):
             self.env["ir.config_parameter"].sudo().get_param("receivable_dunning.dispatch_batch_size", 100)
         )
         domain = [("state", "=", "queued"), ("date_scheduled", "<=", fields.Date.context_today(self))]
-        events = self.search(domain, limit=batch_size, order="attempt_count, id").try_lock_for_update()
-        if not events:
+        reminders = self.search(domain, limit=batch_size, order="attempt_count, id").try_lock_for_update()
+        if not reminders:
             return
-        events._dunning_dispatch()
-        remaining = self.search_count(domain) if len(events) == batch_size else 0
-        self.env["ir.cron"]._commit_progress(len(events), remaining=remaining)
+        reminders._dispatch()
+        remaining = self.search_count(domain) if len(reminders) == batch_size else 0
+        self.env["ir.cron"]._commit_progress(len(reminders), remaining=remaining)
 
     @api.model
-    def _dunning_trigger_dispatch(self):
+    def _trigger_dispatch(self):
         self.env.ref("receivable_dunning.ir_cron_dunning_dispatch")._trigger()
 
     # === BUSINESS METHODS - DISPATCH === #
 
     @api.model
-    def _dunning_channel_senders(self):
+    def _channel_senders(self):
         """The method that delivers a reminder, per channel; add-ons override one of these methods."""
         return {
-            "email": "_dunning_send_email",
-            "sms": "_dunning_send_sms",
-            "letter": "_dunning_send_letter",
-            "call": "_dunning_send_call",
+            "email": "_send_email",
+            "sms": "_send_sms",
+            "letter": "_send_letter",
+            "call": "_send_call",
         }
 
-    def _dunning_dispatch(self):
+    def _dispatch(self):
         """Steps 5 and 6: deliver each reminder through its channel and apply its effects, one reminder at a time.
 
         Each reminder is sent and takes effect (invoice levels and dates, charges invoice, debtor's chatter) in its
         own savepoint: a failure rolls back that reminder alone, which is marked failed with the reason and retried
         by the next run; the others go on. A charges invoice that cannot be posted leaves the reminder sent: see
-        :meth:`_dunning_invoice_charges`.
+        :meth:`_invoice_charges`.
 
         :return: the reminders sent
         """
-        senders = self._dunning_channel_senders()
+        senders = self._channel_senders()
         sent = self.browse()
-        for event in self.filtered(lambda e: e.state == "queued"):
+        for reminder in self.filtered(lambda e: e.state == "queued"):
             try:
                 with self.env.cr.savepoint():
-                    getattr(event, senders[event.channel])()
-                    event._update_state(
+                    getattr(reminder, senders[reminder.channel])()
+                    reminder._update_state(
                         ("queued",),
                         "sent",
                         extra_vals={"date_done": fields.Datetime.now(), "error_message": False},
                     )
-                    event._dunning_apply_effects()
+                    reminder._apply_effects()
             except Exception as error:  # one reminder's failure must spare the others
                 if isinstance(error, UserError):
                     # A reason the collector can act on (no valid email, no phone): no traceback to read.
-                    _logger.warning("dunning reminder %s failed: %s", event.name, error)
+                    _logger.warning("dunning reminder %s failed: %s", reminder.name, error)
                 else:
-                    _logger.warning("dunning reminder %s failed", event.name, exc_info=True)
-                event._dunning_mark_failed(str(error.args[0]) if error.args else repr(error))
+                    _logger.warning("dunning reminder %s failed", reminder.name, exc_info=True)
+                reminder._mark_failed(str(error.args[0]) if error.args else repr(error))
             else:
-                sent |= event
+                sent |= reminder
         return sent
 
-    def _dunning_mark_failed(self, reason):
+    def _mark_failed(self, reason):
         """Fail these reminders with ``reason``: one whose dispatch failed (queued again once its savepoint rolled
         back) or one sent whose delivery failed later (bounce, SMS report, refusal by the mail server). The next
         run retries them, up to ``dunning_run.MAX_ATTEMPTS`` attempts."""
-        for attempts, events in self.grouped("attempt_count").items():
-            events._update_state(
+        for attempts, reminders in self.grouped("attempt_count").items():
+            reminders._update_state(
                 ("queued", "sent"), "failed", extra_vals={"error_message": reason, "attempt_count": attempts + 1}
             )
 
-    def _dunning_contact_problem(self, channel, recipient):
+    def _contact_problem(self, channel, recipient):
         """Why ``recipient`` cannot receive a reminder through ``channel``, or False when it can.
 
         :return: a translated sentence naming the contact and the field, or False
@@ -621,36 +623,36 @@ class DunningEvent(models.Model):
             )
         return False
 
-    def _dunning_check_contact(self):
+    def _check_contact(self):
         self.ensure_one()
-        problem = self._dunning_contact_problem(self.channel, self.recipient_id or self.partner_id)
+        problem = self._contact_problem(self.channel, self.recipient_id or self.partner_id)
         if problem:
             raise UserError(problem)
 
-    def _dunning_mail_template(self):
+    def _mail_template(self):
         self.ensure_one()
-        if self.event_type == "thanks":
+        if self.reminder_type == "thanks":
             return self.env.ref("receivable_dunning.mail_template_dunning_thanks")
         template = self.level_id.mail_template_id or self.env.ref("receivable_dunning.mail_template_dunning_reminder")
         return template
 
-    def _dunning_send_email(self):
+    def _send_email(self):
         """Queue the reminder email in Odoo's mail queue, rendered in the recipient's language."""
         self.ensure_one()
-        self._dunning_check_contact()
+        self._check_contact()
         email_values = {}
-        copy_to = self._dunning_copy_to()
+        copy_to = self._copy_to()
         if copy_to:
             email_values["email_cc"] = copy_to
-        if self.event_type == "reminder" and self.level_id.attach_invoices:
-            email_values["attachment_ids"] = [fields.Command.set(self._dunning_invoice_attachments().ids)]
-        template = self._dunning_mail_template()
+        if self.reminder_type == "reminder" and self.level_id.attach_invoices:
+            email_values["attachment_ids"] = [fields.Command.set(self._invoice_attachments().ids)]
+        template = self._mail_template()
         mail = self.env["mail.mail"].browse(
             template.send_mail(self.id, raise_exception=True, email_values=email_values)
         )
         self.write({"mail_id": mail.id, "mail_message_id": mail.mail_message_id.id})
 
-    def _dunning_copy_to(self):
+    def _copy_to(self):
         """The formatted address the level copies its reminders to, or False."""
         mode = self.level_id.cc_mode
         if mode == "salesperson":
@@ -661,7 +663,7 @@ class DunningEvent(models.Model):
             return False
         return user.email_formatted if user.email else False
 
-    def _dunning_invoice_attachments(self):
+    def _invoice_attachments(self):
         """The PDF of every listed invoice: the one Odoo kept when the invoice was sent, else a fresh rendering."""
         attachments = self.env["ir.attachment"]
         for move in self.line_ids.move_id:
@@ -679,17 +681,17 @@ class DunningEvent(models.Model):
                 }
             )
         if self.level_id.send_letter:
-            attachments |= self._dunning_render_letter()
+            attachments |= self._render_letter()
         return attachments
 
-    def _dunning_send_sms(self):
+    def _send_sms(self):
         """Post the reminder SMS on the reminder, to the recipient's number in E.164 form, for the SMS queue.
 
         Odoo's SMS notification links the SMS to the message through a tracker, so that the provider's answer,
         at sending or in a later delivery report, reaches the reminder (see ``sms.tracker``).
         """
         self.ensure_one()
-        self._dunning_check_contact()
+        self._check_contact()
         recipient = self.recipient_id or self.partner_id
         template = self.level_id.sms_template_id or self.env.ref("receivable_dunning.sms_template_dunning_reminder")
         body = template._render_field("body", self.ids, compute_lang=True)[self.id]
@@ -710,25 +712,25 @@ class DunningEvent(models.Model):
         """A reminder email that comes back undelivered, even days later, fails the reminder: the next run retries
         it. Only a bounce from the recipient counts; a copy sent to a colleague may bounce on its own."""
         result = super()._message_receive_bounce(email, partner)
-        for event in self.filtered(lambda e: e.channel == "email" and e.state == "sent"):
-            if email_normalize((event.recipient_id or event.partner_id).email or "") == email:
-                event._dunning_mark_failed(
-                    self.env._("The email to %(email)s came back undelivered (bounce).", email=email)
-                )
+        for reminder in self.filtered(lambda e: e.channel == "email" and e.state == "sent"):
+            if email_normalize((reminder.recipient_id or reminder.partner_id).email or "") == email:
+                reminder._mark_failed(self.env._("The email to %(email)s came back undelivered (bounce).", email=email))
         return result
 
-    def _dunning_mark_sms_undelivered(self, notifications):
+    def _mark_sms_undelivered(self, notifications):
         """Mark failed the sent reminders whose SMS could not be delivered, with the number and the provider's reason.
 
         :param notifications: ``mail.notification`` records in error, of any message
         """
-        events = self.sudo().search(  # sudo: delivery reports arrive as the public user or the SMS cron
+        reminders = self.sudo().search(  # sudo: delivery reports arrive as the public user or the SMS cron
             [("mail_message_id", "in", notifications.mail_message_id.ids), ("state", "=", "sent")]
         )
         failure_labels = dict(notifications._fields["failure_type"]._description_selection(self.env))
-        for event in events:
-            notification = notifications.filtered(lambda n, event=event: n.mail_message_id == event.mail_message_id)[:1]
-            event._dunning_mark_failed(
+        for reminder in reminders:
+            notification = notifications.filtered(
+                lambda n, reminder=reminder: n.mail_message_id == reminder.mail_message_id
+            )[:1]
+            reminder._mark_failed(
                 self.env._(
                     "The SMS to %(number)s was not delivered: %(reason)s",
                     number=notification.sms_number,
@@ -738,16 +740,16 @@ class DunningEvent(models.Model):
                 )
             )
 
-    def _dunning_send_letter(self):
+    def _send_letter(self):
         """Render the reminder letter and attach it to the reminder, ready to print and post."""
         self.ensure_one()
-        self._dunning_check_contact()
-        self.letter_attachment_id = self._dunning_render_letter()
+        self._check_contact()
+        self.letter_attachment_id = self._render_letter()
         self.message_post(
             body=self.env._("Reminder letter ready to print."), attachment_ids=self.letter_attachment_id.ids
         )
 
-    def _dunning_render_letter(self):
+    def _render_letter(self):
         """The reminder letter of this reminder as an attachment (HTML in tests without forced rendering)."""
         content, report_type = self.env["ir.actions.report"]._render_qweb_pdf(
             "receivable_dunning.action_report_dunning_letter", self.ids
@@ -762,7 +764,7 @@ class DunningEvent(models.Model):
             }
         )
 
-    def _dunning_send_call(self):
+    def _send_call(self):
         """Schedule a call, due on the reminder's date, for the level's responsible or the debtor's collector."""
         self.ensure_one()
         partner = self.partner_id.with_company(self.company_id)
@@ -777,16 +779,16 @@ class DunningEvent(models.Model):
             activity_type_id=activity_type.id,
             date_deadline=self.date_scheduled,
             summary=self.env._(
-                "Call %(debtor)s about %(amount)s overdue", debtor=partner.name, amount=self._dunning_amount_text()
+                "Call %(debtor)s about %(amount)s overdue", debtor=partner.name, amount=self._amount_text()
             ),
-            note=self._dunning_statement_note(),
+            note=self._statement_note(),
             user_id=responsible.id,
         )
 
-    def _dunning_amount_text(self):
+    def _amount_text(self):
         return self.currency_id.format(self.amount_total)
 
-    def _dunning_statement_note(self):
+    def _statement_note(self):
         rows = Markup("").join(
             Markup("<li>%s: %s, %s</li>")
             % (
@@ -798,9 +800,9 @@ class DunningEvent(models.Model):
         )
         return Markup("<ul>%s</ul>") % rows
 
-    def _dunning_apply_effects(self):
+    def _apply_effects(self):
         """Step 6: sent reminders move their invoices to the new level and date, and leave a trace on the debtor."""
-        reminders = self.filtered(lambda event: event.event_type == "reminder")
+        reminders = self.filtered(lambda reminder: reminder.reminder_type == "reminder")
         if not reminders:
             return
         escalations = reminders.line_ids.filtered("is_escalation")
@@ -813,22 +815,22 @@ class DunningEvent(models.Model):
             moves.write({"dunning_level_id": level.id})
         for date, lines in reminders.line_ids.grouped("date_scheduled").items():
             lines.move_id.write({"dunning_last_date": date})
-        reminders._dunning_invoice_charges()
+        reminders._invoice_charges()
         bodies = {}
-        for event in reminders:
-            bodies[event.partner_id.id] = bodies.get(event.partner_id.id, Markup("")) + Markup(
+        for reminder in reminders:
+            bodies[reminder.partner_id.id] = bodies.get(reminder.partner_id.id, Markup("")) + Markup(
                 "<p>%s</p>"
             ) % self.env._(
                 "Reminder %(name)s sent by %(channel)s at level %(level)s: %(count)s invoice(s), %(amount)s.",
-                name=event.name,
-                channel=dict(self._fields["channel"]._description_selection(self.env))[event.channel],
-                level=event.level_id.name,
-                count=event.invoice_count,
-                amount=event._dunning_amount_text(),
+                name=reminder.name,
+                channel=dict(self._fields["channel"]._description_selection(self.env))[reminder.channel],
+                level=reminder.level_id.name,
+                count=reminder.invoice_count,
+                amount=reminder._amount_text(),
             )
         self.env["res.partner"].browse(bodies)._message_log_batch(bodies=bodies)
 
-    def _dunning_invoice_charges(self):
+    def _invoice_charges(self):
         """Issue one invoice per debtor and run for the fees and interest of the sent reminders, once.
 
         Only for policies that invoice their charges. The same invoice and level may be listed by several channels
@@ -836,12 +838,12 @@ class DunningEvent(models.Model):
         Each charges invoice is created and posted in its own savepoint: one that cannot be posted leaves its
         reminders sent, marks their charges failed with the reason and gives the debtor's collector an activity.
         """
-        lines = self.filtered(lambda event: event.policy_id.invoice_charges).line_ids.filtered(
+        lines = self.filtered(lambda reminder: reminder.policy_id.invoice_charges).line_ids.filtered(
             lambda line: line.is_escalation and not line.charge_move_id and (line.amount_fee or line.amount_interest)
         )
         if not lines:
             return
-        already = self.env["dunning.event.line"].search(
+        already = self.env["dunning.reminder.line"].search(
             [
                 ("move_id", "in", lines.move_id.ids),
                 ("is_escalation", "=", True),
@@ -850,23 +852,23 @@ class DunningEvent(models.Model):
         )
         invoiced_keys = {(line.move_id, line.level_id): line.charge_move_id for line in already}
         to_invoice = {}
-        linked = self.env["dunning.event.line"]
+        linked = self.env["dunning.reminder.line"]
         for line in lines:
             key = (line.move_id, line.level_id)
             if key in invoiced_keys:
-                # sudo: the lines of a sent reminder are locked against any other write (see dunning.event.line).
+                # sudo: the lines of a sent reminder are locked against any other write (see dunning.reminder.line).
                 line.sudo().charge_move_id = invoiced_keys[key]
                 linked |= line
             else:
-                to_invoice.setdefault(key, self.env["dunning.event.line"])
+                to_invoice.setdefault(key, self.env["dunning.reminder.line"])
                 to_invoice[key] |= line
-        linked.event_id.write({"charge_state": "invoiced", "charge_error": False})
+        linked.reminder_id.write({"charge_state": "invoiced", "charge_error": False})
         groups = {}
         for (move, level), key_lines in to_invoice.items():
-            event = key_lines[0].event_id
-            groups.setdefault((event.partner_id, event.company_id, event.currency_id, event.run_id), []).append(
-                (move, level, key_lines)
-            )
+            reminder = key_lines[0].reminder_id
+            groups.setdefault(
+                (reminder.partner_id, reminder.company_id, reminder.currency_id, reminder.run_id), []
+            ).append((move, level, key_lines))
         for (partner, company, currency, _run), items in groups.items():
             invoice_vals = {
                 "move_type": "out_invoice",
@@ -877,11 +879,11 @@ class DunningEvent(models.Model):
                 "invoice_line_ids": [
                     fields.Command.create(vals)
                     for move, level, key_lines in items
-                    for vals in self._dunning_charge_invoice_lines(move, level, key_lines[0])
+                    for vals in self._charge_invoice_lines(move, level, key_lines[0])
                 ],
             }
-            group_lines = self.env["dunning.event.line"].union(*(key_lines for _move, _level, key_lines in items))
-            events = group_lines.event_id
+            group_lines = self.env["dunning.reminder.line"].union(*(key_lines for _move, _level, key_lines in items))
+            reminders = group_lines.reminder_id
             try:
                 with self.env.cr.savepoint():
                     invoice = (
@@ -894,20 +896,20 @@ class DunningEvent(models.Model):
                     group_lines.sudo().charge_move_id = invoice  # sudo: as above, the lines are locked
             except Exception as error:  # a charges invoice must never undo the reminder that was sent
                 _logger.warning(
-                    "dunning reminders %s: charges invoice not posted", events.mapped("name"), exc_info=True
+                    "dunning reminders %s: charges invoice not posted", reminders.mapped("name"), exc_info=True
                 )
-                events._dunning_charges_failed(str(error.args[0]) if error.args else repr(error))
+                reminders._charges_failed(str(error.args[0]) if error.args else repr(error))
             else:
-                events.write({"charge_state": "invoiced", "charge_error": False})
+                reminders.write({"charge_state": "invoiced", "charge_error": False})
 
-    def _dunning_charges_failed(self, reason):
+    def _charges_failed(self, reason):
         """Record that the charges of these sent reminders could not be invoiced, and ask their collectors to look."""
         self.write({"charge_state": "failed", "charge_error": reason})
-        for event in self:
-            collector = event.partner_id._dunning_responsible(event.company_id, event.line_ids.move_id)
-            event.activity_schedule(
+        for reminder in self:
+            collector = reminder.partner_id._dunning_responsible(reminder.company_id, reminder.line_ids.move_id)
+            reminder.activity_schedule(
                 "mail.mail_activity_data_todo",
-                summary=self.env._("Charges of reminder %(name)s not invoiced", name=event.name),
+                summary=self.env._("Charges of reminder %(name)s not invoiced", name=reminder.name),
                 note=self.env._(
                     "The invoice of the fees and interest of this reminder could not be posted: %(reason)s. "
                     "Fix the cause, then use Invoice Charges on the reminder.",
@@ -916,7 +918,7 @@ class DunningEvent(models.Model):
                 user_id=collector.id,
             )
 
-    def _dunning_charge_invoice_lines(self, move, level, line):
+    def _charge_invoice_lines(self, move, level, line):
         """Invoice line values for the charges of one invoice reaching one level."""
         vals = []
         if line.amount_fee:
@@ -945,24 +947,24 @@ class DunningEvent(models.Model):
         return vals
 
     def _update_state(self, allowed_states, target_state, extra_vals=None):
-        """Move the events that are in an allowed state to the target state in one write.
+        """Move the reminders that are in an allowed state to the target state in one write.
 
-        Events already in the target state are left alone (logged at INFO); events in any other state refuse
+        Reminders already in the target state are left alone (logged at INFO); reminders in any other state refuse
         the transition (logged at WARNING).
 
         :param tuple allowed_states: the states from which the transition is allowed
         :param str target_state: the new state
         :param dict extra_vals: further values written with the state
-        :return: the events that moved
-        :rtype: recordset of ``dunning.event``
+        :return: the reminders that moved
+        :rtype: recordset of ``dunning.reminder``
         """
-        movable = self.filtered(lambda event: event.state in allowed_states)
-        for event in self - movable:
-            if event.state == target_state:
-                _logger.info("dunning event %s already in state %s", event.name, target_state)
+        movable = self.filtered(lambda reminder: reminder.state in allowed_states)
+        for reminder in self - movable:
+            if reminder.state == target_state:
+                _logger.info("dunning reminder %s already in state %s", reminder.name, target_state)
             else:
                 _logger.warning(
-                    "dunning event %s: refused transition from %s to %s", event.name, event.state, target_state
+                    "dunning reminder %s: refused transition from %s to %s", reminder.name, reminder.state, target_state
                 )
         if movable:
             movable.write({"state": target_state, **(extra_vals or {})})

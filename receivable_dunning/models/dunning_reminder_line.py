@@ -4,7 +4,7 @@ from odoo.exceptions import UserError
 # A line's claim and what it charges: the run, the review of a proposal and the dispatch set them, nobody else.
 DUNNING_LINE_LOCKED_FIELDS = frozenset(
     {
-        "event_id",
+        "reminder_id",
         "move_id",
         "level_id",
         "is_escalation",
@@ -22,25 +22,25 @@ DUNNING_LINE_LOCKED_FIELDS = frozenset(
 DUNNING_CLOSED_STATES = ("sent", "cancelled")
 
 
-class DunningEventLine(models.Model):
+class DunningReminderLine(models.Model):
     """One invoice listed in a reminder, with the level that invoice reached and what it was charged.
 
     A line, not a many2many, because each invoice of a reminder carries its own level, days late and
     charges, and because the history of an invoice is read from these lines.
     """
 
-    _name = "dunning.event.line"
+    _name = "dunning.reminder.line"
     _description = "Dunning Reminder Line"
-    _order = "event_id, date_due, id"
+    _order = "reminder_id, date_due, id"
     _check_company_auto = True
 
-    event_id = fields.Many2one("dunning.event", required=True, index=True, ondelete="cascade")
-    company_id = fields.Many2one(related="event_id.company_id", store=True, index=True)
-    currency_id = fields.Many2one(related="event_id.currency_id")
-    partner_id = fields.Many2one(related="event_id.partner_id", store=True)
-    state = fields.Selection(related="event_id.state", store=True)
-    channel = fields.Selection(related="event_id.channel", store=True)
-    date_scheduled = fields.Date(related="event_id.date_scheduled", store=True)
+    reminder_id = fields.Many2one("dunning.reminder", required=True, index=True, ondelete="cascade")
+    company_id = fields.Many2one(related="reminder_id.company_id", store=True, index=True)
+    currency_id = fields.Many2one(related="reminder_id.currency_id")
+    partner_id = fields.Many2one(related="reminder_id.partner_id", store=True)
+    state = fields.Selection(related="reminder_id.state", store=True)
+    channel = fields.Selection(related="reminder_id.channel", store=True)
+    date_scheduled = fields.Date(related="reminder_id.date_scheduled", store=True)
     move_id = fields.Many2one(
         "account.move",
         string="Invoice",
@@ -88,7 +88,7 @@ class DunningEventLine(models.Model):
 
     # === CRUD METHODS === #
     # Lines are written by the module's own code only: the run inserts them with SQL, the review of a proposal
-    # re-levels them (``dunning.event._dunning_relevel_lines``) and the dispatch links the charges invoice, both as
+    # re-levels them (``dunning.reminder._relevel_lines``) and the dispatch links the charges invoice, both as
     # superuser. Over RPC nobody changes what a reminder claims or charges, and the lines of a sent or cancelled
     # reminder are neither added, changed nor removed. A reviewer may still add or remove invoices of a reminder
     # that is not sent yet.
@@ -96,8 +96,8 @@ class DunningEventLine(models.Model):
     @api.model_create_multi
     def create(self, vals_list):
         if not self.env.su:
-            event_ids = [vals["event_id"] for vals in vals_list if vals.get("event_id")]
-            if closed := self._dunning_closed_event(self.env["dunning.event"].browse(event_ids)):
+            reminder_ids = [vals["reminder_id"] for vals in vals_list if vals.get("reminder_id")]
+            if closed := self._closed_reminder(self.env["dunning.reminder"].browse(reminder_ids)):
                 raise UserError(
                     self.env._("Reminder %(reminder)s is %(state)s: no invoice can be added to it.", **closed)
                 )
@@ -107,30 +107,30 @@ class DunningEventLine(models.Model):
 
     def write(self, vals):
         if not self.env.su:
-            self._dunning_check_editable(vals)
+            self._check_editable(vals)
         return super().write(vals)
 
     @api.ondelete(at_uninstall=False)
     def _unlink_except_closed(self):
-        if not self.env.su and (closed := self._dunning_closed_event(self.event_id)):
+        if not self.env.su and (closed := self._closed_reminder(self.reminder_id)):
             raise UserError(self.env._("Reminder %(reminder)s is %(state)s: its invoices cannot be removed.", **closed))
 
     @api.model
-    def _dunning_closed_event(self, events):
-        """The first of ``events`` that is sent or cancelled, as ``reminder`` and ``state`` message values."""
-        closed = events.filtered(lambda event: event.state in DUNNING_CLOSED_STATES)[:1]
+    def _closed_reminder(self, reminders):
+        """The first of ``reminders`` that is sent or cancelled, as ``reminder`` and ``state`` message values."""
+        closed = reminders.filtered(lambda reminder: reminder.state in DUNNING_CLOSED_STATES)[:1]
         if not closed:
             return {}
         state = dict(closed._fields["state"]._description_selection(self.env))[closed.state]
         return {"reminder": closed.name, "state": state.lower()}
 
-    def _dunning_check_editable(self, vals):
+    def _check_editable(self, vals):
         """Refuse a write that comes from outside the module's own code paths.
 
         :param dict vals: the values being written
         :raise UserError: on any line of a sent or cancelled reminder, or on what a line claims or charges
         """
-        if closed := self._dunning_closed_event(self.event_id):
+        if closed := self._closed_reminder(self.reminder_id):
             raise UserError(
                 self.env._(
                     "Reminder %(reminder)s is %(state)s: its invoices, amounts and charges can no longer change.",

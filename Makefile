@@ -2,7 +2,7 @@
 # Odoo 19.0 is found at $(ODOO_SRC), default /opt/odoo19.
 export ODOO_SRC
 
-.PHONY: test run lint bench setup
+.PHONY: test run lint bench setup wheel-check readme
 setup:
 	bash scripts/setup.sh
 test:
@@ -11,6 +11,9 @@ run:
 	bash scripts/run.sh
 lint:
 	bash scripts/lint.sh
+# the add-on's wheel installed with Odoo and an OCA wheel in a fresh virtualenv (see scripts/wheel_check.sh)
+wheel-check:
+	bash scripts/wheel_check.sh
 # SIZE=small (default) | full | tiny; see docs/benchmarks.md
 bench:
 	SIZE="$(SIZE)" bash scripts/bench.sh

@@ -14,6 +14,9 @@ lint:
 # the add-on's wheel installed with Odoo and an OCA wheel in a fresh virtualenv (see scripts/wheel_check.sh)
 wheel-check:
 	bash scripts/wheel_check.sh
+# README.rst and the Apps page (static/description/index.html) of the add-on, from its readme/ fragments
+readme:
+	bash scripts/readme.sh
 # SIZE=small (default) | full | tiny; see docs/benchmarks.md
 bench:
 	SIZE="$(SIZE)" bash scripts/bench.sh

@@ -2,7 +2,7 @@
 # Odoo 19.0 is found at $(ODOO_SRC), default /opt/odoo19.
 export ODOO_SRC
 
-.PHONY: test run lint bench setup migration-check
+.PHONY: test run lint bench setup wheel-check readme migration-check
 setup:
 	bash scripts/setup.sh
 test:
@@ -11,6 +11,12 @@ run:
 	bash scripts/run.sh
 lint:
 	bash scripts/lint.sh
+# the add-on's wheel installed with Odoo and an OCA wheel in a fresh virtualenv (see scripts/wheel_check.sh)
+wheel-check:
+	bash scripts/wheel_check.sh
+# README.rst and the Apps page (static/description/index.html) of the add-on, from its readme/ fragments
+readme:
+	bash scripts/readme.sh
 # SIZE=small (default) | full | tiny; see docs/benchmarks.md
 bench:
 	SIZE="$(SIZE)" bash scripts/bench.sh

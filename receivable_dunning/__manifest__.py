@@ -8,7 +8,6 @@
     "maintainers": ["receivable-dunning"],
     "license": "AGPL-3",
     "development_status": "Alpha",
-    "application": True,
     "depends": ["account", "account_payment", "portal", "mail", "sms"],
     "external_dependencies": {"python": ["python-stdnum", "phonenumbers"]},
     "data": [

@@ -105,6 +105,37 @@ ensure_venv() {
     echo "$want" > "$stamp"
 }
 
+# --- Node tools (pre-commit) -----------------------------------------------------------------
+# prettier and its XML plugin, the versions OCA's addon template pins for 18.0 and later, in a prefix of their own
+# outside the repository; scripts/hook.sh runs them for .pre-commit-config.yaml.
+PRETTIER_VERSION=3.3.3
+PRETTIER_XML_VERSION=3.4.1
+NODE_DIR=$STATE_DIR/node
+
+ensure_node() {
+    command -v node >/dev/null && command -v npm >/dev/null && return 0
+    if as_root && command -v apt-get >/dev/null; then
+        log "installing Debian packages: nodejs npm"
+        apt-get update -qq >/dev/null
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends nodejs npm >/dev/null
+    else
+        die "node and npm are missing (install them with: sudo apt-get install nodejs npm)"
+    fi
+}
+
+ensure_prettier() {
+    local want="prettier@$PRETTIER_VERSION @prettier/plugin-xml@$PRETTIER_XML_VERSION"
+    if [ -x "$NODE_DIR/node_modules/.bin/prettier" ] && [ "$(cat "$NODE_DIR/.rd-packages" 2>/dev/null)" = "$want" ]; then
+        return 0
+    fi
+    ensure_node
+    log "installing $want into $NODE_DIR"
+    mkdir -p "$NODE_DIR"
+    # shellcheck disable=SC2086  # two package specs
+    npm install --prefix "$NODE_DIR" --no-audit --no-fund --loglevel=error $want >/dev/null
+    echo "$want" > "$NODE_DIR/.rd-packages"
+}
+
 # --- PostgreSQL -----------------------------------------------------------------------------
 # Uses the server named by PGHOST/PGPORT when set; otherwise a private cluster of the machine's
 # PostgreSQL 15 binaries with its own data directory, socket and port.

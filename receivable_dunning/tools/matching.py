@@ -183,8 +183,8 @@ class OpenItemIndex:
             candidates = self.by_partner_amount.get((partner_id, line.currency_id, amount), [])
             if candidates:
                 result = self._finish(proposal, line, tuple(candidates[:1]), reason)
-                result.ambiguous = len(candidates) > 1
-                if result.ambiguous:
+                if len(candidates) > 1:
+                    result.ambiguous = True
                     result.notes.append(f"{len(candidates)} open items of the same partner and amount")
                 return result
         return proposal

@@ -577,11 +577,7 @@ class DunningReminder(models.Model):
                     )
                     reminder._apply_effects()
             except Exception as error:  # one reminder's failure must spare the others
-                if isinstance(error, UserError):
-                    # A reason the collector can act on (no valid email, no phone): no traceback to read.
-                    _logger.warning("dunning reminder %s failed: %s", reminder.name, error)
-                else:
-                    _logger.warning("dunning reminder %s failed", reminder.name, exc_info=True)
+                _logger.warning("dunning reminder %s failed: %s", reminder.name, error, exc_info=True)
                 reminder._mark_failed(str(error.args[0]) if error.args else repr(error))
             else:
                 sent |= reminder

@@ -89,7 +89,7 @@ class DunningLevel(models.Model):
 
     # === COMPUTE METHODS === #
 
-    @api.depends("send_email", "send_sms", "send_letter", "create_call")
+    @api.depends(lambda self: [field for field, _channel in self._channel_fields()])
     def _compute_channel_summary(self):
         labels = dict(self._channel_fields())
         for level in self:
@@ -103,7 +103,7 @@ class DunningLevel(models.Model):
     def _check_delay_order(self):
         self.policy_id._check_level_delays()
 
-    @api.constrains("send_email", "send_sms", "send_letter", "create_call", "is_last_auto_step")
+    @api.constrains(lambda self: [*(field for field, _channel in self._channel_fields()), "is_last_auto_step"])
     def _check_has_channel(self):
         for level in self:
             if not level.is_last_auto_step and not level._enabled_channels():
@@ -120,8 +120,9 @@ class DunningLevel(models.Model):
 
     @api.model
     def _channel_fields(self):
-        """Map each channel code to the boolean field that enables it, in dispatch order."""
-        return [("send_email", "email"), ("send_sms", "sms"), ("send_letter", "letter"), ("create_call", "call")]
+        """Map each channel code to the boolean field that enables it, in dispatch order (the reminder's channel
+        registry)."""
+        return [(channel.level_field, code) for code, channel in self.env["dunning.reminder"]._channels().items()]
 
     def _enabled_channels(self):
         """Return the channel codes enabled on this level, in dispatch order."""

@@ -1,4 +1,6 @@
 import logging
+from collections import defaultdict
+from dataclasses import dataclass
 
 from markupsafe import Markup
 
@@ -101,6 +103,17 @@ def reminder_amounts(rounded, residual, credit, fee, interest):
     return amounts
 
 
+@dataclass(frozen=True)
+class DunningChannel:
+    """One entry of the channel registry (see :class:`DunningReminder`): the names of what makes a channel, methods
+    of ``dunning.reminder`` looked up when used, so that an add-on overriding one of them is heard."""
+
+    level_field: str  # the ``dunning.level`` boolean that enables the channel at that level
+    send: str  # ``reminder.<send>()`` delivers one reminder whose contact passed the check; raising fails it
+    contact_problem: str | None = None  # ``<contact_problem>(recipient)``: why it cannot be reached, or False
+    delivery_failures: str | None = None  # ``<delivery_failures>(report)``: {reminder: reason} of a transport report
+
+
 def _insert_rows(cr, table, columns, rows):
     """``INSERT`` ``rows`` (tuples in the order of ``columns``) into ``table``, a thousand at a time."""
     head = SQL("INSERT INTO %s (%s) VALUES ", SQL.identifier(table), SQL(", ").join(map(SQL.identifier, columns)))
@@ -114,6 +127,17 @@ class DunningReminder(models.Model):
 
     The invoices it reminds of are its lines (``dunning.reminder.line``), one per invoice, each with the level
     that invoice reached.
+
+    Channels are a registry, :meth:`_channels`: each code of the ``channel`` selection maps to a
+    :class:`DunningChannel` naming in one place the level's boolean that enables the channel and the reminder's
+    methods that send through it (``_send_<code>``), tell why a contact cannot be reached by it
+    (``_contact_problem_<code>``) and read its transport's reports of messages not delivered
+    (``_delivery_failures_<code>``). An explicit map rather than names built from the code: each method is found by
+    grep, and a channel may go without a contact check (call) or without delivery reports (letter, call). The run
+    queues one reminder per channel enabled on the level; the dispatch checks the contact and sends; a transport's
+    report, handed to :meth:`_report_delivery_failures`, fails the reminders it concerns. Adding a channel (WhatsApp,
+    a postal service) is a ``selection_add`` on ``channel``, a boolean on ``dunning.level``, those methods and an
+    entry added to :meth:`_channels`.
     """
 
     _name = "dunning.reminder"
@@ -545,17 +569,30 @@ class DunningReminder(models.Model):
     # === BUSINESS METHODS - DISPATCH === #
 
     @api.model
-    def _channel_senders(self):
-        """The method that delivers a reminder, per channel; add-ons override one of these methods."""
+    def _channels(self):
+        """The channel registry: channel code -> :class:`DunningChannel`, in dispatch order; add-ons extend it."""
         return {
-            "email": "_send_email",
-            "sms": "_send_sms",
-            "letter": "_send_letter",
-            "call": "_send_call",
+            "email": DunningChannel(
+                level_field="send_email",
+                send="_send_email",
+                contact_problem="_contact_problem_email",
+                delivery_failures="_delivery_failures_email",
+            ),
+            "sms": DunningChannel(
+                level_field="send_sms",
+                send="_send_sms",
+                contact_problem="_contact_problem_sms",
+                delivery_failures="_delivery_failures_sms",
+            ),
+            "letter": DunningChannel(
+                level_field="send_letter", send="_send_letter", contact_problem="_contact_problem_letter"
+            ),
+            "call": DunningChannel(level_field="create_call", send="_send_call"),
         }
 
     def _dispatch(self):
-        """Steps 5 and 6: deliver each reminder through its channel and apply its effects, one reminder at a time.
+        """Steps 5 and 6: check each reminder's contact, deliver it through its channel and apply its effects, one
+        reminder at a time.
 
         Each reminder is sent and takes effect (invoice levels and dates, charges invoice, debtor's chatter) in its
         own savepoint: a failure rolls back that reminder alone, which is marked failed with the reason and retried
@@ -564,12 +601,13 @@ class DunningReminder(models.Model):
 
         :return: the reminders sent
         """
-        senders = self._channel_senders()
+        channels = self._channels()
         sent = self.browse()
         for reminder in self.filtered(lambda e: e.state == "queued"):
             try:
                 with self.env.cr.savepoint():
-                    getattr(reminder, senders[reminder.channel])()
+                    reminder._check_contact()
+                    getattr(reminder, channels[reminder.channel].send)()
                     reminder._update_state(
                         ("queued",),
                         "sent",
@@ -577,11 +615,7 @@ class DunningReminder(models.Model):
                     )
                     reminder._apply_effects()
             except Exception as error:  # one reminder's failure must spare the others
-                if isinstance(error, UserError):
-                    # A reason the collector can act on (no valid email, no phone): no traceback to read.
-                    _logger.warning("dunning reminder %s failed: %s", reminder.name, error)
-                else:
-                    _logger.warning("dunning reminder %s failed", reminder.name, exc_info=True)
+                _logger.warning("dunning reminder %s failed: %s", reminder.name, error, exc_info=True)
                 reminder._mark_failed(str(error.args[0]) if error.args else repr(error))
             else:
                 sent |= reminder
@@ -596,27 +630,58 @@ class DunningReminder(models.Model):
                 ("queued", "sent"), "failed", extra_vals={"error_message": reason, "attempt_count": attempts + 1}
             )
 
+    @api.model
+    def _report_delivery_failures(self, channel, report):
+        """A transport reports messages of ``channel`` that were not delivered: fail the sent reminders they carried,
+        with the reason the channel reads in the report. The next run retries them.
+
+        :param str channel: a code of the channel registry (see :meth:`_channels`)
+        :param dict report: what the transport reports, as the channel's ``delivery_failures`` method reads it
+        """
+        # sudo: delivery reports arrive as whoever runs the mail queue or the SMS cron, or as the public user.
+        reminders_sudo = self.sudo()
+        failures = getattr(reminders_sudo, self._channels()[channel].delivery_failures)(report)
+        by_reason = defaultdict(list)
+        for reminder, reason in failures.items():
+            if reminder.channel == channel and reminder.state == "sent":
+                by_reason[reason].append(reminder.id)
+        for reason, reminder_ids in by_reason.items():
+            reminders_sudo.browse(reminder_ids)._mark_failed(reason)
+
+    @api.model
     def _contact_problem(self, channel, recipient):
         """Why ``recipient`` cannot receive a reminder through ``channel``, or False when it can.
 
         :return: a translated sentence naming the contact and the field, or False
         """
-        if channel == "email" and not email_normalize(recipient.email or ""):
+        method = self._channels()[channel].contact_problem
+        return getattr(self, method)(recipient) if method else False
+
+    @api.model
+    def _contact_problem_email(self, recipient):
+        if not email_normalize(recipient.email or ""):
             return self.env._(
                 "%(contact)s has no valid email address (field Email: %(value)s).",
                 contact=recipient.display_name,
                 value=recipient.email or self.env._("empty"),
             )
-        if channel == "sms":
-            try:
-                to_e164(recipient.phone, recipient.country_id.code)
-            except InvalidPhoneNumber as error:
-                return self.env._(
-                    "%(contact)s has no phone number that can receive an SMS (field Phone: %(reason)s).",
-                    contact=recipient.display_name,
-                    reason=error,
-                )
-        if channel == "letter" and not (recipient.street or recipient.city):
+        return False
+
+    @api.model
+    def _contact_problem_sms(self, recipient):
+        try:
+            to_e164(recipient.phone, recipient.country_id.code)
+        except InvalidPhoneNumber as error:
+            return self.env._(
+                "%(contact)s has no phone number that can receive an SMS (field Phone: %(reason)s).",
+                contact=recipient.display_name,
+                reason=error,
+            )
+        return False
+
+    @api.model
+    def _contact_problem_letter(self, recipient):
+        if not (recipient.street or recipient.city):
             return self.env._(
                 "%(contact)s has no postal address (fields Street and City are empty).",
                 contact=recipient.display_name,
@@ -639,7 +704,6 @@ class DunningReminder(models.Model):
     def _send_email(self):
         """Queue the reminder email in Odoo's mail queue, rendered in the recipient's language."""
         self.ensure_one()
-        self._check_contact()
         email_values = {}
         copy_to = self._copy_to()
         if copy_to:
@@ -691,7 +755,6 @@ class DunningReminder(models.Model):
         at sending or in a later delivery report, reaches the reminder (see ``sms.tracker``).
         """
         self.ensure_one()
-        self._check_contact()
         recipient = self.recipient_id or self.partner_id
         template = self.level_id.sms_template_id or self.env.ref("receivable_dunning.sms_template_dunning_reminder")
         body = template._render_field("body", self.ids, compute_lang=True)[self.id]
@@ -710,40 +773,61 @@ class DunningReminder(models.Model):
 
     def _message_receive_bounce(self, email, partner):
         """A reminder email that comes back undelivered, even days later, fails the reminder: the next run retries
-        it. Only a bounce from the recipient counts; a copy sent to a colleague may bounce on its own."""
+        it."""
         result = super()._message_receive_bounce(email, partner)
-        for reminder in self.filtered(lambda e: e.channel == "email" and e.state == "sent"):
-            if email_normalize((reminder.recipient_id or reminder.partner_id).email or "") == email:
-                reminder._mark_failed(self.env._("The email to %(email)s came back undelivered (bounce).", email=email))
+        self._report_delivery_failures(
+            "email",
+            {
+                "messages": self.mail_message_id,
+                "email": email,
+                "reason": self.env._("The email to %(email)s came back undelivered (bounce).", email=email),
+            },
+        )
         return result
 
-    def _mark_sms_undelivered(self, notifications):
-        """Mark failed the sent reminders whose SMS could not be delivered, with the number and the provider's reason.
+    @api.model
+    def _delivery_failures_email(self, report):
+        """The reminders whose email was not delivered: refused by the mail server (``mail.mail``) or bounced.
 
-        :param notifications: ``mail.notification`` records in error, of any message
+        :param dict report: ``messages``, the ``mail.message`` records of the emails; ``reason``; and ``email``, the
+            address that bounced, when one did: only the recipient's bounce counts, a copy to a colleague may bounce
+            on its own
+        :return: dict reminder -> reason
         """
-        reminders = self.sudo().search(  # sudo: delivery reports arrive as the public user or the SMS cron
-            [("mail_message_id", "in", notifications.mail_message_id.ids), ("state", "=", "sent")]
-        )
+        reminders = self.search([("mail_message_id", "in", report["messages"].ids)])
+        if email := report.get("email"):
+            reminders = reminders.filtered(
+                lambda reminder: email_normalize((reminder.recipient_id or reminder.partner_id).email or "") == email
+            )
+        return dict.fromkeys(reminders, report["reason"])
+
+    @api.model
+    def _delivery_failures_sms(self, report):
+        """The reminders whose SMS could not be delivered, each with the number and the provider's reason.
+
+        :param dict report: ``notifications``, the ``mail.notification`` records in error, of any message
+        :return: dict reminder -> reason
+        """
+        notifications = report["notifications"]
+        reminders = self.search([("mail_message_id", "in", notifications.mail_message_id.ids)])
         failure_labels = dict(notifications._fields["failure_type"]._description_selection(self.env))
+        failures = {}
         for reminder in reminders:
             notification = notifications.filtered(
                 lambda n, reminder=reminder: n.mail_message_id == reminder.mail_message_id
             )[:1]
-            reminder._mark_failed(
-                self.env._(
-                    "The SMS to %(number)s was not delivered: %(reason)s",
-                    number=notification.sms_number,
-                    reason=notification.failure_reason
-                    or failure_labels.get(notification.failure_type)
-                    or self.env._("unknown error"),
-                )
+            failures[reminder] = self.env._(
+                "The SMS to %(number)s was not delivered: %(reason)s",
+                number=notification.sms_number,
+                reason=notification.failure_reason
+                or failure_labels.get(notification.failure_type)
+                or self.env._("unknown error"),
             )
+        return failures
 
     def _send_letter(self):
         """Render the reminder letter and attach it to the reminder, ready to print and post."""
         self.ensure_one()
-        self._check_contact()
         self.letter_attachment_id = self._render_letter()
         self.message_post(
             body=self.env._("Reminder letter ready to print."), attachment_ids=self.letter_attachment_id.ids

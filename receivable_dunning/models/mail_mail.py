@@ -7,14 +7,9 @@ class MailMail(models.Model):
     def _postprocess_sent_message(self, success_pids, success_emails, failure_reason=False, failure_type=None):
         """A reminder whose email the mail server refused is marked failed, to be retried by the next run."""
         if failure_type:
-            reminders = (
-                self.env["dunning.reminder"]
-                .sudo()
-                .search(  # sudo: the mail queue runs for any user
-                    [("mail_id", "in", self.ids), ("state", "=", "sent")]
-                )
+            self.env["dunning.reminder"]._report_delivery_failures(
+                "email", {"messages": self.mail_message_id, "reason": failure_reason or failure_type}
             )
-            reminders._mark_failed(failure_reason or failure_type)
         return super()._postprocess_sent_message(
             success_pids, success_emails, failure_reason=failure_reason, failure_type=failure_type
         )

@@ -15,5 +15,5 @@ class SmsTracker(models.Model):
                 lambda n: n.notification_status == notification_status and n.mail_message_id.model == "dunning.reminder"
             )
             if notifications:
-                self.env["dunning.reminder"]._mark_sms_undelivered(notifications)
+                self.env["dunning.reminder"]._report_delivery_failures("sms", {"notifications": notifications})
         return result

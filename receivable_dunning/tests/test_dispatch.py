@@ -8,6 +8,7 @@ from odoo.tools import mute_logger
 
 from odoo.addons.sms.tests.common import SMSCase
 
+from ..models.dunning_reminder import DunningChannel
 from .engine_common import DunningEngineCommon
 
 DUE = date(2026, 6, 15)
@@ -326,3 +327,67 @@ class TestDispatch(DunningEngineCommon, SMSCase):
         self.assertFalse(copy.line_ids.filtered("is_escalation"))
         self.assertEqual(copy.amount_fee, 0.0)
         self.assertEqual(copy.amount_residual, 1234.5)
+
+
+@tagged("post_install", "-at_install")
+class TestChannelRegistry(DunningEngineCommon):
+    """A channel is one entry of the registry: whatever it declares is what the run, the dispatch and the delivery
+    reports use."""
+
+    def test_every_channel_of_the_selection_is_in_the_registry(self):
+        Reminder = self.env["dunning.reminder"]
+        self.assertEqual(list(Reminder._channels()), Reminder._fields["channel"].get_values(self.env))
+
+    def test_a_channel_added_to_the_registry_is_queued_checked_sent_and_failed(self):
+        Reminder = type(self.env["dunning.reminder"])
+        fancier = self._create_debtor("Pigeon Fancier", email="fancier@example.com", ref="LOFT-1")
+        no_loft = self._create_debtor("No Loft", email="no.loft@example.com")
+        for debtor in fancier + no_loft:
+            self._create_invoice_due(debtor, 100.0, DUE)
+        flown = []
+
+        def send_pigeon(reminder):
+            flown.append(reminder.partner_id)
+
+        def contact_problem_pigeon(model, recipient):
+            return False if recipient.ref else f"{recipient.name} has no loft (field Reference)."
+
+        def delivery_failures_pigeon(model, report):
+            return dict.fromkeys(model.search([("partner_id", "in", report["lost"].ids)]), "The pigeon got lost.")
+
+        channels = {
+            **self.env["dunning.reminder"]._channels(),
+            "pigeon": DunningChannel(
+                level_field="attach_invoices",  # stands for the boolean an add-on adds to the level
+                send="_send_pigeon",
+                contact_problem="_contact_problem_pigeon",
+                delivery_failures="_delivery_failures_pigeon",
+            ),
+        }
+        field = Reminder._fields["channel"]
+        with (
+            patch.object(Reminder, "_channels", lambda self: channels),
+            patch.object(Reminder, "_send_pigeon", send_pigeon, create=True),
+            patch.object(Reminder, "_contact_problem_pigeon", contact_problem_pigeon, create=True),
+            patch.object(Reminder, "_delivery_failures_pigeon", delivery_failures_pigeon, create=True),
+            patch.object(field, "selection", [*field.selection, ("pigeon", "Carrier Pigeon")]),
+            patch.object(field, "_selection", {**field._selection, "pigeon": "Carrier Pigeon"}),
+            freeze_time(TODAY),
+        ):
+            self.level_1.write({"send_email": False, "attach_invoices": True})
+            run = self._run()
+            self.assertEqual(run.reminder_ids.mapped("channel"), ["pigeon", "pigeon"])
+            self.assertEqual(run.exception_ids.partner_id, no_loft)
+            self.assertEqual(run.exception_ids.detail, "No Loft has no loft (field Reference).")
+            self._dispatch()
+            self.assertEqual(flown, [fancier])
+            sent = run.reminder_ids.filtered(lambda reminder: reminder.partner_id == fancier)
+            unreachable = run.reminder_ids - sent
+            self.assertEqual(sent.state, "sent")
+            self.assertEqual(
+                (unreachable.state, unreachable.error_message), ("failed", "No Loft has no loft (field Reference).")
+            )
+            self.env["dunning.reminder"]._report_delivery_failures("pigeon", {"lost": fancier})
+            self.assertEqual(
+                (sent.state, sent.error_message, sent.attempt_count), ("failed", "The pigeon got lost.", 1)
+            )

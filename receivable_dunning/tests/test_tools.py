@@ -125,6 +125,11 @@ class TestMatcher(BaseCase):
         self.assertEqual(proposal.items[0].line_id, 3)
         self.assertTrue(proposal.ambiguous)
 
+    def test_amount_of_another_payer_than_the_iban_owner_is_ambiguous(self):
+        proposal = self._index().match(BankLine(1, "virement", 250.0, 1, partner_id=200, iban="BE71096123456769"))
+        self.assertEqual((proposal.items[0].line_id, proposal.reason), (2, "iban_amount"))
+        self.assertTrue(proposal.ambiguous)
+
     def test_ambiguous(self):
         proposal = self._index().match(BankLine(1, "virement", 400.0, 1, partner_id=200))
         self.assertTrue(proposal.ambiguous)

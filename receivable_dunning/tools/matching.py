@@ -4,23 +4,11 @@ Indexes of the open items (by reference, invoice number, reminder reference, par
 per batch; each statement line is then resolved with dictionary look-ups only, so that the cost grows with the
 number of lines plus the number of open items, never with their product.
 
-Scores (0-100) and reasons, the first rule that applies wins:
-
-=====================  =====  ===========================================================================
-reason                 score  when
-=====================  =====  ===========================================================================
-exact_reference          100  a valid RF reference, or the exact payment reference, of open items
-normalized_reference      95  a reference found once spaces, case or separators are ignored
-several_references        95  several references or numbers in one label, each of one open item
-reminder_reference       100  the RF reference of a reminder: every invoice that reminder listed
-invoice_number            90  an invoice number in the free text
-iban_amount               80  the partner of the counterpart IBAN owes exactly this amount on one item
-partner_amount            70  the line's partner owes exactly this amount on one item
-=====================  =====  ===========================================================================
-
-A payment smaller than the items found is a partial payment (score - 10), a larger one an overpayment
-(score - 15). Several equally good candidates, or items of another partner than the payer (known from the line or
-its IBAN), make the proposal ambiguous, and an ambiguous proposal is never reconciled automatically.
+The rules are small finders, applied in the order of :data:`RULES`; each reason they give has its score (0-100)
+and its label in :data:`REASONS`. A payment smaller than the items found is a partial payment (score - 10), a
+larger one an overpayment (score - 15). Several equally good candidates, or items of another partner than the payer
+(known from the line or its IBAN), make the proposal ambiguous, and an ambiguous proposal is never reconciled
+automatically.
 """
 
 from collections import defaultdict
@@ -28,15 +16,34 @@ from dataclasses import dataclass, field
 
 from .references import normalize, number_candidates, rf_candidates
 
-SCORES = {
-    "exact_reference": 100,
-    "reminder_reference": 100,
-    "normalized_reference": 95,
-    "several_references": 95,
-    "invoice_number": 90,
-    "iban_amount": 80,
-    "partner_amount": 70,
-}
+
+@dataclass(frozen=True)
+class Reason:
+    """Why a bank line was matched: the key a proposal carries, how sure the match is, and its label."""
+
+    key: str
+    score: int  # 0-100, before the penalty of a partial payment or an overpayment
+    label: str
+
+
+# Every reason the rules give, the surest first: the one table of them, whose labels the matching wizard shows.
+REASONS = (
+    # a valid RF reference, or the exact payment reference, of open items
+    Reason("exact_reference", 100, "Exact reference"),
+    # the RF reference of a reminder: every invoice that reminder listed
+    Reason("reminder_reference", 100, "Reminder reference"),
+    # a reference found once spaces, case or separators are ignored
+    Reason("normalized_reference", 95, "Reference, reformatted"),
+    # several references or numbers in one label, each of one open item
+    Reason("several_references", 95, "Several references"),
+    # an invoice number in the free text
+    Reason("invoice_number", 90, "Invoice number in the label"),
+    # the partner of the counterpart IBAN owes exactly this amount on one item
+    Reason("iban_amount", 80, "Counterpart IBAN and amount"),
+    # the line's partner owes exactly this amount on one item
+    Reason("partner_amount", 70, "Partner and amount"),
+)
+SCORES = {reason.key: reason.score for reason in REASONS}
 PARTIAL_PENALTY = 10
 OVERPAYMENT_PENALTY = 15
 
@@ -64,6 +71,17 @@ class BankLine:
     currency_id: int
     partner_id: int | None = None
     iban: str | None = None
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """What one rule sees in a bank line: open items and the reason it found them for (a key of :data:`SCORES`),
+    or only notes on what it could not use."""
+
+    items: tuple = ()
+    reason: str | None = None
+    ambiguous: bool = False
+    notes: tuple = ()
 
 
 @dataclass
@@ -119,90 +137,138 @@ class OpenItemIndex:
         # Built once per batch: every RF reference found in a label is looked up here.
         self.known_references = set(self.by_reference) | set(self.by_reminder)
 
+    def iban_partner(self, line):
+        """The partner whose bank account the line's counterpart IBAN is, or None."""
+        return self.iban_partners.get(line.iban) if line.iban else None
+
     def match(self, line):
         """The best proposal for one bank line (an empty proposal when nothing fits).
 
         :param BankLine line: the statement line
         :rtype: Proposal
         """
-        proposal = self._by_references(line)
-        if not proposal.items:
-            proposal = self._by_amount(line, proposal)
-        return proposal
+        notes = []
+        for stage in RULES:
+            found = []
+            for finder in stage:
+                for candidate in finder(self, line, tuple(found)):
+                    if candidate.reason:
+                        found.append(candidate)
+                    else:
+                        notes.extend(candidate.notes)
+            items = tuple(
+                dict.fromkeys(
+                    item for candidate in found for item in candidate.items if item.currency_id == line.currency_id
+                )
+            )
+            if items:
+                return self._propose(line, found, items, notes)
+        return Proposal(line.line_id, notes=notes)
 
-    def _by_references(self, line):
-        proposal = Proposal(line.line_id)
-        found, reasons = [], []
-        for key, valid in rf_candidates(line.label, known=self.known_references):
-            if not valid:
-                proposal.notes.append(f"RF reference {key} has a wrong checksum")
-                continue
-            if key in self.by_reminder:
-                found.append(self.by_reminder[key])
-                reasons.append("reminder_reference")
-            elif key in self.by_reference:
-                found.append(self.by_reference[key])
-                reasons.append(self._reference_reason(line, self.by_reference[key]))
-        for key in number_candidates(line.label):
-            if any(
-                key == normalize(item.reference) or key == normalize(item.number) for group in found for item in group
-            ):
-                continue
-            quoted = [item for item in self.by_reference.get(key, ()) if item.reference in line.label]
-            if quoted:
-                found.append(self.by_reference[key])
-                reasons.append("exact_reference")
-            elif key in self.by_number:
-                found.append(self.by_number[key])
-                reasons.append("invoice_number")
-            elif key in self.by_reference:
-                found.append(self.by_reference[key])
-                reasons.append("normalized_reference")
-        label_key = normalize(line.label)
-        if not found and label_key in self.by_reference:
-            found.append(self.by_reference[label_key])
-            reasons.append("normalized_reference")
-        items = tuple(dict.fromkeys(item for group in found for item in group if item.currency_id == line.currency_id))
-        if not items:
-            return proposal
-        return self._finish(proposal, line, items, reasons[0] if len(found) == 1 else "several_references")
-
-    @staticmethod
-    def _reference_reason(line, items):
-        """Exact when the label quotes the reference as issued, else found once reformatted."""
-        return "exact_reference" if any(item.reference in line.label for item in items) else "normalized_reference"
-
-    def _by_amount(self, line, proposal):
-        amount = round(line.amount, self.digits)
-        for reason, partner_id in (
-            ("iban_amount", self.iban_partners.get(line.iban) if line.iban else None),
-            ("partner_amount", line.partner_id),
-        ):
-            if not partner_id:
-                continue
-            candidates = self.by_partner_amount.get((partner_id, line.currency_id, amount), [])
-            if candidates:
-                result = self._finish(proposal, line, tuple(candidates[:1]), reason)
-                result.ambiguous = len(candidates) > 1
-                if result.ambiguous:
-                    result.notes.append(f"{len(candidates)} open items of the same partner and amount")
-                return result
-        return proposal
-
-    def _finish(self, proposal, line, items, reason):
-        owed = round(sum(item.residual for item in items), self.digits)
-        proposal.items = items
-        proposal.reason = reason
-        proposal.difference = round(line.amount - owed, self.digits)
+    def _propose(self, line, found, items, notes):
+        """The proposal of ``items``, the candidates a stage of rules ``found``, in the line's currency."""
+        reason = found[0].reason if len(found) == 1 else "several_references"
+        difference = round(line.amount - round(sum(item.residual for item in items), self.digits), self.digits)
         score = SCORES[reason]
-        if proposal.difference < 0:
+        if difference < 0:
             score -= PARTIAL_PENALTY
-        elif proposal.difference > 0:
+        elif difference > 0:
             score -= OVERPAYMENT_PENALTY
-        proposal.score = score
-        known_partner = line.partner_id or (self.iban_partners.get(line.iban) if line.iban else None)
+        ambiguous = any(candidate.ambiguous for candidate in found)
+        known_partner = line.partner_id or self.iban_partner(line)
         if known_partner and any(item.partner_id != known_partner for item in items):
             # A mistyped number can point at another debtor's invoice: never settle that without a person.
-            proposal.ambiguous = True
-            proposal.notes.append("the items belong to another partner than the payer")
-        return proposal
+            ambiguous = True
+            notes.append("the items belong to another partner than the payer")
+        notes.extend(note for candidate in found for note in candidate.notes)
+        return Proposal(line.line_id, items, score, reason, ambiguous, difference, notes)
+
+
+# === RULES === #
+# A rule is a finder: ``finder(index, line, found)`` returns the candidates it sees in bank line ``line`` with the
+# look-ups of ``index``, given those ``found`` by the earlier rules of its stage.
+
+
+def find_rf_references(index, line, found):
+    """RF references in the label: a reminder's stands for every invoice it listed, an open item's for that item."""
+    candidates = []
+    for key, valid in rf_candidates(line.label, known=index.known_references):
+        if not valid:
+            candidates.append(Candidate(notes=(f"RF reference {key} has a wrong checksum",)))
+        elif key in index.by_reminder:
+            candidates.append(Candidate(tuple(index.by_reminder[key]), "reminder_reference"))
+        elif key in index.by_reference:
+            items = index.by_reference[key]
+            reason = "exact_reference" if _quotes(line, items) else "normalized_reference"
+            candidates.append(Candidate(tuple(items), reason))
+    return candidates
+
+
+def find_numbers(index, line, found):
+    """Numbers typed in the label, but those of items already found: a reference quoted as issued, else an invoice
+    number, else a reference once reformatted."""
+    candidates = []
+    for key in number_candidates(line.label):
+        if any(
+            key in (normalize(item.reference), normalize(item.number))
+            for candidate in (*found, *candidates)
+            for item in candidate.items
+        ):
+            continue
+        references = index.by_reference.get(key, ())
+        if _quotes(line, references):
+            candidates.append(Candidate(tuple(references), "exact_reference"))
+        elif key in index.by_number:
+            candidates.append(Candidate(tuple(index.by_number[key]), "invoice_number"))
+        elif references:
+            candidates.append(Candidate(tuple(references), "normalized_reference"))
+    return candidates
+
+
+def find_whole_label(index, line, found):
+    """The whole label as a reference once reformatted, when nothing in it was recognised."""
+    key = normalize(line.label)
+    if found or key not in index.by_reference:
+        return []
+    return [Candidate(tuple(index.by_reference[key]), "normalized_reference")]
+
+
+def find_iban_amount(index, line, found):
+    """The partner of the counterpart IBAN owes exactly the amount received on one open item."""
+    return _amount_candidates(index, line, index.iban_partner(line), "iban_amount")
+
+
+def find_partner_amount(index, line, found):
+    """The line's partner owes exactly the amount received on one open item."""
+    return _amount_candidates(index, line, line.partner_id, "partner_amount")
+
+
+def _quotes(line, items):
+    """Whether the label quotes the payment reference of one of ``items`` as it was issued."""
+    return any(item.reference in line.label for item in items)
+
+
+def _amount_candidates(index, line, partner_id, reason):
+    """The first open item of ``partner_id`` of exactly the line's amount; ambiguous when the partner has several."""
+    if not partner_id:
+        return []
+    items = index.by_partner_amount.get((partner_id, line.currency_id, round(line.amount, index.digits)), ())
+    if len(items) > 1:
+        return [
+            Candidate(
+                tuple(items[:1]),
+                reason,
+                ambiguous=True,
+                notes=(f"{len(items)} open items of the same partner and amount",),
+            )
+        ]
+    return [Candidate(tuple(items), reason)] if items else []
+
+
+# The rules, in order. What the rules of one stage find adds up (a label may quote several references); the first
+# stage that finds open items in the line's currency makes the proposal, and the later stages are not tried.
+RULES = (
+    (find_rf_references, find_numbers, find_whole_label),
+    (find_iban_amount,),
+    (find_partner_amount,),
+)

@@ -93,15 +93,3 @@ class StatementMatchWizard(models.TransientModel):
             "view_mode": "form",
             "target": "new",
         }
-
-
-REASONS = [
-    ("exact_reference", "Exact reference"),
-    ("reminder_reference", "Reminder reference"),
-    ("normalized_reference", "Reference, reformatted"),
-    ("several_references", "Several references"),
-    ("invoice_number", "Invoice number in the label"),
-    ("iban_amount", "Counterpart IBAN and amount"),
-    ("partner_amount", "Partner and amount"),
-    ("none", "No match"),
-]

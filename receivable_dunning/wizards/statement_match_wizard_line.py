@@ -1,6 +1,6 @@
 from odoo import api, fields, models
 
-from .statement_match_wizard import REASONS
+from ..tools.matching import REASONS
 
 
 class StatementMatchWizardLine(models.TransientModel):
@@ -23,7 +23,9 @@ class StatementMatchWizardLine(models.TransientModel):
         "('parent_state', '=', 'posted'), ('company_id', '=', parent.company_id)]",
     )
     score = fields.Integer(readonly=True)
-    reason = fields.Selection(REASONS, readonly=True)
+    reason = fields.Selection(
+        [(match_reason.key, match_reason.label) for match_reason in REASONS] + [("none", "No match")], readonly=True
+    )
     ambiguous = fields.Boolean(readonly=True)
     note = fields.Char(readonly=True)
     amount_matched = fields.Monetary(compute="_compute_difference", currency_field="currency_id")

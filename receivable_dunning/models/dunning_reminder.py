@@ -807,11 +807,7 @@ class DunningReminder(models.Model):
             return
         escalations = reminders.line_ids.filtered("is_escalation")
         for level, lines in escalations.grouped("level_id").items():
-            moves = lines.move_id.filtered(
-                lambda move, level=level: (
-                    move.dunning_level_id.delay_days < level.delay_days or not move.dunning_level_id
-                )
-            )
+            moves = lines.move_id.filtered(lambda move, level=level: level._is_after(move.dunning_level_id))
             moves.write({"dunning_level_id": level.id})
         for date, lines in reminders.line_ids.grouped("date_scheduled").items():
             lines.move_id.write({"dunning_last_date": date})

@@ -308,7 +308,8 @@ class DunningRun(models.Model):
         policies = self.env["dunning.policy"].search([("company_id", "=", self.company_id.id)])
         if not policies:
             return []
-        # A courtesy level (negative delay) reaches invoices not yet due.
+        # A courtesy level (negative delay) reaches invoices not yet due; no level is reached before its delay
+        # (dunning.level._is_reached), so that no invoice due later can reach one.
         earliest_delay = min([0, *policies.level_ids.mapped("delay_days")])
         self.env["account.move"].flush_model()
         self.env["account.move.line"].flush_model(["move_id", "account_id", "no_followup"])
@@ -460,7 +461,7 @@ class DunningRun(models.Model):
         """
         self.ensure_one()
         levels_by_policy = {
-            policy.id: policy.level_ids.sorted(lambda level: (level.delay_days, level.sequence))
+            policy.id: policy.level_ids.sorted(lambda level: level._order_key())
             for policy in self.env["dunning.policy"].browse({row["policy_id"] for row in rows if row["policy_id"]})
         }
         current_levels = self.env["dunning.level"].browse({row["level_id"] for row in rows if row["level_id"]})
@@ -525,7 +526,7 @@ class DunningRun(models.Model):
                     )
                 )
                 continue
-            level = max(escalations.values(), key=lambda lvl: (lvl.delay_days, lvl.sequence))
+            level = max(escalations.values(), key=lambda level: level._order_key())
             lines = [
                 {
                     "row": row,
@@ -606,9 +607,9 @@ class DunningRun(models.Model):
             level
             for level in levels
             if level in allowed
-            and level.delay_days <= target.delay_days
-            and (not current or level.delay_days > current.delay_days)
-            and (level.delay_days > 0 or target.delay_days <= 0)
+            and not level._is_after(target)
+            and level._is_after(current)
+            and (not level._is_courtesy() or target._is_courtesy())
         ]
         return candidates[-1] if candidates else None
 
@@ -685,36 +686,25 @@ class DunningRun(models.Model):
         """The level an invoice moves to in this run, or None when it stays where it is.
 
         :param policy: the debtor's ``dunning.policy``
-        :param levels: the policy's levels ordered by delay
+        :param levels: the policy's levels in the level order
         :param current: the invoice's current ``dunning.level`` (possibly of another policy), or None
         :param dict row: the selected invoice
         """
         if current and current.is_last_auto_step:
             return None  # handed over to a person
         days = row["days_overdue"]
+        following = [level for level in levels if level._is_after(current)]
         if row["promise_broken"]:
             # A broken promise moves the debtor to the next level at once, whatever the delays say.
-            following = [
-                level
-                for level in levels
-                if level.delay_days > 0 and (not current or level.delay_days > current.delay_days)
-            ]
+            following = [level for level in following if not level._is_courtesy()]
             return following[0] if following else None
-        reached = [
-            level
-            for level in levels
-            if days >= level.delay_days + (policy.grace_days if level.delay_days > 0 else 0)
-            # A courtesy level (before the due date) makes no sense once the invoice is late.
-            and (level.delay_days > 0 or days <= 0)
-            and (not current or level.delay_days > current.delay_days)
-        ]
+        reached = [level for level in following if level._is_reached(days)]
         if not reached:
             return None
         if policy.escalation_mode == "step":
             # Never skip a level: only the one right after the current one, when it is reached.
-            following = [level for level in levels if not current or level.delay_days > current.delay_days]
             if days > 0:
-                following = [level for level in following if level.delay_days > 0]
+                following = [level for level in following if not level._is_courtesy()]
             return following[0] if following and following[0] == reached[0] else None
         return reached[-1]
 

@@ -128,7 +128,7 @@ class DunningLevel(models.Model):
         self.ensure_one()
         return [channel for field, channel in self._channel_fields() if self[field]]
 
-    # === BUSINESS METHODS - LEVEL ORDER, WHEN A LEVEL IS REACHED === #
+    # === BUSINESS METHODS - LEVEL ORDER, WHEN A LEVEL IS REACHED, FEE === #
 
     def _order_key(self):
         """The level order: by delay, then by sequence (levels of two policies may have the same delay).
@@ -165,3 +165,12 @@ class DunningLevel(models.Model):
     def _date_reached(self, date_due):
         """The day an invoice due on ``date_due`` reaches this level."""
         return fields.Date.add(date_due, days=self._reach_delay())
+
+    def _fee_in(self, currency, date):
+        """This level's fixed fee converted into ``currency`` at ``date``; 0 without a fee (or a level).
+
+        :param currency: the currency of the reminder that charges it
+        """
+        if not self.fee_amount:
+            return 0.0
+        return self.currency_id._convert(self.fee_amount, currency, self.company_id, date)

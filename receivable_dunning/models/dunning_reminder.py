@@ -435,10 +435,10 @@ class DunningReminder(models.Model):
         The statutory compensation an escalation carries stays: it belongs to the invoice, not to the level.
         """
         for reminder in self:
-            company, currency, date = reminder.company_id, reminder.currency_id, reminder.date_scheduled
-            new_fee = company.currency_id._convert(reminder.level_id.fee_amount, currency, company, date)
+            currency, date = reminder.currency_id, reminder.date_scheduled
+            new_fee = reminder.level_id._fee_in(currency, date)
             for line in reminder.line_ids.filtered("is_escalation"):
-                old_fee = company.currency_id._convert(line.level_id.fee_amount, currency, company, date)
+                old_fee = line.level_id._fee_in(currency, date)
                 compensation = line.amount_fee - old_fee if line.includes_compensation else 0.0
                 # sudo: lines keep their level and fee against any other write (see dunning.reminder.line); this is the
                 # review of a proposal, checked by write() above: the reviewer may change the reminder's level.

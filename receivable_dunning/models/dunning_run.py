@@ -786,7 +786,7 @@ class DunningRun(models.Model):
         company = self.company_id
         if row["is_charges"]:
             return {"amount_fee": 0.0}
-        fee = company.currency_id._convert(level.fee_amount, currency, company, self.date) if level.fee_amount else 0.0
+        fee = level._fee_in(currency, self.date)
         vals = {"amount_fee": fee}
         if not (level.apply_interest and row["days_overdue"] > 0):
             return vals

@@ -10,7 +10,6 @@ from odoo.exceptions import UserError
 from odoo.tools import SQL
 
 from ..tools.credits import Credit, Invoice, allocate_credits
-from ..tools.interest import late_interest, round_amount
 
 _logger = logging.getLogger(__name__)
 
@@ -783,7 +782,6 @@ class DunningRun(models.Model):
         The compensation is charged once per invoice; interest covers only the days after the last day already
         charged, at the rates in force over those days.
         """
-        company = self.company_id
         if row["is_charges"]:
             return {"amount_fee": 0.0}
         fee = level._fee_in(currency, self.date)
@@ -792,25 +790,19 @@ class DunningRun(models.Model):
             return vals
         policy = level.policy_id
         rule = policy.charge_rule_id
-        if rule:
-            is_business = bool(row["is_business"])
-            compensation = rule.fee_business if is_business else rule.fee_consumer
-            if compensation and row["move_id"] not in charged["compensated"]:
-                vals["amount_fee"] = fee + rule.currency_id._convert(compensation, currency, company, self.date)
-                vals["includes_compensation"] = True
-            rate, rate_changes = 0.0, charged["rates"][rule.id, is_business]
-        else:
-            rate, rate_changes = policy.interest_rate, ()
+        is_business = bool(row["is_business"])
+        if row["move_id"] not in charged["compensated"]:
+            compensation = rule._compensation(is_business, currency, self.company_id, self.date)
+            if compensation:
+                vals.update(amount_fee=fee + compensation, includes_compensation=True)
         date_from = max(row["date_due"], charged["interest_until"].get(row["move_id"], row["date_due"]))
         # Interest runs on what is really unpaid: the part the debtor's credits cover is not late.
         unpaid = row["amount_residual"] - row["amount_credit"]
-        interest = late_interest(unpaid, rate, date_from, self.date, rate_changes)
-        if interest:
-            vals.update(
-                amount_interest=round_amount(interest, currency.decimal_places),
-                interest_date_from=date_from,
-                interest_date_to=self.date,
-            )
+        interest = rule._late_interest(
+            unpaid, date_from, self.date, currency, is_business, charged["rates"], policy.interest_rate
+        )
+        if interest is not None:
+            vals.update(amount_interest=interest, interest_date_from=date_from, interest_date_to=self.date)
         return vals
 
     def _charge_history(self, proposals):
@@ -824,7 +816,7 @@ class DunningRun(models.Model):
         rules = self.env["dunning.charge.rule"].browse(
             {proposal["level"].policy_id.charge_rule_id.id for proposal in proposals} - {False}
         )
-        history = {"interest_until": {}, "compensated": set(), "rates": rules._rate_changes(rules.ids)}
+        history = {"interest_until": {}, "compensated": set(), "rates": rules._rate_changes()}
         if not move_ids:
             return history
         self.env["dunning.reminder.line"].flush_model()

@@ -82,6 +82,17 @@ class TestDunningPolicy(DunningCommon):
         self.assertEqual(str(self.level_1._date_reached(date(2026, 3, 1))), "2026-03-14")
         self.assertEqual(str(self.courtesy._date_reached(date(2026, 3, 1))), "2026-02-26")
 
+    def test_level_order(self):
+        other = self._create_policy("Other", self.company)
+        other_level_3 = other.level_ids.filtered(lambda level: level.delay_days == 30)
+        other_level_3.sequence = 9
+        self.assertTrue(self.level_2._is_after(self.level_1))
+        self.assertFalse(self.level_1._is_after(self.level_2))
+        self.assertFalse(self.level_1._is_after(self.level_1))
+        self.assertTrue(self.courtesy._is_after(self.env["dunning.level"]), "every level comes after no level")
+        self.assertTrue(other_level_3._is_after(self.level_3), "same delay in two policies: the sequence decides")
+        self.assertFalse(self.level_3._is_after(other_level_3))
+
     def test_partner_policy_overrides_company_default(self):
         self.assertEqual(self.debtor._dunning_get_policy(), self.policy)
         special = self._create_policy("Special", self.company)

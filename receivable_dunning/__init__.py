@@ -1,6 +1,7 @@
 from . import controllers
 from . import models
 from . import wizards
+from . import demo
 
 
 def post_init_hook(env):

@@ -32,19 +32,6 @@ class AccountBankStatementLine(models.Model):
             vals = {**vals, "dunning_auto_match_tried": False}
         return super().write(vals)
 
-    # === ACTION METHODS === #
-
-    def action_dunning_match(self):
-        """Open the matching wizard on the selected statement lines."""
-        return {
-            "type": "ir.actions.act_window",
-            "name": self.env._("Match to Invoices"),
-            "res_model": "dunning.statement.match.wizard",
-            "view_mode": "form",
-            "target": "new",
-            "context": {"active_model": self._name, "active_ids": self.ids},
-        }
-
     # === CRON === #
 
     @api.model

@@ -104,15 +104,14 @@ class AccountMove(models.Model):
                 move.dunning_next_date = False
                 continue
             current = move.dunning_level_id
-            # The first level beyond the current delay: also right after a change of policy.
-            next_level = policy.level_ids.sorted().filtered(
-                lambda level, current=current: not current or level.delay_days > current.delay_days
+            # The first level after the current one: also right after a change of policy.
+            next_level = policy.level_ids.filtered(lambda level, current=current: level._is_after(current)).sorted(
+                lambda level: level._order_key()
             )[:1]
             if not next_level or current.is_last_auto_step:
                 move.dunning_next_date = False
                 continue
-            grace = policy.grace_days if next_level.delay_days > 0 else 0
-            candidates = [fields.Date.add(move.invoice_date_due, days=next_level.delay_days + grace)]
+            candidates = [next_level._date_reached(move.invoice_date_due)]
             if move.dunning_last_date:
                 candidates.append(fields.Date.add(move.dunning_last_date, days=policy.min_interval_days))
             if move.dunning_hold_until:
@@ -231,7 +230,7 @@ class AccountMove(models.Model):
                 "company_id": company.id,
                 "currency_id": currency.id,
                 "partner_id": partner.id,
-                "level_id": moves.dunning_level_id.sorted("delay_days")[-1:].id,
+                "level_id": moves.dunning_level_id.sorted(lambda level: level._order_key())[-1:].id,
                 "reminder_type": "thanks",
                 "channel": "email",
                 "trigger": "payment",

@@ -31,7 +31,7 @@ class DunningDebtor(models.Model):
         "account.move": ["move_type", "dunning_level_id", "dunning_last_date"],
         "account.account": ["account_type"],
         "res.partner": ["dunning_collector_id", "dunning_hold_until"],
-        "dunning.level": ["delay_days"],
+        "dunning.level": ["delay_days", "sequence"],
     }
 
     partner_id = fields.Many2one("res.partner", string="Debtor", readonly=True)
@@ -54,7 +54,9 @@ class DunningDebtor(models.Model):
                    aml.partner_id,
                    aml.company_id,
                    MIN(aml.company_currency_id) AS currency_id,
-                   (ARRAY_AGG(move.dunning_level_id ORDER BY level.delay_days DESC NULLS LAST))[1] AS level_id,
+                   -- The highest level in the level order of dunning.level._order_key: delay, then sequence.
+                   (ARRAY_AGG(move.dunning_level_id ORDER BY level.delay_days DESC NULLS LAST, level.sequence DESC))[1]
+                       AS level_id,
                    (MIN(partner.dunning_collector_id ->> aml.company_id::text))::integer AS collector_id,
                    MIN(partner.dunning_hold_until) AS hold_until,
                    SUM(aml.amount_residual) AS amount_overdue,

@@ -128,3 +128,50 @@ class DunningLevel(models.Model):
         """Return the channel codes enabled on this level, in dispatch order."""
         self.ensure_one()
         return [channel for field, channel in self._channel_fields() if self[field]]
+
+    # === BUSINESS METHODS - LEVEL ORDER, WHEN A LEVEL IS REACHED, FEE === #
+
+    def _order_key(self):
+        """The level order: by delay, then by sequence (levels of two policies may have the same delay).
+
+        Every comparison of levels goes through this key; ``dunning.debtor`` orders by the same columns in SQL.
+        Within a policy it is the order of the levels' sequence (``dunning.policy._check_level_delays``).
+        """
+        self.ensure_one()
+        return (self.delay_days, self.sequence)
+
+    def _is_after(self, other):
+        """Whether this level comes after ``other`` in the level order; every level comes after no level.
+
+        :param other: a ``dunning.level`` (possibly of another policy), an empty one or None
+        """
+        return not other or self._order_key() > other._order_key()
+
+    def _is_courtesy(self):
+        """Whether this level reminds the debtor before the invoice is late (a delay of zero days or less)."""
+        return self.delay_days <= 0
+
+    def _reach_delay(self):
+        """Days after the due date when this level is reached: its delay, plus the policy's grace for a level
+        after the due date (grace leaves time for payments on their way; it never delays a courtesy reminder)."""
+        return self.delay_days + (0 if self._is_courtesy() else self.policy_id.grace_days)
+
+    def _is_reached(self, days_overdue):
+        """Whether an invoice ``days_overdue`` days past its due date (negative before it) has reached this level.
+
+        A courtesy level is reached only until the due date: once the invoice is late it makes no sense.
+        """
+        return days_overdue >= self._reach_delay() and (not self._is_courtesy() or days_overdue <= 0)
+
+    def _date_reached(self, date_due):
+        """The day an invoice due on ``date_due`` reaches this level."""
+        return fields.Date.add(date_due, days=self._reach_delay())
+
+    def _fee_in(self, currency, date):
+        """This level's fixed fee converted into ``currency`` at ``date``; 0 without a fee (or a level).
+
+        :param currency: the currency of the reminder that charges it
+        """
+        if not self.fee_amount:
+            return 0.0
+        return self.currency_id._convert(self.fee_amount, currency, self.company_id, date)

@@ -147,17 +147,3 @@ class DunningPolicy(models.Model):
                             previous_delay=previous.delay_days,
                         )
                     )
-
-    # === BUSINESS METHODS === #
-
-    def _level_for_days(self, days_overdue):
-        """Return the last level whose delay (plus grace) the given days overdue have reached.
-
-        :param int days_overdue: days since the due date, negative before it
-        :return: a ``dunning.level`` record, empty when no level is reached yet
-        """
-        self.ensure_one()
-        reached = self.level_ids.sorted().filtered(
-            lambda level: days_overdue >= level.delay_days + (self.grace_days if level.delay_days > 0 else 0)
-        )
-        return reached[-1:] if reached else self.env["dunning.level"]

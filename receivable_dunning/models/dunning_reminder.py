@@ -459,10 +459,10 @@ class DunningReminder(models.Model):
         The statutory compensation an escalation carries stays: it belongs to the invoice, not to the level.
         """
         for reminder in self:
-            company, currency, date = reminder.company_id, reminder.currency_id, reminder.date_scheduled
-            new_fee = company.currency_id._convert(reminder.level_id.fee_amount, currency, company, date)
+            currency, date = reminder.currency_id, reminder.date_scheduled
+            new_fee = reminder.level_id._fee_in(currency, date)
             for line in reminder.line_ids.filtered("is_escalation"):
-                old_fee = company.currency_id._convert(line.level_id.fee_amount, currency, company, date)
+                old_fee = line.level_id._fee_in(currency, date)
                 compensation = line.amount_fee - old_fee if line.includes_compensation else 0.0
                 # sudo: lines keep their level and fee against any other write (see dunning.reminder.line); this is the
                 # review of a proposal, checked by write() above: the reviewer may change the reminder's level.
@@ -891,11 +891,7 @@ class DunningReminder(models.Model):
             return
         escalations = reminders.line_ids.filtered("is_escalation")
         for level, lines in escalations.grouped("level_id").items():
-            moves = lines.move_id.filtered(
-                lambda move, level=level: (
-                    move.dunning_level_id.delay_days < level.delay_days or not move.dunning_level_id
-                )
-            )
+            moves = lines.move_id.filtered(lambda move, level=level: level._is_after(move.dunning_level_id))
             moves.write({"dunning_level_id": level.id})
         for date, lines in reminders.line_ids.grouped("date_scheduled").items():
             lines.move_id.write({"dunning_last_date": date})

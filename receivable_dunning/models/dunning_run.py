@@ -10,7 +10,6 @@ from odoo.exceptions import UserError
 from odoo.tools import SQL
 
 from ..tools.credits import Credit, Invoice, allocate_credits
-from ..tools.interest import late_interest, round_amount
 
 _logger = logging.getLogger(__name__)
 
@@ -308,7 +307,8 @@ class DunningRun(models.Model):
         policies = self.env["dunning.policy"].search([("company_id", "=", self.company_id.id)])
         if not policies:
             return []
-        # A courtesy level (negative delay) reaches invoices not yet due.
+        # A courtesy level (negative delay) reaches invoices not yet due; no level is reached before its delay
+        # (dunning.level._is_reached), so that no invoice due later can reach one.
         earliest_delay = min([0, *policies.level_ids.mapped("delay_days")])
         self.env["account.move"].flush_model()
         self.env["account.move.line"].flush_model(["move_id", "account_id", "no_followup"])
@@ -460,7 +460,7 @@ class DunningRun(models.Model):
         """
         self.ensure_one()
         levels_by_policy = {
-            policy.id: policy.level_ids.sorted(lambda level: (level.delay_days, level.sequence))
+            policy.id: policy.level_ids.sorted(lambda level: level._order_key())
             for policy in self.env["dunning.policy"].browse({row["policy_id"] for row in rows if row["policy_id"]})
         }
         current_levels = self.env["dunning.level"].browse({row["level_id"] for row in rows if row["level_id"]})
@@ -525,7 +525,7 @@ class DunningRun(models.Model):
                     )
                 )
                 continue
-            level = max(escalations.values(), key=lambda lvl: (lvl.delay_days, lvl.sequence))
+            level = max(escalations.values(), key=lambda level: level._order_key())
             lines = [
                 {
                     "row": row,
@@ -606,9 +606,9 @@ class DunningRun(models.Model):
             level
             for level in levels
             if level in allowed
-            and level.delay_days <= target.delay_days
-            and (not current or level.delay_days > current.delay_days)
-            and (level.delay_days > 0 or target.delay_days <= 0)
+            and not level._is_after(target)
+            and level._is_after(current)
+            and (not level._is_courtesy() or target._is_courtesy())
         ]
         return candidates[-1] if candidates else None
 
@@ -685,36 +685,25 @@ class DunningRun(models.Model):
         """The level an invoice moves to in this run, or None when it stays where it is.
 
         :param policy: the debtor's ``dunning.policy``
-        :param levels: the policy's levels ordered by delay
+        :param levels: the policy's levels in the level order
         :param current: the invoice's current ``dunning.level`` (possibly of another policy), or None
         :param dict row: the selected invoice
         """
         if current and current.is_last_auto_step:
             return None  # handed over to a person
         days = row["days_overdue"]
+        following = [level for level in levels if level._is_after(current)]
         if row["promise_broken"]:
             # A broken promise moves the debtor to the next level at once, whatever the delays say.
-            following = [
-                level
-                for level in levels
-                if level.delay_days > 0 and (not current or level.delay_days > current.delay_days)
-            ]
+            following = [level for level in following if not level._is_courtesy()]
             return following[0] if following else None
-        reached = [
-            level
-            for level in levels
-            if days >= level.delay_days + (policy.grace_days if level.delay_days > 0 else 0)
-            # A courtesy level (before the due date) makes no sense once the invoice is late.
-            and (level.delay_days > 0 or days <= 0)
-            and (not current or level.delay_days > current.delay_days)
-        ]
+        reached = [level for level in following if level._is_reached(days)]
         if not reached:
             return None
         if policy.escalation_mode == "step":
             # Never skip a level: only the one right after the current one, when it is reached.
-            following = [level for level in levels if not current or level.delay_days > current.delay_days]
             if days > 0:
-                following = [level for level in following if level.delay_days > 0]
+                following = [level for level in following if not level._is_courtesy()]
             return following[0] if following and following[0] == reached[0] else None
         return reached[-1]
 
@@ -793,34 +782,27 @@ class DunningRun(models.Model):
         The compensation is charged once per invoice; interest covers only the days after the last day already
         charged, at the rates in force over those days.
         """
-        company = self.company_id
         if row["is_charges"]:
             return {"amount_fee": 0.0}
-        fee = company.currency_id._convert(level.fee_amount, currency, company, self.date) if level.fee_amount else 0.0
+        fee = level._fee_in(currency, self.date)
         vals = {"amount_fee": fee}
         if not (level.apply_interest and row["days_overdue"] > 0):
             return vals
         policy = level.policy_id
         rule = policy.charge_rule_id
-        if rule:
-            is_business = bool(row["is_business"])
-            compensation = rule.fee_business if is_business else rule.fee_consumer
-            if compensation and row["move_id"] not in charged["compensated"]:
-                vals["amount_fee"] = fee + rule.currency_id._convert(compensation, currency, company, self.date)
-                vals["includes_compensation"] = True
-            rate, rate_changes = 0.0, charged["rates"][rule.id, is_business]
-        else:
-            rate, rate_changes = policy.interest_rate, ()
+        is_business = bool(row["is_business"])
+        if row["move_id"] not in charged["compensated"]:
+            compensation = rule._compensation(is_business, currency, self.company_id, self.date)
+            if compensation:
+                vals.update(amount_fee=fee + compensation, includes_compensation=True)
         date_from = max(row["date_due"], charged["interest_until"].get(row["move_id"], row["date_due"]))
         # Interest runs on what is really unpaid: the part the debtor's credits cover is not late.
         unpaid = row["amount_residual"] - row["amount_credit"]
-        interest = late_interest(unpaid, rate, date_from, self.date, rate_changes)
-        if interest:
-            vals.update(
-                amount_interest=round_amount(interest, currency.decimal_places),
-                interest_date_from=date_from,
-                interest_date_to=self.date,
-            )
+        interest = rule._late_interest(
+            unpaid, date_from, self.date, currency, is_business, charged["rates"], policy.interest_rate
+        )
+        if interest is not None:
+            vals.update(amount_interest=interest, interest_date_from=date_from, interest_date_to=self.date)
         return vals
 
     def _charge_history(self, proposals):
@@ -834,7 +816,7 @@ class DunningRun(models.Model):
         rules = self.env["dunning.charge.rule"].browse(
             {proposal["level"].policy_id.charge_rule_id.id for proposal in proposals} - {False}
         )
-        history = {"interest_until": {}, "compensated": set(), "rates": rules._rate_changes(rules.ids)}
+        history = {"interest_until": {}, "compensated": set(), "rates": rules._rate_changes()}
         if not move_ids:
             return history
         self.env["dunning.reminder.line"].flush_model()

@@ -128,8 +128,7 @@ class ResPartner(models.Model):
         )
         highest = {}
         for partner, level in groups:
-            current = highest.get(partner)
-            if not current or (level.delay_days, level.sequence) > (current.delay_days, current.sequence):
+            if level._is_after(highest.get(partner)):
                 highest[partner] = level
         for partner in self:
             partner.dunning_level_id = highest.get(partner.commercial_partner_id._origin, False)

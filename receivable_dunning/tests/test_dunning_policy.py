@@ -1,3 +1,5 @@
+from datetime import date
+
 from freezegun import freeze_time
 from psycopg2 import IntegrityError
 
@@ -63,18 +65,33 @@ class TestDunningPolicy(DunningCommon):
         other.is_company_default = False
         self.assertFalse(self.company.dunning_policy_id)
 
-    def test_level_for_days(self):
-        policy = self.policy
-        self.assertFalse(policy._level_for_days(-5))
-        self.assertEqual(policy._level_for_days(-3), self.courtesy)
-        self.assertEqual(policy._level_for_days(0), self.courtesy)
-        self.assertEqual(policy._level_for_days(10), self.level_1)
-        self.assertEqual(policy._level_for_days(29), self.level_2)
-        self.assertEqual(policy._level_for_days(90), self.level_3)
-        policy.grace_days = 3  # grace delays late levels, never the courtesy reminder
-        self.assertEqual(policy._level_for_days(12), self.courtesy)
-        self.assertEqual(policy._level_for_days(13), self.level_1)
-        self.assertEqual(policy._level_for_days(-3), self.courtesy)
+    def test_levels_reached(self):
+        def reached(days):
+            return self.policy.level_ids.filtered(lambda level: level._is_reached(days))
+
+        self.assertFalse(reached(-5))
+        self.assertEqual(reached(-3), self.courtesy)
+        self.assertEqual(reached(0), self.courtesy)
+        self.assertEqual(reached(10), self.level_1, "a courtesy reminder makes no sense once the invoice is late")
+        self.assertEqual(reached(29), self.level_1 | self.level_2)
+        self.assertEqual(reached(90), self.level_1 | self.level_2 | self.level_3)
+        self.policy.grace_days = 3  # grace delays late levels, never the courtesy reminder
+        self.assertFalse(reached(12))
+        self.assertEqual(reached(13), self.level_1)
+        self.assertEqual(reached(-3), self.courtesy)
+        self.assertEqual(str(self.level_1._date_reached(date(2026, 3, 1))), "2026-03-14")
+        self.assertEqual(str(self.courtesy._date_reached(date(2026, 3, 1))), "2026-02-26")
+
+    def test_level_order(self):
+        other = self._create_policy("Other", self.company)
+        other_level_3 = other.level_ids.filtered(lambda level: level.delay_days == 30)
+        other_level_3.sequence = 9
+        self.assertTrue(self.level_2._is_after(self.level_1))
+        self.assertFalse(self.level_1._is_after(self.level_2))
+        self.assertFalse(self.level_1._is_after(self.level_1))
+        self.assertTrue(self.courtesy._is_after(self.env["dunning.level"]), "every level comes after no level")
+        self.assertTrue(other_level_3._is_after(self.level_3), "same delay in two policies: the sequence decides")
+        self.assertFalse(self.level_3._is_after(other_level_3))
 
     def test_partner_policy_overrides_company_default(self):
         self.assertEqual(self.debtor._dunning_get_policy(), self.policy)

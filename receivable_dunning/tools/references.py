@@ -23,11 +23,6 @@ def normalize(reference):
     return _NOT_ALNUM.sub("", (reference or "").upper())
 
 
-def is_valid_rf(reference):
-    """Whether ``reference`` is an ISO 11649 creditor reference with a correct checksum."""
-    return iso11649.is_valid(normalize(reference))
-
-
 def rf_candidates(text, known=()):
     """RF references written in ``text``, normalised, each with whether its checksum holds.
 

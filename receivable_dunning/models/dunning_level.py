@@ -109,10 +109,13 @@ class DunningLevel(models.Model):
             if not level.is_last_auto_step and not level._enabled_channels():
                 raise ValidationError(
                     self.env._(
-                        "Level %(level)s of policy %(policy)s has no channel: choose at least one of "
-                        "email, SMS, letter or phone call.",
+                        "Level %(level)s of policy %(policy)s has no channel: choose at least one of %(channels)s.",
                         level=level.name,
                         policy=level.policy_id.display_name,
+                        channels=", ".join(
+                            self._fields[field].get_description(self.env)["string"]
+                            for field, _channel in self._channel_fields()
+                        ),
                     )
                 )
 

@@ -94,14 +94,6 @@ class Proposal:
     difference: float = 0.0  # amount received minus the items' residual, in the transaction currency
     notes: list = field(default_factory=list)
 
-    @property
-    def is_partial(self):
-        return self.difference < 0
-
-    @property
-    def is_overpayment(self):
-        return self.difference > 0
-
 
 class OpenItemIndex:
     """Look-up tables over the open items of one batch.

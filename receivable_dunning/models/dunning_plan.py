@@ -24,15 +24,6 @@ class DunningPlan(models.Model):
     _order = "id desc"
 
     name = fields.Char(compute="_compute_name", store=True)
-    move_ids = fields.Many2many(
-        "account.move",
-        relation="account_move_dunning_plan_rel",
-        column1="dunning_plan_id",
-        column2="account_move_id",
-        string="Invoices",
-        required=True,
-        check_company=True,
-    )
     line_ids = fields.One2many("dunning.plan.line", "plan_id", string="Instalments", copy=True)
     state = fields.Selection(
         [

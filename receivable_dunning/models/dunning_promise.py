@@ -15,17 +15,6 @@ class DunningPromise(models.Model):
     _order = "date_promised desc, id desc"
 
     name = fields.Char(compute="_compute_name", store=True)
-    move_ids = fields.Many2many(
-        "account.move",
-        relation="account_move_dunning_promise_rel",
-        column1="dunning_promise_id",
-        column2="account_move_id",
-        string="Invoices",
-        required=True,
-        check_company=True,
-        domain="[('move_type', '=', 'out_invoice'), ('state', '=', 'posted'), "
-        "('commercial_partner_id', '=', partner_id), ('payment_state', 'in', ('not_paid', 'partial'))]",
-    )
     date_promised = fields.Date(string="Promised Date", required=True, tracking=True)
     amount = fields.Monetary(string="Promised Amount", required=True, tracking=True)
     amount_residual_start = fields.Monetary(

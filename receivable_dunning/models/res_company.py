@@ -89,19 +89,20 @@ class ResCompany(models.Model):
     def _dunning_demo_plans_and_disputes(self, customers):
         """A dispute to resolve and an instalment plan to approve, as debtors raise them from their statement."""
         today = fields.Date.context_today(self)
+        Statement = self.env["dunning.statement"]
         debtors = [
             customer
             for customer in customers
-            if sum(customer._dunning_open_invoices(self)[:2].mapped("amount_residual")) >= 300
-            and len(customer._dunning_open_invoices(self)) >= 2
+            if sum(Statement._open_invoices(customer, self)[:2].mapped("amount_residual")) >= 300
+            and len(Statement._open_invoices(customer, self)) >= 2
         ]
         if len(debtors) < 2:
             return
-        disputed_invoice = debtors[0]._dunning_open_invoices(self)[:1]
-        debtors[0]._dunning_raise_dispute(
-            self, disputed_invoice.id, "defective", "Two of the ten chairs delivered have a broken leg."
+        disputed_invoice = Statement._open_invoices(debtors[0], self)[:1]
+        Statement._raise_dispute(
+            debtors[0], self, disputed_invoice.id, "defective", "Two of the ten chairs delivered have a broken leg."
         )
-        planned = debtors[1]._dunning_open_invoices(self)[:2]
+        planned = Statement._open_invoices(debtors[1], self)[:2]
         self.env["dunning.plan"]._propose(
             debtors[1], self, planned, 3, fields.Date.add(today, days=7), note="Our season starts next month."
         )

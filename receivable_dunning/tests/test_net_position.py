@@ -243,5 +243,5 @@ class TestNetPosition(DunningEngineCommon):
         reminder = self._run().reminder_ids.filtered(lambda reminder: reminder.channel == "email")
         self.assertEqual(reminder.amount_total, 260.0)
         self.assertEqual(reminder.credit_line_ids.move_id, refund | paid_out, "every item set against the invoices")
-        values = self.debtor._dunning_statement_values(self.company)
+        values = self.env["dunning.statement"]._values(self.debtor, self.company)
         self.assertIn("260.00", values["balance_text"])

@@ -151,13 +151,46 @@ class DunningStatement(models.AbstractModel):
 
         :param partner: the debtor
         :param company: the company whose invoices are listed
-        :return: dict with ``invoices`` (one dict per open invoice), totals, the transfer reference, the bank
-            account, disputes and plans
+        :return: dict with ``invoices`` (one dict per open invoice, see :meth:`_invoice_rows`), ``credits``
+            (see :meth:`_open_credits`), totals, how to pay (see :meth:`_payment_information`) and plans (see
+            :meth:`_plan_values`)
         """
         partner = partner.commercial_partner_id
         partner.ensure_one()
-        today = fields.Date.context_today(self)
         invoices = self._open_invoices(partner, company)
+        rows = self._invoice_rows(invoices)
+        currency = invoices[:1].currency_id or company.currency_id
+        amount_total = currency.round(sum(invoices.mapped("amount_residual")))
+        credits = self._open_credits(partner, company, currency)
+        amount_credits = currency.round(sum(credit["amount"] for credit in credits))
+        amount_charges = currency.round(sum(row["charges"] for row in rows))
+        return {
+            "partner": partner,
+            "company": company,
+            "today": fields.Date.context_today(self),
+            "currency": currency,
+            "invoices": rows,
+            "credits": credits,
+            "balance_text": format_amount(self.env, amount_total - amount_credits, currency),
+            "amount_total": amount_total,
+            "amount_total_text": format_amount(self.env, amount_total, currency),
+            "amount_charges": amount_charges,
+            "amount_charges_text": format_amount(self.env, amount_charges, currency),
+            "mixed_currencies": len(invoices.currency_id) > 1,
+            **self._payment_information(partner, company, invoices, credits, amount_total - amount_credits, currency),
+            **self._plan_values(partner, company, invoices),
+        }
+
+    def _invoice_rows(self, invoices):
+        """One row per open invoice of the page, in the order of ``invoices``: its due date and residual as text,
+        the days it is late, the charges reminders claimed on it and not yet invoiced, its open dispute, its plan
+        and whether it may be paid online.
+
+        :param invoices: the open invoices (see :meth:`_open_invoices`)
+        :return: list of dicts with ``move``, ``date_due_text``, ``residual_text``, ``days_late``, ``charges``,
+            ``charges_text``, ``dispute``, ``plan`` and ``payable``
+        """
+        today = fields.Date.context_today(self)
         charges = {
             move: (fee, interest)
             for move, fee, interest in self.env["dunning.reminder.line"]._read_group(
@@ -188,65 +221,7 @@ class DunningStatement(models.AbstractModel):
                     "payable": move not in disputed and move._has_to_be_paid(),
                 }
             )
-        currency = invoices[:1].currency_id or company.currency_id
-        last_reminder = self.env["dunning.reminder"].search(
-            [
-                ("partner_id", "=", partner.id),
-                ("company_id", "=", company.id),
-                ("reminder_type", "=", "reminder"),
-                ("state", "=", "sent"),
-            ],
-            order="date_done desc, id desc",
-            limit=1,
-        )
-        amount_total = currency.round(sum(invoices.mapped("amount_residual")))
-        credits = self._open_credits(partner, company, currency)
-        amount_credits = currency.round(sum(credit["amount"] for credit in credits))
-        # The reminder's RF settles its invoices, net of the credits it listed, at once in bank matching: offer it
-        # only when it covers exactly what is open today, for the balance.
-        total_reference = (
-            last_reminder.payment_reference
-            if last_reminder
-            and set(last_reminder.line_ids.move_id.ids) == set(invoices.ids)
-            and set(last_reminder.credit_line_ids.ids) == {credit["line_id"] for credit in credits}
-            else False
-        )
-        bank_account = company.partner_id.bank_ids[:1]
-        qr_code = (
-            bank_account.build_qr_code_base64(
-                amount_total - amount_credits, total_reference, total_reference, currency, partner, silent_errors=True
-            )
-            if bank_account and total_reference
-            else False
-        )
-        policy = partner.with_company(company)._dunning_get_policy()
-        amount_charges = currency.round(sum(row["charges"] for row in rows))
-        return {
-            "partner": partner,
-            "company": company,
-            "today": today,
-            "currency": currency,
-            "invoices": rows,
-            "credits": credits,
-            "balance_text": format_amount(self.env, amount_total - amount_credits, currency),
-            "amount_total": amount_total,
-            "amount_total_text": format_amount(self.env, amount_total, currency),
-            "amount_charges": amount_charges,
-            "amount_charges_text": format_amount(self.env, amount_charges, currency),
-            "mixed_currencies": len(invoices.currency_id) > 1,
-            "total_reference": total_reference,
-            "bank_account": bank_account,
-            "qr_code": qr_code,
-            "policy": policy,
-            "plans_allowed": bool(policy.plan_max_instalments > 1 and invoices),
-            "plans": self.env["dunning.plan"].search(
-                [
-                    ("partner_id", "=", partner.id),
-                    ("company_id", "=", company.id),
-                    ("state", "in", ("proposed", "approved")),
-                ]
-            ),
-        }
+        return rows
 
     def _open_credits(self, partner, company, currency):
         """What the company owes the debtor back in ``currency``: open credit notes and payments not yet matched
@@ -289,6 +264,63 @@ class DunningStatement(models.AbstractModel):
                 ("currency_id", "=", currency.id),
             ]
         )
+
+    def _payment_information(self, partner, company, invoices, credits, balance, currency):
+        """How to pay the balance by transfer: the reference to give, the company's bank account and a QR code.
+
+        :param invoices: the open invoices of the page
+        :param list credits: the credits of the page (see :meth:`_open_credits`)
+        :param float balance: what is left to pay in ``currency``, invoices less credits
+        :return: dict with ``total_reference`` (False when no reference settles the balance), ``bank_account``
+            (``res.partner.bank``, possibly empty) and ``qr_code`` (base64 image, or False)
+        """
+        last_reminder = self.env["dunning.reminder"].search(
+            [
+                ("partner_id", "=", partner.id),
+                ("company_id", "=", company.id),
+                ("reminder_type", "=", "reminder"),
+                ("state", "=", "sent"),
+            ],
+            order="date_done desc, id desc",
+            limit=1,
+        )
+        # The reminder's RF settles its invoices, net of the credits it listed, at once in bank matching: offer it
+        # only when it covers exactly what is open today, for the balance.
+        total_reference = (
+            last_reminder.payment_reference
+            if last_reminder
+            and set(last_reminder.line_ids.move_id.ids) == set(invoices.ids)
+            and set(last_reminder.credit_line_ids.ids) == {credit["line_id"] for credit in credits}
+            else False
+        )
+        bank_account = company.partner_id.bank_ids[:1]
+        qr_code = (
+            bank_account.build_qr_code_base64(
+                balance, total_reference, total_reference, currency, partner, silent_errors=True
+            )
+            if bank_account and total_reference
+            else False
+        )
+        return {"total_reference": total_reference, "bank_account": bank_account, "qr_code": qr_code}
+
+    def _plan_values(self, partner, company, invoices):
+        """The debtor's policy in ``company``, whether it may propose an instalment plan for its open
+        ``invoices``, and its plans under way.
+
+        :return: dict with ``policy``, ``plans_allowed`` and ``plans`` (proposed or approved ``dunning.plan``)
+        """
+        policy = partner.with_company(company)._dunning_get_policy()
+        return {
+            "policy": policy,
+            "plans_allowed": bool(policy.plan_max_instalments > 1 and invoices),
+            "plans": self.env["dunning.plan"].search(
+                [
+                    ("partner_id", "=", partner.id),
+                    ("company_id", "=", company.id),
+                    ("state", "in", ("proposed", "approved")),
+                ]
+            ),
+        }
 
     def _recent_transactions(self, partner, company):
         """The debtor's online payments of the last day for invoices of ``company``, newest first."""

@@ -226,14 +226,17 @@ class DunningStatement(models.AbstractModel):
     def _open_credits(self, partner, company, currency):
         """What the company owes the debtor back in ``currency``: open credit notes and payments not yet matched
         to an invoice, as they reduce the balance of the statement; an item against the debtor that is no invoice
-        (a refund paid out, not yet matched) counts negatively.
+        (a refund paid out, not yet matched) counts negatively (see
+        ``account.move.line._dunning_open_credit_domain``).
 
         :return: list of dicts with ``line_id``, ``name``, ``date`` (text), ``amount`` (positive for a credit) and
             ``amount_text`` (the item as the ledger signs it: negative for a credit)
         """
         partner.ensure_one()
-        lines = self.env["account.move.line"].search_fetch(
-            self._open_credit_domain(partner, company, currency),
+        Line = self.env["account.move.line"]
+        lines = Line.search_fetch(
+            Line._dunning_open_credit_domain(partner.commercial_partner_id, company)
+            & Domain("currency_id", "=", currency.id),
             ["move_name", "date", "amount_residual_currency", "currency_id"],
             order="date, id",
         )
@@ -247,23 +250,6 @@ class DunningStatement(models.AbstractModel):
             }
             for line in lines
         ]
-
-    def _open_credit_domain(self, partner, company, currency):
-        """The open receivable items of the debtor in ``company`` and ``currency`` that are no customer invoice:
-        credit notes and payments in its favour, and what stands against it besides invoices (a refund paid out
-        and not yet matched, a receivable booked by hand), as the dunning run sets them against the invoices."""
-        return Domain(
-            [
-                ("company_id", "=", company.id),
-                ("partner_id", "child_of", partner.commercial_partner_id.id),
-                ("account_type", "=", "asset_receivable"),
-                ("parent_state", "=", "posted"),
-                ("reconciled", "=", False),
-                ("amount_residual", "!=", 0),
-                ("move_id.move_type", "!=", "out_invoice"),
-                ("currency_id", "=", currency.id),
-            ]
-        )
 
     def _payment_information(self, partner, company, invoices, credits, balance, currency):
         """How to pay the balance by transfer: the reference to give, the company's bank account and a QR code.

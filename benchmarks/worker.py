@@ -297,7 +297,12 @@ def task_portal_info(args):
             [partner.id],
         )
         company = env["res.company"].browse(env.cr.fetchone()[0])
-        url = partner._dunning_statement_url(company) if hasattr(partner, "_dunning_statement_url") else None
+        if "dunning.statement" in env:
+            url = env["dunning.statement"]._url(partner, company)
+        elif hasattr(partner, "_dunning_statement_url"):  # releases before the statement service
+            url = partner._dunning_statement_url(company)
+        else:
+            url = None
         return {
             "partner_id": partner.id,
             "debtor_open_invoices": debtor_open,

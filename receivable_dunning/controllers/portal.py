@@ -7,7 +7,7 @@ from odoo.http import request
 from odoo.addons.account_payment.controllers.portal import PortalAccount
 
 from ..models.dunning_dispute import MAX_ATTACHMENT_BYTES, MAX_DISPUTE_REQUEST_BYTES
-from ..models.res_partner import statement_path
+from ..models.dunning_statement import statement_path
 
 STATEMENT_PARTNER_FIELDS = [
     "name",
@@ -38,10 +38,13 @@ class DunningPortal(PortalAccount):
     # === HELPERS === #
 
     def _dunning_debtor_sudo(self, company_id, partner_id, token):
-        """The debtor and company a statement token opens, sudoed, or NotFound.
+        """The statement service, the debtor and the company a statement token opens, sudoed, or NotFound.
 
         sudo: visitors of a tokenized link are not logged in; the token is the access check, made here before
         anything is read.
+
+        :return: (``dunning.statement``, ``res.partner``, ``res.company``), all sudoed, with the statement's
+            company as the current one, in the debtor's language for a visitor who is not logged in
         """
         if not (0 < company_id <= MAX_ID and 0 < partner_id <= MAX_ID):
             raise NotFound()
@@ -53,13 +56,17 @@ class DunningPortal(PortalAccount):
             .with_company(company_sudo)
             .search_fetch([("id", "=", partner_id)], STATEMENT_PARTNER_FIELDS)
         )
-        if not (partner_sudo and company_sudo and partner_sudo._dunning_check_statement_token(company_sudo, token)):
+        if not (
+            partner_sudo
+            and company_sudo
+            and partner_sudo.env["dunning.statement"]._check_token(partner_sudo, company_sudo, token)
+        ):
             raise NotFound()
         if request.env.user._is_public() and partner_sudo.lang in dict(request.env["res.lang"].get_installed()):
             # The link was sent to the debtor: show the page in the debtor's language, as the reminder was.
             request.update_context(lang=partner_sudo.lang)
             partner_sudo = partner_sudo.with_context(lang=partner_sudo.lang)
-        return partner_sudo, company_sudo
+        return partner_sudo.env["dunning.statement"], partner_sudo, company_sudo
 
     @staticmethod
     def _dunning_parse_int(raw):
@@ -111,15 +118,15 @@ class DunningPortal(PortalAccount):
             }
         )
 
-    def _dunning_selected_invoices(self, partner_sudo, company_sudo, invoice_ids):
+    def _dunning_selected_invoices(self, statement_sudo, partner_sudo, company_sudo, invoice_ids):
         """The debtor's invoices to pay: NotFound if an id is not the debtor's, ValidationError if not payable."""
         try:
-            return partner_sudo._dunning_payable_invoices(company_sudo, invoice_ids)
+            return statement_sudo._payable_invoices(partner_sudo, company_sudo, invoice_ids)
         except AccessError as error:
             raise NotFound() from error
 
-    def _dunning_render_statement(self, partner_sudo, company_sudo, token, **extra):
-        values = partner_sudo._dunning_statement_values(company_sudo)
+    def _dunning_render_statement(self, statement_sudo, partner_sudo, company_sudo, token, **extra):
+        values = statement_sudo._values(partner_sudo, company_sudo)
         values.update(
             page_name="dunning_statement",
             token=token,
@@ -135,15 +142,17 @@ class DunningPortal(PortalAccount):
     def _prepare_home_portal_values(self, counters):
         values = super()._prepare_home_portal_values(counters)
         if "dunning_overdue_count" in counters:
-            # sudo(False): env.user is a superuser record; count only what the portal user may see.
-            values["dunning_overdue_count"] = request.env.user.partner_id.sudo(False)._dunning_overdue_invoice_count()
+            # request.env, not env.user's superuser environment: count only what the portal user may see.
+            values["dunning_overdue_count"] = request.env["dunning.statement"]._overdue_invoice_count(
+                request.env.user.partner_id
+            )
         return values
 
     @http.route("/my/dunning", type="http", auth="user", methods=["GET"], website=True, sitemap=False)
     def portal_my_dunning(self, **kwargs):
         """A logged-in debtor's statements: straight to the page when one company has open invoices."""
         tomorrow = fields.Date.add(fields.Date.context_today(request.env.user), days=1)
-        links = request.env.user.partner_id._dunning_statement_links(tomorrow)
+        links = request.env["dunning.statement"]._links(request.env.user.partner_id, tomorrow)
         if len(links) == 1:
             return request.redirect(links[0][1])
         return request.render(
@@ -154,12 +163,13 @@ class DunningPortal(PortalAccount):
 
     @http.route(STATEMENT_ROUTE, type="http", auth="public", methods=["GET"], website=True, sitemap=False)
     def dunning_statement(self, statement_company_id, statement_partner_id, statement_token, **kwargs):
-        partner_sudo, company_sudo = self._dunning_debtor_sudo(
+        statement_sudo, partner_sudo, company_sudo = self._dunning_debtor_sudo(
             statement_company_id, statement_partner_id, statement_token
         )
         # "Something wrong?" on an invoice opens the dispute form with that invoice chosen.
         dispute_move_id = self._dunning_parse_ids(kwargs.get("dispute") or "")[:1]
         return self._dunning_render_statement(
+            statement_sudo,
             partner_sudo,
             company_sudo,
             statement_token,
@@ -174,10 +184,10 @@ class DunningPortal(PortalAccount):
     def dunning_statement_invoice_pdf(
         self, statement_company_id, statement_partner_id, statement_token, move_id, **kwargs
     ):
-        partner_sudo, company_sudo = self._dunning_debtor_sudo(
+        statement_sudo, partner_sudo, company_sudo = self._dunning_debtor_sudo(
             statement_company_id, statement_partner_id, statement_token
         )
-        invoice_sudo = partner_sudo._dunning_statement_invoice(company_sudo, move_id)
+        invoice_sudo = statement_sudo._invoice(partner_sudo, company_sudo, move_id)
         if not invoice_sudo:
             raise NotFound()
         return self._show_report(
@@ -191,14 +201,16 @@ class DunningPortal(PortalAccount):
         self, statement_company_id, statement_partner_id, statement_token, invoice_ids=None, **kwargs
     ):
         """The payment form for the selected invoices, for the total computed here."""
-        partner_sudo, company_sudo = self._dunning_debtor_sudo(
+        statement_sudo, partner_sudo, company_sudo = self._dunning_debtor_sudo(
             statement_company_id, statement_partner_id, statement_token
         )
         ids = self._dunning_parse_ids(request.httprequest.args.getlist("invoice_ids"))
         try:
-            invoices_sudo = self._dunning_selected_invoices(partner_sudo, company_sudo, ids)
+            invoices_sudo = self._dunning_selected_invoices(statement_sudo, partner_sudo, company_sudo, ids)
         except ValidationError as error:
-            return self._dunning_render_statement(partner_sudo, company_sudo, statement_token, error=error.args[0])
+            return self._dunning_render_statement(
+                statement_sudo, partner_sudo, company_sudo, statement_token, error=error.args[0]
+            )
         base_path = statement_path(statement_company_id, statement_partner_id, statement_token)
         amount, credits_sudo = invoices_sudo._dunning_amount_to_pay()
         currency = invoices_sudo.currency_id
@@ -214,7 +226,7 @@ class DunningPortal(PortalAccount):
             },
             access_token=statement_token,
         )
-        if not partner_sudo._dunning_is_debtor_user(request.env.user):
+        if not statement_sudo._is_debtor_user(partner_sudo, request.env.user):
             # A link may be forwarded, or opened by another customer logged in: its holder must neither use the
             # debtor's saved cards nor save a card of its own on the debtor.
             values["tokens_sudo"] = request.env["payment.token"].sudo()
@@ -255,11 +267,11 @@ class DunningPortal(PortalAccount):
     def _dunning_statement_transaction(
         self, statement_company_id, statement_partner_id, statement_token, invoice_ids, **kwargs
     ):
-        partner_sudo, company_sudo = self._dunning_debtor_sudo(
+        statement_sudo, partner_sudo, company_sudo = self._dunning_debtor_sudo(
             statement_company_id, statement_partner_id, statement_token
         )
         invoices_sudo = self._dunning_selected_invoices(
-            partner_sudo, company_sudo, self._dunning_parse_ids(invoice_ids)
+            statement_sudo, partner_sudo, company_sudo, self._dunning_parse_ids(invoice_ids)
         )
         amount, credits_sudo = invoices_sudo._dunning_amount_to_pay(expected=self._cast_as_float(kwargs.get("amount")))
         if invoices_sudo.currency_id.is_zero(amount):
@@ -273,7 +285,7 @@ class DunningPortal(PortalAccount):
             partner_id=partner_sudo.id,
             reference_prefix=False,
         )
-        is_debtor_user = partner_sudo._dunning_is_debtor_user(request.env.user)
+        is_debtor_user = statement_sudo._is_debtor_user(partner_sudo, request.env.user)
         if not is_debtor_user and (
             kwargs.get("token_id") or kwargs.get("tokenization_requested") or kwargs.get("flow") == "token"
         ):
@@ -297,28 +309,30 @@ class DunningPortal(PortalAccount):
     @http.route(STATEMENT_ROUTE + "/settle", max_content_length=MAX_FORM_BYTES, **STATEMENT_POST)
     def dunning_statement_settle(self, statement_company_id, statement_partner_id, statement_token, **post):
         """Settle the selected invoices with the debtor's credits, when they cover them all."""
-        partner_sudo, company_sudo = self._dunning_debtor_sudo(
+        statement_sudo, partner_sudo, company_sudo = self._dunning_debtor_sudo(
             statement_company_id, statement_partner_id, statement_token
         )
         ids = self._dunning_parse_ids(request.httprequest.form.getlist("invoice_ids"))
         try:
-            invoices_sudo = self._dunning_selected_invoices(partner_sudo, company_sudo, ids)
+            invoices_sudo = self._dunning_selected_invoices(statement_sudo, partner_sudo, company_sudo, ids)
             invoices_sudo._dunning_settle_with_credits()
         except ValidationError as error:
-            return self._dunning_render_statement(partner_sudo, company_sudo, statement_token, error=error.args[0])
+            return self._dunning_render_statement(
+                statement_sudo, partner_sudo, company_sudo, statement_token, error=error.args[0]
+            )
         base_path = statement_path(statement_company_id, statement_partner_id, statement_token)
         return request.redirect(f"{base_path}?notice=settled")
 
     @http.route(STATEMENT_ROUTE + "/thanks", type="http", auth="public", methods=["GET"], website=True, sitemap=False)
     def dunning_statement_thanks(self, statement_company_id, statement_partner_id, statement_token, **kwargs):
-        partner_sudo, company_sudo = self._dunning_debtor_sudo(
+        statement_sudo, partner_sudo, company_sudo = self._dunning_debtor_sudo(
             statement_company_id, statement_partner_id, statement_token
         )
-        values = partner_sudo._dunning_statement_values(company_sudo)
+        values = statement_sudo._values(partner_sudo, company_sudo)
         values.update(
             page_name="dunning_statement",
             base_path=statement_path(statement_company_id, statement_partner_id, statement_token),
-            transactions=partner_sudo._dunning_recent_transactions(company_sudo),
+            transactions=statement_sudo._recent_transactions(partner_sudo, company_sudo),
         )
         return request.render("receivable_dunning.portal_dunning_thanks", values)
 
@@ -326,12 +340,13 @@ class DunningPortal(PortalAccount):
 
     @http.route(STATEMENT_ROUTE + "/plan", max_content_length=MAX_FORM_BYTES, **STATEMENT_POST)
     def dunning_statement_plan(self, statement_company_id, statement_partner_id, statement_token, **post):
-        partner_sudo, company_sudo = self._dunning_debtor_sudo(
+        statement_sudo, partner_sudo, company_sudo = self._dunning_debtor_sudo(
             statement_company_id, statement_partner_id, statement_token
         )
         ids = self._dunning_parse_ids(request.httprequest.form.getlist("invoice_ids"))
         try:
-            plan_sudo = partner_sudo._dunning_propose_plan(
+            plan_sudo = statement_sudo._propose_plan(
+                partner_sudo,
                 company_sudo,
                 ids,
                 count=self._dunning_parse_int(post.get("count", "")),
@@ -343,7 +358,7 @@ class DunningPortal(PortalAccount):
             raise NotFound() from error
         except ValidationError as error:
             return self._dunning_render_statement(
-                partner_sudo, company_sudo, statement_token, error=error.args[0], form="plan"
+                statement_sudo, partner_sudo, company_sudo, statement_token, error=error.args[0], form="plan"
             )
         notice = "plan_approved" if plan_sudo.state == "approved" else "plan_proposed"
         base_path = statement_path(statement_company_id, statement_partner_id, statement_token)
@@ -353,7 +368,7 @@ class DunningPortal(PortalAccount):
     # Content-Length, before its body is read, for any link.
     @http.route(STATEMENT_ROUTE + "/dispute", max_content_length=MAX_DISPUTE_REQUEST_BYTES, **STATEMENT_POST)
     def dunning_statement_dispute(self, statement_company_id, statement_partner_id, statement_token, **post):
-        partner_sudo, company_sudo = self._dunning_debtor_sudo(
+        statement_sudo, partner_sudo, company_sudo = self._dunning_debtor_sudo(
             statement_company_id, statement_partner_id, statement_token
         )
         upload = request.httprequest.files.get("attachment")
@@ -361,14 +376,14 @@ class DunningPortal(PortalAccount):
         attachments = [(upload.filename, upload.read(MAX_ATTACHMENT_BYTES + 1))] if upload and upload.filename else []
         move_id = self._dunning_parse_int(post.get("move_id", ""))
         try:
-            partner_sudo._dunning_raise_dispute(
-                company_sudo, move_id, post.get("reason"), post.get("description"), attachments
+            statement_sudo._raise_dispute(
+                partner_sudo, company_sudo, move_id, post.get("reason"), post.get("description"), attachments
             )
         except AccessError as error:
             raise NotFound() from error
         except ValidationError as error:
             return self._dunning_render_statement(
-                partner_sudo, company_sudo, statement_token, error=error.args[0], form="dispute"
+                statement_sudo, partner_sudo, company_sudo, statement_token, error=error.args[0], form="dispute"
             )
         base_path = statement_path(statement_company_id, statement_partner_id, statement_token)
         return request.redirect(f"{base_path}?notice=disputed")

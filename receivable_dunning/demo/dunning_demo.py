@@ -74,19 +74,20 @@ class DunningDemo(models.AbstractModel):
     def _plans_and_disputes(self, company, customers):
         """A dispute to resolve and an instalment plan to approve, as debtors raise them from their statement."""
         today = fields.Date.context_today(self)
+        Statement = self.env["dunning.statement"]
         debtors = [
             customer
             for customer in customers
-            if sum(customer._dunning_open_invoices(company)[:2].mapped("amount_residual")) >= 300
-            and len(customer._dunning_open_invoices(company)) >= 2
+            if sum(Statement._open_invoices(customer, company)[:2].mapped("amount_residual")) >= 300
+            and len(Statement._open_invoices(customer, company)) >= 2
         ]
         if len(debtors) < 2:
             return
-        disputed_invoice = debtors[0]._dunning_open_invoices(company)[:1]
-        debtors[0]._dunning_raise_dispute(
-            company, disputed_invoice.id, "defective", "Two of the ten chairs delivered have a broken leg."
+        disputed_invoice = Statement._open_invoices(debtors[0], company)[:1]
+        Statement._raise_dispute(
+            debtors[0], company, disputed_invoice.id, "defective", "Two of the ten chairs delivered have a broken leg."
         )
-        planned = debtors[1]._dunning_open_invoices(company)[:2]
+        planned = Statement._open_invoices(debtors[1], company)[:2]
         self.env["dunning.plan"]._propose(
             debtors[1], company, planned, 3, fields.Date.add(today, days=7), note="Our season starts next month."
         )

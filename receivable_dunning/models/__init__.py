@@ -16,6 +16,7 @@ from . import account_bank_statement_line
 from . import account_journal
 from . import res_company
 from . import res_partner
+from . import dunning_statement
 from . import res_config_settings
 from . import mail_mail
 from . import sms_tracker

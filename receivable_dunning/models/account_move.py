@@ -285,7 +285,8 @@ class AccountMove(models.Model):
             return self.env["account.move.line"]
         receivable_accounts = self.line_ids.filtered(lambda line: line.display_type == "payment_term").account_id
         credits = self.env["account.move.line"].search(
-            partner._dunning_open_credit_domain(self.company_id, self.currency_id)
+            self.env["account.move.line"]._dunning_open_credit_domain(partner, self.company_id)
+            & Domain("currency_id", "=", self.currency_id.id)
             & Domain("account_id", "in", receivable_accounts.ids),
             order="date, id",
         )

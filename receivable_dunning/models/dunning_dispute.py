@@ -128,7 +128,7 @@ class DunningDispute(models.Model):
         partner = partner.commercial_partner_id
         # PostgreSQL stores no NUL character: a form that sends one must not end in a server error.
         description = (description or "").replace("\x00", "") or False
-        if move not in partner._dunning_open_invoices(company):
+        if move not in self.env["dunning.statement"]._open_invoices(partner, company):
             raise ValidationError(self.env._("Choose one of your open invoices (field Invoice)."))
         if reason not in dict(self._fields["reason"].selection):
             raise ValidationError(self.env._("Choose a reason (field Reason)."))

@@ -164,7 +164,7 @@ class DunningPlan(models.Model):
         partner = partner.commercial_partner_id
         policy = partner.with_company(company)._dunning_get_policy()
         today = fields.Date.context_today(self)
-        open_invoices = partner._dunning_open_invoices(company)
+        open_invoices = self.env["dunning.statement"]._open_invoices(partner, company)
         if not moves or moves - open_invoices:
             raise ValidationError(
                 self.env._("Select at least one of your open invoices for the plan (field Invoices).")

@@ -299,8 +299,8 @@ class DunningReminder(models.Model):
             ).statement_link_days
             start = fields.Date.context_today(reminder, reminder.date_done) if reminder.date_done else today
             valid_until = fields.Date.add(start, days=days) if days else False
-            reminder.statement_url = reminder.partner_id and reminder.partner_id._dunning_statement_url(
-                reminder.company_id, valid_until
+            reminder.statement_url = reminder.partner_id and self.env["dunning.statement"]._url(
+                reminder.partner_id, reminder.company_id, valid_until
             )
 
     @api.depends(

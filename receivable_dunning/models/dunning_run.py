@@ -627,34 +627,27 @@ class DunningRun(models.Model):
     def _open_credits(self, partner_ids):
         """Every open receivable item of these debtors in the company that is no customer invoice, in one query:
         credit notes, payments not yet matched (in the debtor's favour) and outbound refunds not yet matched
-        (against it), oldest first.
+        (against it), oldest first. The rule is ``account.move.line._dunning_open_credit_domain``, which the
+        statement page and online payments use too.
 
         :return: dict (debtor id, currency id) -> list of :class:`~..tools.credits.Credit`
         """
         if not partner_ids:
             return {}
-        self.env["account.move"].flush_model(["move_type", "reversed_entry_id"])
-        self.env["account.move.line"].flush_model()
+        # sudo: the run reads every open item of its company, as its selection of invoices does, whoever started it.
+        Line, Move, Partner = (self.env[name].sudo() for name in ("account.move.line", "account.move", "res.partner"))
+        query = Line._search(
+            Line._dunning_open_credit_domain(Partner.browse(partner_ids), self.company_id), order="date, id"
+        )
+        partner = query.left_join(query.table, "partner_id", Partner._table, "id", "partner_id")
+        move = query.left_join(query.table, "move_id", Move._table, "id", "move_id")
         rows = self.env.execute_query(
-            SQL(
-                """
-                SELECT partner.commercial_partner_id, aml.currency_id, aml.id,
-                       -aml.amount_residual_currency, move.reversed_entry_id
-                  FROM account_move_line aml
-                  JOIN account_move move ON move.id = aml.move_id
-                  JOIN account_account account ON account.id = aml.account_id
-                  JOIN res_partner partner ON partner.id = aml.partner_id
-                 WHERE aml.company_id = %(company_id)s
-                   AND aml.parent_state = 'posted'
-                   AND account.account_type = 'asset_receivable'
-                   AND NOT aml.reconciled
-                   AND aml.amount_residual_currency != 0
-                   AND move.move_type != 'out_invoice'
-                   AND partner.commercial_partner_id IN %(partner_ids)s
-              ORDER BY aml.date, aml.id
-                """,
-                company_id=self.company_id.id,
-                partner_ids=tuple(partner_ids),
+            query.select(
+                Partner._field_to_sql(partner, "commercial_partner_id"),
+                Line._field_to_sql(query.table, "currency_id"),
+                Line._field_to_sql(query.table, "id"),
+                SQL("-%s", Line._field_to_sql(query.table, "amount_residual_currency")),
+                Move._field_to_sql(move, "reversed_entry_id"),
             )
         )
         credits = defaultdict(list)

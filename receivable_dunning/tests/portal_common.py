@@ -63,4 +63,4 @@ class DunningPortalCommon(DunningEngineCommon, HttpCase):
 
     def _statement_path(self, partner=None, company=None, valid_until=False):
         partner = partner or self.debtor
-        return self._path(partner._dunning_statement_url(company or self.company, valid_until))
+        return self._path(self.env["dunning.statement"]._url(partner, company or self.company, valid_until))

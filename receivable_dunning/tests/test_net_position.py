@@ -243,5 +243,20 @@ class TestNetPosition(DunningEngineCommon):
         reminder = self._run().reminder_ids.filtered(lambda reminder: reminder.channel == "email")
         self.assertEqual(reminder.amount_total, 260.0)
         self.assertEqual(reminder.credit_line_ids.move_id, refund | paid_out, "every item set against the invoices")
-        values = self.debtor._dunning_statement_values(self.company)
+        values = self.env["dunning.statement"]._values(self.debtor, self.company)
         self.assertIn("260.00", values["balance_text"])
+
+    def test_reminder_and_statement_page_list_the_same_credits(self):
+        """One rule of a debtor's credits (``account.move.line._dunning_open_credit_domain``) for the run and the
+        page: a subsidiary company under the debtor owes and is owed on its own."""
+        self._create_invoice_due(self.debtor, 300.0, self._days_ago(15))
+        refund = self._credit_note(50.0)
+        subsidiary = self.env["res.partner"].create(
+            {"name": "Debtor One Branch", "parent_id": self.debtor.id, "is_company": True}
+        )
+        self._credit_note(70.0, partner=subsidiary)
+        reminder = self._run().reminder_ids.filtered(lambda reminder: reminder.channel == "email")
+        self.assertEqual(reminder.credit_line_ids.move_id, refund)
+        values = self.env["dunning.statement"]._values(self.debtor, self.company)
+        self.assertEqual([credit["line_id"] for credit in values["credits"]], reminder.credit_line_ids.ids)
+        self.assertIn("250.00", values["balance_text"])

@@ -31,8 +31,8 @@ class TestPlansAndDisputes(DunningEngineCommon):
 
     def _propose(self, count=3, first=5, moves=None, frequency="monthly"):
         with freeze_time(on(1)):
-            return self.debtor._dunning_propose_plan(
-                self.company, (moves or self.invoice).ids, count, on(first), frequency
+            return self.env["dunning.statement"]._propose_plan(
+                self.debtor, self.company, (moves or self.invoice).ids, count, on(first), frequency
             )
 
     def _pay(self, amount, day, invoice=None):
@@ -133,8 +133,13 @@ class TestPlansAndDisputes(DunningEngineCommon):
 
     def _dispute(self, reason="wrong_amount", description="Price should be 800."):
         with freeze_time(on(12)):
-            return self.debtor._dunning_raise_dispute(
-                self.company, self.invoice.id, reason, description, [("proof.pdf", b"%PDF-1.4 order form")]
+            return self.env["dunning.statement"]._raise_dispute(
+                self.debtor,
+                self.company,
+                self.invoice.id,
+                reason,
+                description,
+                [("proof.pdf", b"%PDF-1.4 order form")],
             )
 
     def test_dispute_takes_the_invoice_out_of_dunning(self):

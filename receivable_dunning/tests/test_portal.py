@@ -108,7 +108,9 @@ class TestStatementAccess(DunningPortalCommon):
     def test_revoked_and_renewed_links(self):
         old_path = self._statement_path()
         self.debtor.action_dunning_revoke_statement()
-        self.assertFalse(self.debtor._dunning_statement_url(self.company), "reminders carry no link once revoked")
+        self.assertFalse(
+            self.env["dunning.statement"]._url(self.debtor, self.company), "reminders carry no link once revoked"
+        )
         self.assertEqual(self.url_open(old_path).status_code, 404)
         self.debtor.action_dunning_new_statement_link()
         new_path = self._statement_path()

@@ -36,7 +36,7 @@ RUN_BUDGET = 35
 # and pay" link creates with one account.move write per invoice the first time the invoice is reminded.
 DISPATCH_PER_REMINDER = 29
 DISPATCH_BUDGET = 2950
-# res.partner._dunning_statement_values(): 20 queries for 25 open invoices, 20 for 50.
+# dunning.statement._values(): 20 queries for 25 open invoices, 20 for 50.
 STATEMENT_VALUES_BUDGET = 23
 # The statement page over HTTP (values and rendering): 27 queries for 25 open invoices, 27 for 50.
 STATEMENT_PAGE_BUDGET = 32
@@ -248,7 +248,7 @@ class TestQueryBudgets(DunningEngineCommon, HttpCase):
         company = self.company.sudo()
 
         def values(debtor):
-            return lambda: debtor.sudo()._dunning_statement_values(company)
+            return lambda: self.env["dunning.statement"].sudo()._values(debtor.sudo(), company)
 
         self._warm_up(values(small_debtor))
         self._warm_up(values(large_debtor))
@@ -260,7 +260,7 @@ class TestQueryBudgets(DunningEngineCommon, HttpCase):
         self._assert_constant("statement values", small, large, STATEMENT_VALUES_BUDGET)
 
         def page(debtor):
-            path = urlsplit(debtor.sudo()._dunning_statement_url(company)).path
+            path = urlsplit(self.env["dunning.statement"].sudo()._url(debtor.sudo(), company)).path
 
             def get():
                 response = self.url_open(path)

@@ -1,0 +1,420 @@
+from datetime import datetime
+
+from odoo import fields, models
+from odoo.exceptions import AccessError, ValidationError
+from odoo.fields import Domain
+from odoo.tools import consteq, format_amount, format_date, hmac
+
+STATEMENT_TOKEN_SCOPE = "receivable_dunning.statement"
+STATEMENT_INVOICE_FIELDS = [
+    "name",
+    "invoice_date_due",
+    "amount_residual",
+    "amount_total",
+    "currency_id",
+    "state",
+    "move_type",
+    "payment_state",
+    "dunning_level_id",
+    "dunning_plan_id",
+]
+
+
+def statement_path(company_id, partner_id, token):
+    """The path of a debtor's statement page (see controllers/portal.py for its routes)."""
+    return f"/dunning/statement/{company_id}/{partner_id}/{token}"
+
+
+class DunningStatement(models.AbstractModel):
+    """The debtor's statement: its link, what its page shows, and what the debtor may do from it (pay, propose a
+    plan, dispute an invoice).
+
+    The debtor is a ``res.partner`` (its commercial partner is the one that owes), the company the one whose
+    invoices are listed. The methods read and write in the environment they are called in: the portal controller
+    calls them sudoed, once the token is checked (see ``controllers/portal.py``).
+    """
+
+    _name = "dunning.statement"
+    _description = "Debtor Statement"
+
+    # === TOKEN AND LINKS === #
+
+    def _token(self, partner, company, valid_until=False):
+        """The access token of the debtor's statement page in ``company``.
+
+        An HMAC (database secret) of debtor, company, expiry and the debtor's seed; the expiry is part of the
+        token, so it cannot be extended by hand.
+
+        :param partner: the debtor (``res.partner``)
+        :param company: the ``res.company`` whose invoices the page lists
+        :param date valid_until: the last day the link works, or False for a link that does not expire
+        :return: ``<YYYYMMDD or 0>-<hex digest>``
+        """
+        partner.ensure_one()
+        expiry = valid_until.strftime("%Y%m%d") if valid_until else "0"
+        # sudo: the seed is readable by the system group only (see the field).
+        seed = partner.sudo().dunning_statement_seed or ""
+        digest = hmac(self.env(su=True), STATEMENT_TOKEN_SCOPE, (partner.id, company.id, expiry, seed))
+        return f"{expiry}-{digest}"
+
+    def _check_token(self, partner, company, token):
+        """Whether ``token`` opens the debtor's statement in ``company`` today: right, unexpired, not revoked.
+
+        Compared in constant time; callers answer 'not found' on False without saying why.
+        """
+        partner.ensure_one()
+        # isascii: consteq refuses to compare other strings, and no token of ours has any other character.
+        if (
+            not token
+            or not token.isascii()
+            or partner.dunning_statement_revoked
+            or partner != partner.commercial_partner_id
+        ):
+            return False
+        expiry = token.partition("-")[0]
+        valid_until = False
+        if expiry != "0":
+            try:
+                valid_until = datetime.strptime(expiry, "%Y%m%d").date()
+            except ValueError:
+                return False
+            if valid_until < fields.Date.context_today(self):
+                return False
+        return consteq(self._token(partner, company, valid_until), token)
+
+    def _url(self, partner, company=None, valid_until=False):
+        """The absolute URL of the debtor's statement page, or False when its links are revoked.
+
+        :param company: the company whose invoices are listed; the current one by default
+        :param date valid_until: the last day the link works; False for no expiry
+        """
+        partner.ensure_one()
+        path = self._relative_url(partner, company or self.env.company, valid_until)
+        return path and f"{partner.get_base_url()}{path}"
+
+    def _relative_url(self, partner, company, valid_until=False):
+        """The path of the debtor's statement page in ``company``, or False when its links are revoked."""
+        partner = partner.commercial_partner_id
+        partner.ensure_one()
+        if partner.dunning_statement_revoked:
+            return False
+        return statement_path(company.id, partner.id, self._token(partner, company, valid_until))
+
+    def _links(self, partner, valid_until):
+        """(company, path) of the debtor's statement in every company it owes something to.
+
+        sudo: a portal user owes companies that are not among its allowed ones.
+        """
+        partner = partner.commercial_partner_id
+        partner.ensure_one()
+        Move = self.env["account.move"].sudo()
+        companies_sudo = Move.search(Move._dunning_open_invoice_domain(partner)).company_id
+        links = [(company, self._relative_url(partner.sudo(), company, valid_until)) for company in companies_sudo]
+        return [(company, path) for company, path in links if path]
+
+    def _is_debtor_user(self, partner, user):
+        """Whether ``user`` logs in for the debtor (its commercial partner is the debtor).
+
+        Only such users may use or save the debtor's payment methods: anyone else holding a statement link,
+        logged in or not, may pay but must not touch the debtor's saved cards.
+        """
+        partner.ensure_one()
+        return not user._is_public() and user.partner_id.commercial_partner_id == partner.commercial_partner_id
+
+    # === PAGE VALUES === #
+
+    def _overdue_invoice_count(self, partner):
+        """How many posted customer invoices of the debtor are past due, as far as the current user may see."""
+        partner.ensure_one()
+        Move = self.env["account.move"]
+        if not Move.has_access("read"):
+            return 0
+        return Move.search_count(
+            Move._dunning_open_invoice_domain(partner.commercial_partner_id)
+            & Domain("invoice_date_due", "<", fields.Date.context_today(self))
+        )
+
+    def _open_invoices(self, partner, company):
+        """The debtor's posted customer invoices with something left to pay in ``company``, oldest due first."""
+        partner.ensure_one()
+        # search_fetch: the statement page reads these columns of every invoice, and only these.
+        Move = self.env["account.move"]
+        return Move.search_fetch(
+            Move._dunning_open_invoice_domain(partner.commercial_partner_id, company)
+            & Domain("amount_residual", ">", 0),
+            STATEMENT_INVOICE_FIELDS,
+            order="invoice_date_due, id",
+        )
+
+    def _values(self, partner, company):
+        """Everything the debtor's statement page shows, computed once here; the controller only renders it.
+
+        :param partner: the debtor
+        :param company: the company whose invoices are listed
+        :return: dict with ``invoices`` (one dict per open invoice, see :meth:`_invoice_rows`), ``credits``
+            (see :meth:`_open_credits`), totals, how to pay (see :meth:`_payment_information`) and plans (see
+            :meth:`_plan_values`)
+        """
+        partner = partner.commercial_partner_id
+        partner.ensure_one()
+        invoices = self._open_invoices(partner, company)
+        rows = self._invoice_rows(invoices)
+        currency = invoices[:1].currency_id or company.currency_id
+        amount_total = currency.round(sum(invoices.mapped("amount_residual")))
+        credits = self._open_credits(partner, company, currency)
+        amount_credits = currency.round(sum(credit["amount"] for credit in credits))
+        amount_charges = currency.round(sum(row["charges"] for row in rows))
+        return {
+            "partner": partner,
+            "company": company,
+            "today": fields.Date.context_today(self),
+            "currency": currency,
+            "invoices": rows,
+            "credits": credits,
+            "balance_text": format_amount(self.env, amount_total - amount_credits, currency),
+            "amount_total": amount_total,
+            "amount_total_text": format_amount(self.env, amount_total, currency),
+            "amount_charges": amount_charges,
+            "amount_charges_text": format_amount(self.env, amount_charges, currency),
+            "mixed_currencies": len(invoices.currency_id) > 1,
+            **self._payment_information(partner, company, invoices, credits, amount_total - amount_credits, currency),
+            **self._plan_values(partner, company, invoices),
+        }
+
+    def _invoice_rows(self, invoices):
+        """One row per open invoice of the page, in the order of ``invoices``: its due date and residual as text,
+        the days it is late, the charges reminders claimed on it and not yet invoiced, its open dispute, its plan
+        and whether it may be paid online.
+
+        :param invoices: the open invoices (see :meth:`_open_invoices`)
+        :return: list of dicts with ``move``, ``date_due_text``, ``residual_text``, ``days_late``, ``charges``,
+            ``charges_text``, ``dispute``, ``plan`` and ``payable``
+        """
+        today = fields.Date.context_today(self)
+        charges = {
+            move: (fee, interest)
+            for move, fee, interest in self.env["dunning.reminder.line"]._read_group(
+                [
+                    ("move_id", "in", invoices.ids),
+                    ("state", "=", "sent"),
+                    ("charge_move_id", "=", False),
+                ],
+                groupby=["move_id"],
+                aggregates=["amount_fee:sum", "amount_interest:sum"],
+            )
+        }
+        disputed = {dispute.move_id: dispute for dispute in invoices._dunning_open_disputes()}
+        rows = []
+        for move in invoices:
+            fee, interest = charges.get(move, (0.0, 0.0))
+            rows.append(
+                {
+                    "move": move,
+                    # Formatted here once: QWeb's date and monetary widgets cost more than the rest of the page.
+                    "date_due_text": format_date(self.env, move.invoice_date_due),
+                    "residual_text": format_amount(self.env, move.amount_residual, move.currency_id),
+                    "days_late": max((today - move.invoice_date_due).days, 0) if move.invoice_date_due else 0,
+                    "charges": fee + interest,
+                    "charges_text": format_amount(self.env, fee + interest, move.currency_id) if fee + interest else "",
+                    "dispute": disputed.get(move),
+                    "plan": move.dunning_plan_id,
+                    "payable": move not in disputed and move._has_to_be_paid(),
+                }
+            )
+        return rows
+
+    def _open_credits(self, partner, company, currency):
+        """What the company owes the debtor back in ``currency``: open credit notes and payments not yet matched
+        to an invoice, as they reduce the balance of the statement; an item against the debtor that is no invoice
+        (a refund paid out, not yet matched) counts negatively (see
+        ``account.move.line._dunning_open_credit_domain``).
+
+        :return: list of dicts with ``line_id``, ``name``, ``date`` (text), ``amount`` (positive for a credit) and
+            ``amount_text`` (the item as the ledger signs it: negative for a credit)
+        """
+        partner.ensure_one()
+        Line = self.env["account.move.line"]
+        lines = Line.search_fetch(
+            Line._dunning_open_credit_domain(partner.commercial_partner_id, company)
+            & Domain("currency_id", "=", currency.id),
+            ["move_name", "date", "amount_residual_currency", "currency_id"],
+            order="date, id",
+        )
+        return [
+            {
+                "line_id": line.id,
+                "name": line.move_name,
+                "date": format_date(self.env, line.date),
+                "amount": -line.amount_residual_currency,
+                "amount_text": format_amount(self.env, line.amount_residual_currency, currency),
+            }
+            for line in lines
+        ]
+
+    def _payment_information(self, partner, company, invoices, credits, balance, currency):
+        """How to pay the balance by transfer: the reference to give, the company's bank account and a QR code.
+
+        :param invoices: the open invoices of the page
+        :param list credits: the credits of the page (see :meth:`_open_credits`)
+        :param float balance: what is left to pay in ``currency``, invoices less credits
+        :return: dict with ``total_reference`` (False when no reference settles the balance), ``bank_account``
+            (``res.partner.bank``, possibly empty) and ``qr_code`` (base64 image, or False)
+        """
+        last_reminder = self.env["dunning.reminder"].search(
+            [
+                ("partner_id", "=", partner.id),
+                ("company_id", "=", company.id),
+                ("reminder_type", "=", "reminder"),
+                ("state", "=", "sent"),
+            ],
+            order="date_done desc, id desc",
+            limit=1,
+        )
+        # The reminder's RF settles its invoices, net of the credits it listed, at once in bank matching: offer it
+        # only when it covers exactly what is open today, for the balance.
+        total_reference = (
+            last_reminder.payment_reference
+            if last_reminder
+            and set(last_reminder.line_ids.move_id.ids) == set(invoices.ids)
+            and set(last_reminder.credit_line_ids.ids) == {credit["line_id"] for credit in credits}
+            else False
+        )
+        bank_account = company.partner_id.bank_ids[:1]
+        qr_code = (
+            bank_account.build_qr_code_base64(
+                balance, total_reference, total_reference, currency, partner, silent_errors=True
+            )
+            if bank_account and total_reference
+            else False
+        )
+        return {"total_reference": total_reference, "bank_account": bank_account, "qr_code": qr_code}
+
+    def _plan_values(self, partner, company, invoices):
+        """The debtor's policy in ``company``, whether it may propose an instalment plan for its open
+        ``invoices``, and its plans under way.
+
+        :return: dict with ``policy``, ``plans_allowed`` and ``plans`` (proposed or approved ``dunning.plan``)
+        """
+        policy = partner.with_company(company)._dunning_get_policy()
+        return {
+            "policy": policy,
+            "plans_allowed": bool(policy.plan_max_instalments > 1 and invoices),
+            "plans": self.env["dunning.plan"].search(
+                [
+                    ("partner_id", "=", partner.id),
+                    ("company_id", "=", company.id),
+                    ("state", "in", ("proposed", "approved")),
+                ]
+            ),
+        }
+
+    def _recent_transactions(self, partner, company):
+        """The debtor's online payments of the last day for invoices of ``company``, newest first."""
+        partner.ensure_one()
+        return self.env["payment.transaction"].search(
+            [
+                ("partner_id", "=", partner.commercial_partner_id.id),
+                ("company_id", "=", company.id),
+                ("invoice_ids", "!=", False),
+                ("create_date", ">=", fields.Datetime.subtract(fields.Datetime.now(), days=1)),
+            ],
+            order="id desc",
+            limit=5,
+        )
+
+    # === DEBTOR'S REQUESTS === #
+
+    def _invoice(self, partner, company, move_id):
+        """The debtor's posted customer invoice ``move_id`` in ``company``, or an empty recordset."""
+        partner.ensure_one()
+        return self.env["account.move"].search(
+            [
+                ("id", "=", move_id),
+                ("company_id", "=", company.id),
+                ("commercial_partner_id", "=", partner.commercial_partner_id.id),
+                ("move_type", "=", "out_invoice"),
+                ("state", "=", "posted"),
+            ]
+        )
+
+    def _selected_open_invoices(self, partner, company, invoice_ids):
+        """The open invoices of the debtor among ``invoice_ids``.
+
+        :raise AccessError: when an id is not an invoice of the debtor in ``company`` (callers answer 404)
+        :raise ValidationError: when one of them is no longer open, or none is selected
+        """
+        partner = partner.commercial_partner_id
+        partner.ensure_one()
+        wanted = set(invoice_ids)
+        owned = self.env["account.move"].search(
+            [
+                ("id", "in", list(wanted)),
+                ("company_id", "=", company.id),
+                ("commercial_partner_id", "=", partner.id),
+                ("move_type", "=", "out_invoice"),
+            ]
+        )
+        if len(owned) != len(wanted):
+            raise AccessError(self.env._("These invoices are not yours."))
+        if not owned:
+            raise ValidationError(self.env._("Select at least one invoice (field Invoices)."))
+        closed = owned - self._open_invoices(partner, company)
+        if closed:
+            raise ValidationError(
+                self.env._("Invoice %(invoice)s has nothing left to pay (field Invoices).", invoice=closed[0].name)
+            )
+        return owned.sorted(lambda move: (move.invoice_date_due or fields.Date.today(), move.id))
+
+    def _payable_invoices(self, partner, company, invoice_ids):
+        """The invoices of ``invoice_ids`` that the debtor may pay now in ``company``.
+
+        Amounts are always taken from these records, never from the request.
+
+        :raise AccessError: an id is not the debtor's
+        :raise ValidationError: naming the invoice that cannot be paid
+        """
+        selected = self._selected_open_invoices(partner, company, invoice_ids)
+        if len(selected.currency_id) > 1:
+            raise ValidationError(
+                self.env._("Invoices in different currencies must be paid separately (field Invoices).")
+            )
+        disputed = selected._dunning_open_disputes()
+        if disputed:
+            raise ValidationError(
+                self.env._(
+                    "Invoice %(invoice)s is disputed and cannot be paid until the dispute is closed (field Invoices).",
+                    invoice=disputed[0].move_id.name,
+                )
+            )
+        self.env["payment.transaction"]._dunning_check_online_payment(selected)
+        return selected
+
+    def _propose_plan(self, partner, company, invoice_ids, count, first_date, frequency, note=False):
+        """The debtor proposes to pay ``invoice_ids`` in ``count`` instalments (see ``dunning.plan``).
+
+        :param str|date first_date: the first instalment's date, as typed in a form (YYYY-MM-DD) or a date
+        :raise AccessError: an id is not the debtor's
+        :raise ValidationError: a limit or a field is wrong, named in the message
+        """
+        moves = self._selected_open_invoices(partner, company, invoice_ids)
+        try:
+            first = fields.Date.to_date(first_date) if first_date else False
+        except ValueError as error:
+            raise ValidationError(self.env._("Enter the first payment as a date (field First payment).")) from error
+        # PostgreSQL stores no NUL character: a form that sends one must not end in a server error.
+        note = note.replace("\x00", "") if isinstance(note, str) else note
+        return self.env["dunning.plan"]._propose(
+            partner.commercial_partner_id, company, moves, count, first, frequency=frequency, note=note
+        )
+
+    def _raise_dispute(self, partner, company, move_id, reason, description=False, attachments=None):
+        """The debtor disputes invoice ``move_id`` (see ``dunning.dispute._open_on_invoice``).
+
+        :raise AccessError: the invoice is not the debtor's
+        """
+        move = self._invoice(partner, company, move_id)
+        if not move:
+            raise AccessError(self.env._("This invoice is not yours."))
+        return self.env["dunning.dispute"]._open_on_invoice(
+            partner.commercial_partner_id, company, move, reason, description, attachments
+        )

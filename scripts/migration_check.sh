@@ -20,19 +20,21 @@ log "installing receivable_dunning as of $FROM with demo data in $DB"
     --addons-path="$ODOO_SRC/addons,$ODOO_SRC/odoo/addons,$OLD_TREE" \
     --db_host="$DB_HOST" --db_port="$DB_PORT" --db_user="$DB_USER" ${PGPASSWORD:+--db_password="$PGPASSWORD"}
 
-counts="(SELECT count(*) FROM %1\$s), (SELECT count(*) FROM %1\$s_line),
-        (SELECT count(*) FROM %1\$s_credit_line_rel),
-        (SELECT count(*) FROM mail_message WHERE model = '%2\$s'),
-        (SELECT count(*) FROM mail_activity WHERE res_model = '%2\$s'),
-        (SELECT count(*) FROM mail_followers WHERE res_model = '%2\$s')"
-# shellcheck disable=SC2059
-before=$(psql_db "SELECT $(printf "$counts" dunning_event dunning.event)" | tr '|' ' ')
+# What a database holds of its reminders: rows of the model's three tables, then its chatter, activities, followers.
+counts() {
+    local table=$1 model=$2
+    psql_db "SELECT (SELECT count(*) FROM ${table}), (SELECT count(*) FROM ${table}_line),
+                    (SELECT count(*) FROM ${table}_credit_line_rel),
+                    (SELECT count(*) FROM mail_message WHERE model = '${model}'),
+                    (SELECT count(*) FROM mail_activity WHERE res_model = '${model}'),
+                    (SELECT count(*) FROM mail_followers WHERE res_model = '${model}')" | tr '|' ' '
+}
+before=$(counts dunning_event dunning.event)
 [ "${before%% *}" -gt 0 ] || die "the $FROM demo database has no reminder to migrate"
 
 log "updating $DB to this tree"
 odoo_bin -d "$DB" -u receivable_dunning --stop-after-init --max-cron-threads=0 --log-level=warn --http-port=8095
-# shellcheck disable=SC2059
-after=$(psql_db "SELECT $(printf "$counts" dunning_reminder dunning.reminder)" | tr '|' ' ')
+after=$(counts dunning_reminder dunning.reminder)
 leftovers=$(psql_db "SELECT count(*) FROM ir_model WHERE model LIKE 'dunning.event%'")
 dropdb -h "$DB_HOST" -p "$DB_PORT" -U "$DB_USER" --if-exists "$DB"
 rm -rf "$OLD_TREE"

@@ -5,6 +5,25 @@ from odoo.tests.common import new_test_user
 
 from odoo.addons.account.tests.common import AccountTestInvoicingCommon
 
+# The scenarios' calendar: an invoice falls due on DUE and is dunned on the days after it, ``on(11)`` being the
+# day 11 days after it. A file whose scenario needs another due date names it and passes it: ``on(11, due=...)``.
+DUE = date(2026, 3, 1)
+
+
+def on(days, due=DUE):
+    """The day ``days`` after ``due`` (before it when ``days`` is negative)."""
+    return due + timedelta(days=days)
+
+
+def days_ago(days):
+    """The day ``days`` before today, frozen or not."""
+    return date.today() - timedelta(days=days)
+
+
+def in_days(days):
+    """The day ``days`` after today, frozen or not."""
+    return date.today() + timedelta(days=days)
+
 
 class DunningCommon(AccountTestInvoicingCommon):
     """A company with a chart of accounts, a four-step dunning policy and helpers to build debtors and invoices."""
@@ -76,10 +95,6 @@ class DunningCommon(AccountTestInvoicingCommon):
             invoice.action_post()
             invoice.invoice_date_due = date_due
         return invoice
-
-    @classmethod
-    def _days_ago(cls, days):
-        return date.today() - timedelta(days=days)
 
     @classmethod
     def _create_user(cls, login, groups, company=None):

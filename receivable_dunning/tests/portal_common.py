@@ -3,6 +3,7 @@ from urllib.parse import urlsplit
 from odoo import Command, fields
 from odoo.tests import HttpCase
 
+from .common import days_ago
 from .engine_common import DunningEngineCommon
 
 
@@ -16,11 +17,11 @@ class DunningPortalCommon(DunningEngineCommon, HttpCase):
     def setUpClass(cls):
         super().setUpClass()
         cls.provider = cls._enable_demo_provider(cls.company)
-        cls.invoice_old = cls._create_invoice_due(cls.debtor, 100.0, cls._days_ago(40))
-        cls.invoice_mid = cls._create_invoice_due(cls.debtor, 250.0, cls._days_ago(25))
-        cls.invoice_new = cls._create_invoice_due(cls.debtor, 75.0, cls._days_ago(12))
+        cls.invoice_old = cls._create_invoice_due(cls.debtor, 100.0, days_ago(40))
+        cls.invoice_mid = cls._create_invoice_due(cls.debtor, 250.0, days_ago(25))
+        cls.invoice_new = cls._create_invoice_due(cls.debtor, 75.0, days_ago(12))
         cls.stranger = cls._create_debtor("Debtor Two", email="debtor.two@example.com")
-        cls.stranger_invoice = cls._create_invoice_due(cls.stranger, 999.0, cls._days_ago(30))
+        cls.stranger_invoice = cls._create_invoice_due(cls.stranger, 999.0, days_ago(30))
 
     @classmethod
     def _enable_demo_provider(cls, company):

@@ -1,7 +1,7 @@
 from odoo.exceptions import AccessError, UserError
 from odoo.tests import tagged
 
-from .common import DunningCommon
+from .common import DunningCommon, days_ago, in_days
 
 OPERATIONS = ("read", "write", "create", "unlink")
 
@@ -19,7 +19,7 @@ class TestAccessRights(DunningCommon):
             "portal": cls._create_user("portal_debtor", "base.group_portal"),
             "public": cls._create_user("public_visitor", "base.group_public"),
         }
-        invoice = cls._create_invoice_due(cls.debtor, 100.0, cls._days_ago(40))
+        invoice = cls._create_invoice_due(cls.debtor, 100.0, days_ago(40))
         cls.reminder = cls.env["dunning.reminder"].create(
             {
                 "partner_id": cls.debtor.id,
@@ -111,7 +111,7 @@ class TestAccessRights(DunningCommon):
         # Both may edit customers (Contact Creation, which internal users get by default).
         invoicing = self._create_user("invoicing_editor", "account.group_account_invoice,base.group_partner_manager")
         collector = self._create_user("collector", "receivable_dunning.group_dunning_user,base.group_partner_manager")
-        hold = {"dunning_hold_until": self._days_ago(-30)}
+        hold = {"dunning_hold_until": in_days(30)}
         with self.assertRaisesRegex(AccessError, "Dunning on Hold Until"):
             self.debtor.with_user(invoicing).write(hold)
         with self.assertRaisesRegex(AccessError, "Statement Links Revoked"):

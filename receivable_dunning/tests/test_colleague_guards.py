@@ -6,11 +6,11 @@ from odoo import Command
 from odoo.exceptions import AccessError, UserError, ValidationError
 from odoo.tests import tagged
 
-from .common import DunningCommon
+from .common import DunningCommon, days_ago, on
 from .engine_common import DunningEngineCommon
 
 DUE = date(2026, 6, 1)
-SENT_ON = date(2026, 7, 6)  # 35 days late: level 3, which carries a fee
+SENT_ON = on(35, DUE)  # 35 days late: level 3, which carries a fee
 HOLD = date(2026, 12, 31)
 
 
@@ -84,7 +84,7 @@ class TestColleagueGuards(DunningCommon):
             self.debtor.with_user(self.colleague).copy({"dunning_hold_until": HOLD})
 
     def test_colleague_cannot_hold_an_invoice(self):
-        invoice = self._create_invoice_due(self.debtor, 100.0, self._days_ago(20))
+        invoice = self._create_invoice_due(self.debtor, 100.0, days_ago(20))
         with self.assertRaisesRegex(AccessError, "Dunning on Hold Until"):
             invoice.with_user(self.colleague).write({"dunning_hold_until": HOLD})
         Move = self.env["account.move"].with_user(self.colleague)

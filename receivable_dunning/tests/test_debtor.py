@@ -1,6 +1,6 @@
 from odoo.tests import tagged
 
-from .common import DunningCommon
+from .common import DunningCommon, days_ago, in_days
 
 
 @tagged("post_install", "-at_install")
@@ -10,9 +10,9 @@ class TestDebtorStatus(DunningCommon):
     @classmethod
     def setUpClass(cls):
         super().setUpClass()
-        cls.late = cls._create_invoice_due(cls.debtor, 100.0, cls._days_ago(15))
-        cls.later = cls._create_invoice_due(cls.debtor, 250.0, cls._days_ago(40))
-        cls.not_due = cls._create_invoice_due(cls.debtor, 1000.0, cls._days_ago(-10))
+        cls.late = cls._create_invoice_due(cls.debtor, 100.0, days_ago(15))
+        cls.later = cls._create_invoice_due(cls.debtor, 250.0, days_ago(40))
+        cls.not_due = cls._create_invoice_due(cls.debtor, 1000.0, in_days(10))
         cls.late.dunning_level_id = cls.level_1
         cls.later.dunning_level_id = cls.level_3
 
@@ -63,7 +63,7 @@ class TestDebtorStatus(DunningCommon):
 
     def test_pivot_sums_overdue_by_level(self):
         second = self.env["res.partner"].create({"name": "Second Debtor", "email": "second@example.com"})
-        self._create_invoice_due(second, 80.0, self._days_ago(5)).dunning_level_id = self.level_1
+        self._create_invoice_due(second, 80.0, days_ago(5)).dunning_level_id = self.level_1
         groups = self.env["dunning.debtor"].formatted_read_group(
             [("partner_id", "in", (self.debtor | second).ids)],
             ["level_id"],

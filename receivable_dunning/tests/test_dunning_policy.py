@@ -1,5 +1,3 @@
-from datetime import date
-
 from freezegun import freeze_time
 from psycopg2 import IntegrityError
 
@@ -8,7 +6,7 @@ from odoo.exceptions import ValidationError
 from odoo.tests import tagged
 from odoo.tools import mute_logger
 
-from .common import DunningCommon
+from .common import DUE, DunningCommon, days_ago, on
 
 
 @tagged("post_install", "-at_install")
@@ -79,8 +77,8 @@ class TestDunningPolicy(DunningCommon):
         self.assertFalse(reached(12))
         self.assertEqual(reached(13), self.level_1)
         self.assertEqual(reached(-3), self.courtesy)
-        self.assertEqual(str(self.level_1._date_reached(date(2026, 3, 1))), "2026-03-14")
-        self.assertEqual(str(self.courtesy._date_reached(date(2026, 3, 1))), "2026-02-26")
+        self.assertEqual(str(self.level_1._date_reached(DUE)), "2026-03-14")
+        self.assertEqual(str(self.courtesy._date_reached(DUE)), "2026-02-26")
 
     def test_level_order(self):
         other = self._create_policy("Other", self.company)
@@ -101,9 +99,9 @@ class TestDunningPolicy(DunningCommon):
         contact = self.env["res.partner"].create({"name": "Contact", "parent_id": self.debtor.id})
         self.assertEqual(contact._dunning_get_policy(), special, "a contact follows its commercial partner")
 
-    @freeze_time("2026-03-01")
+    @freeze_time(DUE)
     def test_next_date(self):
-        invoice = self._create_invoice_due(self.debtor, 100.0, self._days_ago(0).replace(day=10))  # due 2026-03-10
+        invoice = self._create_invoice_due(self.debtor, 100.0, on(9))  # due 2026-03-10
         self.assertEqual(str(invoice.dunning_next_date), "2026-03-07", "courtesy 3 days before the due date")
         self.assertEqual(invoice.dunning_days_overdue, -9)
         invoice.write({"dunning_level_id": self.courtesy.id, "dunning_last_date": "2026-03-07"})
@@ -116,7 +114,7 @@ class TestDunningPolicy(DunningCommon):
         self.assertFalse(invoice.dunning_next_date)
 
     def test_last_automatic_step_has_no_next_date(self):
-        invoice = self._create_invoice_due(self.debtor, 100.0, self._days_ago(100))
+        invoice = self._create_invoice_due(self.debtor, 100.0, days_ago(100))
         self.level_3.is_last_auto_step = True
         invoice.dunning_level_id = self.level_3
         self.assertFalse(invoice.dunning_next_date)

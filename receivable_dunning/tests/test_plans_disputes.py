@@ -1,17 +1,10 @@
-from datetime import date, timedelta
-
 from freezegun import freeze_time
 
 from odoo.exceptions import AccessError, ValidationError
 from odoo.tests import tagged
 
+from .common import on
 from .engine_common import DunningEngineCommon
-
-DUE = date(2026, 3, 1)
-
-
-def on(days):
-    return DUE + timedelta(days=days)
 
 
 @tagged("post_install", "-at_install")

@@ -1,5 +1,4 @@
 import re
-from datetime import timedelta
 
 from freezegun import freeze_time
 from lxml import html
@@ -9,6 +8,7 @@ from odoo.exceptions import UserError
 from odoo.tests import JsonRpcException, tagged
 from odoo.tools import mute_logger
 
+from .common import days_ago, in_days
 from .portal_common import DunningPortalCommon
 
 
@@ -21,7 +21,7 @@ class TestStatementAccess(DunningPortalCommon):
         super().setUpClass()
         cls.company_b = cls.setup_other_company(name="Company B")["company"]
         cls.company_b.dunning_policy_id = cls._create_policy("Policy B", cls.company_b)
-        cls.invoice_b = cls._create_invoice_due(cls.debtor, 640.0, cls._days_ago(15), company=cls.company_b)
+        cls.invoice_b = cls._create_invoice_due(cls.debtor, 640.0, days_ago(15), company=cls.company_b)
 
     def test_statement_lists_the_debtor_open_invoices_and_their_total(self):
         self.invoice_old.dunning_level_id = self.level_1
@@ -99,7 +99,7 @@ class TestStatementAccess(DunningPortalCommon):
         self.policy.statement_link_days = 10
         action = self.debtor.action_dunning_open_statement()
         self.assertEqual(action["type"], "ir.actions.act_url")
-        self.assertIn(fields.Date.add(fields.Date.today(), days=10).strftime("%Y%m%d"), action["url"])
+        self.assertIn(in_days(10).strftime("%Y%m%d"), action["url"])
         self.assertEqual(self.url_open(self._path(action["url"])).status_code, 200)
         self.debtor.action_dunning_revoke_statement()
         with self.assertRaises(UserError):
@@ -122,10 +122,10 @@ class TestStatementAccess(DunningPortalCommon):
         today = fields.Date.today()
         path = self._statement_path(valid_until=today)
         self.assertEqual(self.url_open(path).status_code, 200)
-        with freeze_time(today + timedelta(days=1)):
+        with freeze_time(in_days(1)):
             self.assertEqual(self.url_open(path).status_code, 404)
         # The expiry is signed: pushing it back in the URL breaks the token.
-        later = (today + timedelta(days=400)).strftime("%Y%m%d")
+        later = in_days(400).strftime("%Y%m%d")
         self.assertEqual(self.url_open(path.replace(today.strftime("%Y%m%d"), later)).status_code, 404)
 
     def test_reminder_link_expires_with_the_policy_validity(self):
@@ -134,9 +134,9 @@ class TestStatementAccess(DunningPortalCommon):
         reminder = run.reminder_ids[:1]
         reminder.date_done = fields.Datetime.now()
         path = self._path(reminder.statement_url)
-        self.assertIn(fields.Date.add(fields.Date.today(), days=30).strftime("%Y%m%d"), path)
+        self.assertIn(in_days(30).strftime("%Y%m%d"), path)
         self.assertEqual(self.url_open(path).status_code, 200)
-        with freeze_time(fields.Date.add(fields.Date.today(), days=31)):
+        with freeze_time(in_days(31)):
             self.assertEqual(self.url_open(path).status_code, 404)
 
     def test_invoice_pdf_only_for_the_debtor_invoices(self):
@@ -418,7 +418,7 @@ class TestStatementForms(DunningPortalCommon):
 
     def test_plan_within_limits_is_approved_when_the_policy_says_so(self):
         self.policy.write({"plan_auto_approve": True, "plan_max_instalments": 4, "plan_min_amount": 50.0})
-        first = fields.Date.add(fields.Date.today(), days=7)
+        first = in_days(7)
         response = self._post(
             "plan",
             {

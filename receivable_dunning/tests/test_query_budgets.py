@@ -19,6 +19,7 @@ from odoo.sql_db import Cursor
 from odoo.tests import HttpCase, tagged
 from odoo.tools import SQL
 
+from .common import days_ago
 from .engine_common import DunningEngineCommon
 
 _logger = logging.getLogger(__name__)
@@ -76,7 +77,7 @@ class TestQueryBudgets(DunningEngineCommon, HttpCase):
     def _invoices(self, debtors, per_debtor, days_overdue, amount=100.0):
         """``per_debtor`` posted invoices per debtor, created and posted in bulk, ``days_overdue`` days past due;
         amounts differ per invoice so that bank lines can be matched by amount."""
-        due = self._days_ago(days_overdue)
+        due = days_ago(days_overdue)
         # The test's rows are not committed, so PostgreSQL's statistics still see empty accounting tables; without
         # fresh ones it may plan account's payment query (an OR join over move lines) as a nested loop that takes
         # minutes on the second batch. ANALYZE counts the rows this transaction inserted.

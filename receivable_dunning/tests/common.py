@@ -106,3 +106,19 @@ class DunningCommon(AccountTestInvoicingCommon):
             company_id=company.id,
             company_ids=[Command.set(company.ids)],
         )
+
+    @classmethod
+    def _create_collector(cls, login):
+        """A dunning user, in charge of the debtor."""
+        collector = cls._create_user(login, "receivable_dunning.group_dunning_user")
+        cls.debtor.dunning_collector_id = collector
+        return collector
+
+    def _register_payment(self, invoices, **values):
+        """Pay ``invoices`` with the payment wizard: in full, unless ``values`` say otherwise."""
+        return (
+            self.env["account.payment.register"]
+            .with_context(active_model="account.move", active_ids=invoices.ids)
+            .create(values)
+            ._create_payments()
+        )

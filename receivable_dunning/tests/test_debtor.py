@@ -47,9 +47,7 @@ class TestDebtorStatus(DunningCommon):
         self.assertNotIn(self.later.id, [row["move_id"] for row in run._select_invoices()])
 
     def test_paid_invoices_leave_the_list(self):
-        self.env["account.payment.register"].with_context(
-            active_model="account.move", active_ids=(self.late | self.later).ids
-        ).create({"group_payment": False})._create_payments()
+        self._register_payment(self.late | self.later, group_payment=False)
         self.env.invalidate_all()
         self.assertEqual(self.debtor.dunning_overdue_amount, 0.0)
         self.assertFalse(self.debtor.dunning_level_id)

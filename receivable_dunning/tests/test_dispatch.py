@@ -165,8 +165,7 @@ class TestDispatch(DunningEngineCommon, SMSCase):
         self.assertTrue(attachment.raw.startswith(b"%PDF"))
 
     def test_call_activity_for_the_collector(self):
-        collector = self._create_user("collector", "receivable_dunning.group_dunning_user")
-        self.debtor.dunning_collector_id = collector
+        collector = self._create_collector("collector")
         self.level_1.write({"send_email": False, "create_call": True})
         run = self._queue()
         with freeze_time(TODAY):
@@ -283,9 +282,7 @@ class TestDispatch(DunningEngineCommon, SMSCase):
             self._dispatch()
         self.assertEqual(self.invoice.dunning_level_id, self.level_1)
         queued = run.reminder_ids.copy({"state": "queued"})  # a reminder still waiting in the queue
-        self.env["account.payment.register"].with_context(
-            active_model="account.move", active_ids=self.invoice.ids
-        ).create({})._create_payments()
+        self._register_payment(self.invoice)
         self.assertEqual(queued.line_ids.move_id, other, "the paid invoice left the pending reminder")
         thanks = self.env["dunning.reminder"].search([("reminder_type", "=", "thanks")])
         self.assertEqual(thanks.line_ids.move_id, self.invoice)
@@ -299,9 +296,7 @@ class TestDispatch(DunningEngineCommon, SMSCase):
 
     def test_payment_of_every_invoice_cancels_the_reminder(self):
         run = self._queue()
-        self.env["account.payment.register"].with_context(
-            active_model="account.move", active_ids=self.invoice.ids
-        ).create({})._create_payments()
+        self._register_payment(self.invoice)
         self.assertEqual(run.reminder_ids.state, "cancelled")
 
     def test_template_error_fails_the_reminder(self):

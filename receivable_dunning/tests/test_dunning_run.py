@@ -192,9 +192,7 @@ class TestDunningRun(DunningEngineCommon):
         excluded = self._create_invoice_due(self.debtor, 100.0, on(-11, DUE))
         excluded.no_followup = True
         paid = self._create_invoice_due(self.debtor, 100.0, on(-11, DUE))
-        self.env["account.payment.register"].with_context(active_model="account.move", active_ids=paid.ids).create(
-            {}
-        )._create_payments()
+        self._register_payment(paid)
         with freeze_time(on(0, DUE)):
             self.assertFalse(self._run().reminder_ids)
 

@@ -14,8 +14,7 @@ class TestPlansAndDisputes(DunningEngineCommon):
     @classmethod
     def setUpClass(cls):
         super().setUpClass()
-        cls.collector = cls._create_user("collector_plans", "receivable_dunning.group_dunning_user")
-        cls.debtor.dunning_collector_id = cls.collector
+        cls.collector = cls._create_collector("collector_plans")
         cls.policy.write(
             {"plan_max_instalments": 4, "plan_min_amount": 100.0, "plan_max_days": 90, "plan_auto_approve": False}
         )
@@ -30,9 +29,7 @@ class TestPlansAndDisputes(DunningEngineCommon):
 
     def _pay(self, amount, day, invoice=None):
         with freeze_time(on(day)):
-            self.env["account.payment.register"].with_context(
-                active_model="account.move", active_ids=(invoice or self.invoice).ids
-            ).create({"amount": amount, "payment_date": on(day)})._create_payments()
+            self._register_payment(invoice or self.invoice, amount=amount, payment_date=on(day))
 
     # --- plans ------------------------------------------------------------------------------------------------
 

@@ -198,8 +198,7 @@ class TestStatementHardening(DunningPortalCommon):
         self.assertEqual(self.invoice_new._dunning_amount_to_pay(), (15.0, first.dunning_credit_line_ids))
 
     def test_credits_failure_after_capture_keeps_the_payment_and_warns_the_collector(self):
-        collector = self._create_user("collector.one", "receivable_dunning.group_dunning_user")
-        self.debtor.dunning_collector_id = collector
+        collector = self._create_collector("collector.one")
         refund = self._refund(60.0)
         self.make_jsonrpc_request(self._transaction_route(self.invoice_mid), self._transaction_params(190.0))
         transaction = self._transactions(self.invoice_mid)

@@ -12,15 +12,15 @@ import re
 from collections import Counter
 from contextlib import closing, contextmanager
 from unittest.mock import patch
-from urllib.parse import urlsplit
 
 from odoo import Command, fields
 from odoo.sql_db import Cursor
-from odoo.tests import HttpCase, tagged
+from odoo.tests import tagged
 from odoo.tools import SQL
 
 from .common import days_ago
 from .engine_common import DunningEngineCommon
+from .portal_common import DunningHttpCommon
 
 _logger = logging.getLogger(__name__)
 
@@ -46,7 +46,7 @@ MATCHING_BUDGET = 14
 
 
 @tagged("post_install", "-at_install")
-class TestQueryBudgets(DunningEngineCommon, HttpCase):
+class TestQueryBudgets(DunningEngineCommon, DunningHttpCommon):
     @classmethod
     def setUpClass(cls):
         super().setUpClass()
@@ -261,10 +261,10 @@ class TestQueryBudgets(DunningEngineCommon, HttpCase):
         self._assert_constant("statement values", small, large, STATEMENT_VALUES_BUDGET)
 
         def page(debtor):
-            path = urlsplit(self.env["dunning.statement"].sudo()._url(debtor.sudo(), company)).path
+            url = self._build_url(self.env["dunning.statement"].sudo()._url(debtor.sudo(), company))
 
             def get():
-                response = self.url_open(path)
+                response = self.url_open(url)
                 self.assertEqual(response.status_code, 200)
                 return response.text
 

@@ -1,9 +1,7 @@
-import json
 from unittest.mock import patch
 
 from lxml import html
 
-from odoo import Command, fields, http
 from odoo.exceptions import AccessError, UserError
 from odoo.tests import JsonRpcException, tagged
 from odoo.tools import mute_logger
@@ -21,7 +19,6 @@ class TestStatementHardening(DunningPortalCommon):
     @classmethod
     def setUpClass(cls):
         super().setUpClass()
-        cls.demo_method = cls.env.ref("payment_demo.payment_method_demo")
         # sudo: the test user is an accountant, not a payment administrator.
         cls.provider.sudo().allow_tokenization = True
         cls.debtor_token = (
@@ -42,66 +39,6 @@ class TestStatementHardening(DunningPortalCommon):
         cls.debtor_user = cls._create_portal_user("debtor.one.accountant", debtor_contact)
         cls.stranger_user = cls._create_portal_user("debtor.two.portal", cls.stranger)
 
-    @classmethod
-    def _create_portal_user(cls, login, partner):
-        return (
-            cls.env["res.users"]
-            .with_context(no_reset_password=True)
-            .create(
-                {
-                    "name": partner.name,
-                    "login": login,
-                    "password": login,
-                    "partner_id": partner.id,
-                    "group_ids": [Command.set([cls.env.ref("base.group_portal").id])],
-                    "company_id": cls.company.id,
-                    "company_ids": [Command.set(cls.company.ids)],
-                }
-            )
-        )
-
-    # === HELPERS === #
-
-    def _pay_page(self, invoices):
-        query = "&".join(f"invoice_ids={invoice_id}" for invoice_id in invoices.ids)
-        return html.fromstring(self.url_open(f"{self._statement_path()}/pay?{query}").content)
-
-    def _transaction_route(self, invoices, path=None):
-        return f"{path or self._statement_path()}/transaction/{'-'.join(map(str, invoices.ids))}"
-
-    def _transaction_params(self, amount, **overrides):
-        return {
-            "provider_id": self.provider.id,
-            "payment_method_id": self.demo_method.id,
-            "token_id": None,
-            "amount": amount,
-            "flow": "direct",
-            "tokenization_requested": False,
-            "landing_route": "/ignored",
-            "is_validation": False,
-            "access_token": "ignored",
-            **overrides,
-        }
-
-    def _jsonrpc_raw(self, route, params):
-        """The raw JSON-RPC answer of ``route``: what a visitor's browser receives."""
-        with mute_logger("odoo.http"):
-            response = self.url_open(
-                route,
-                data=json.dumps({"jsonrpc": "2.0", "method": "call", "id": 1, "params": params}),
-                headers={"Content-Type": "application/json"},
-            )
-        return response
-
-    def _transactions(self, invoices):
-        return self.env["payment.transaction"].search([("invoice_ids", "in", invoices.ids)])
-
-    def _post(self, route, data, files=None, path=None):
-        with mute_logger("odoo.http"):
-            return self.url_open(
-                f"{path or self._statement_path()}/{route}", data=data, files=files, allow_redirects=False
-            )
-
     # === 1. SAVED PAYMENT METHODS === #
 
     def test_pay_page_offers_saved_methods_only_to_the_debtor_users(self):
@@ -115,10 +52,14 @@ class TestStatementHardening(DunningPortalCommon):
             with self.subTest(user=user and user.login):
                 self.authenticate(user and user.login, user and user.login)
                 self.assertEqual(
-                    offers(self._pay_page(self.invoice_old)), ([], False), "nothing saved, nothing to save"
+                    offers(html.fromstring(self._portal_pay(self.invoice_old).content)),
+                    ([], False),
+                    "nothing saved, nothing to save",
                 )
         self.authenticate(self.debtor_user.login, self.debtor_user.login)
-        self.assertEqual(offers(self._pay_page(self.invoice_old)), ([str(self.debtor_token.id)], True))
+        self.assertEqual(
+            offers(html.fromstring(self._portal_pay(self.invoice_old).content)), ([str(self.debtor_token.id)], True)
+        )
 
     def test_transaction_refuses_saved_methods_to_other_link_holders(self):
         token_params = {"flow": "token", "token_id": self.debtor_token.id, "payment_method_id": None}
@@ -126,34 +67,30 @@ class TestStatementHardening(DunningPortalCommon):
             self.authenticate(user and user.login, user and user.login)
             for overrides in ({"tokenization_requested": True}, token_params):
                 with self.subTest(user=user and user.login, overrides=overrides):
-                    response = self._jsonrpc_raw(
-                        self._transaction_route(self.invoice_old), self._transaction_params(100.0, **overrides)
-                    )
+                    response = self._portal_transaction_response(self.invoice_old, 100.0, **overrides)
                     self.assertIn("may use or save its payment methods", response.json()["error"]["data"]["message"])
         self.assertFalse(self._transactions(self.invoice_old))
         self.authenticate(self.stranger_user.login, self.stranger_user.login)
-        self.make_jsonrpc_request(self._transaction_route(self.invoice_old), self._transaction_params(100.0))
+        self._portal_transaction(self.invoice_old, 100.0)
         transaction = self._transactions(self.invoice_old)
         self.assertEqual((transaction.partner_id, transaction.tokenize), (self.debtor, False), "paid, nothing saved")
         transaction.sudo().unlink()
         self.authenticate(self.debtor_user.login, self.debtor_user.login)
-        self.make_jsonrpc_request(
-            self._transaction_route(self.invoice_old), self._transaction_params(100.0, **token_params)
-        )
+        self._portal_transaction(self.invoice_old, 100.0, **token_params)
         self.assertEqual(self._transactions(self.invoice_old).token_id, self.debtor_token)
 
     # === 2. ACCOUNT_PAYMENT'S RULES === #
 
     def test_online_payment_disabled_in_the_settings_refuses_the_transaction(self):
         self.env["ir.config_parameter"].sudo().set_param("account_payment.enable_portal_payment", False)
-        response = self._jsonrpc_raw(self._transaction_route(self.invoice_old), self._transaction_params(100.0))
+        response = self._portal_transaction_response(self.invoice_old, 100.0)
         self.assertIn("Online payment is not available", response.json()["error"]["data"]["message"])
         self.assertFalse(self._transactions(self.invoice_old))
 
     def test_double_submission_gives_one_transaction(self):
         invoices = self.invoice_old | self.invoice_mid
-        self.make_jsonrpc_request(self._transaction_route(invoices), self._transaction_params(350.0))
-        response = self._jsonrpc_raw(self._transaction_route(invoices), self._transaction_params(350.0))
+        self._portal_transaction(invoices, 350.0)
+        response = self._portal_transaction_response(invoices, 350.0)
         self.assertIn(
             f"A payment of invoice {self.invoice_old.name} is already being processed",
             response.json()["error"]["data"]["message"],
@@ -161,7 +98,7 @@ class TestStatementHardening(DunningPortalCommon):
         self.assertEqual(len(self._transactions(invoices)), 1)
 
     def test_pending_payment_blocks_another_and_an_abandoned_draft_does_not(self):
-        self.make_jsonrpc_request(self._transaction_route(self.invoice_old), self._transaction_params(100.0))
+        self._portal_transaction(self.invoice_old, 100.0)
         first = self._transactions(self.invoice_old)
         first._set_pending()
         # Even an hour later, a pending payment is on its way.
@@ -171,26 +108,25 @@ class TestStatementHardening(DunningPortalCommon):
         )
         first.invalidate_recordset()
         with mute_logger("odoo.http"), self.assertRaises(JsonRpcException):
-            self.make_jsonrpc_request(self._transaction_route(self.invoice_old), self._transaction_params(100.0))
+            self._portal_transaction(self.invoice_old, 100.0)
         self.assertEqual(len(self._transactions(self.invoice_old)), 1)
         # A draft of an hour ago is a payment the debtor gave up: a new one may start.
         first.state = "draft"
-        self.make_jsonrpc_request(self._transaction_route(self.invoice_old), self._transaction_params(100.0))
+        self._portal_transaction(self.invoice_old, 100.0)
         self.assertEqual(len(self._transactions(self.invoice_old)), 2)
 
     # === 3. CREDITS === #
 
     def test_credits_of_a_payment_under_way_are_not_deducted_again(self):
         refund = self._refund(60.0)
-        self.make_jsonrpc_request(self._transaction_route(self.invoice_old), self._transaction_params(40.0))
+        self._portal_transaction(self.invoice_old, 40.0)
         first = self._transactions(self.invoice_old)
         self.assertEqual(first.dunning_credit_line_ids.move_id, refund)
         first._set_pending()
         # The credit is the pending payment's: the next invoice is paid in full, and settling with it is refused.
-        self.assertEqual(
-            float(self._pay_page(self.invoice_mid).xpath("//form[@id='o_payment_form']/@data-amount")[0]), 250.0
-        )
-        self.make_jsonrpc_request(self._transaction_route(self.invoice_mid), self._transaction_params(250.0))
+        page = html.fromstring(self._portal_pay(self.invoice_mid).content)
+        self.assertEqual(float(page.xpath("//form[@id='o_payment_form']/@data-amount")[0]), 250.0)
+        self._portal_transaction(self.invoice_mid, 250.0)
         second = self._transactions(self.invoice_mid)
         self.assertEqual((second.amount, second.dunning_credit_line_ids), (250.0, refund.line_ids.browse()))
         # Once the first payment is cancelled, the credit is free again.
@@ -200,7 +136,7 @@ class TestStatementHardening(DunningPortalCommon):
     def test_credits_failure_after_capture_keeps_the_payment_and_warns_the_collector(self):
         collector = self._create_collector("collector.one")
         refund = self._refund(60.0)
-        self.make_jsonrpc_request(self._transaction_route(self.invoice_mid), self._transaction_params(190.0))
+        self._portal_transaction(self.invoice_mid, 190.0)
         transaction = self._transactions(self.invoice_mid)
         transaction._set_done()
         Move = type(self.env["account.move"])
@@ -242,86 +178,94 @@ class TestStatementHardening(DunningPortalCommon):
 
     def test_unicode_digits_in_ids_answer_like_any_bad_id(self):
         path = self._statement_path()
-        self.authenticate(None, None)
-        csrf = http.Request.csrf_token(self)
+        csrf = self._anonymous_csrf_token()
         for bad in ("²", "٣", "abc"):
             with self.subTest(bad=bad):
                 response = self.url_open(f"{path}/pay?invoice_ids={bad}")
                 self.assertEqual(response.status_code, 200)
                 self.assertIn("Select at least one invoice", response.text)
                 self.assertEqual(self.url_open(f"{path}?dispute={bad}").status_code, 200)
-                plan = {"csrf_token": csrf, "invoice_ids": [self.invoice_old.id], "count": bad, "frequency": "monthly"}
-                plan["first_date"] = fields.Date.to_string(fields.Date.today())
-                self.assertEqual(self._post("plan", plan).status_code, 200)
+                plan = self._prepare_plan_values(self.invoice_old, bad, csrf_token=csrf)
+                with mute_logger("odoo.http"):
+                    self.assertEqual(self._make_http_post_request(f"{path}/plan", plan).status_code, 200)
                 dispute = {"csrf_token": csrf, "move_id": bad, "reason": "defective"}
-                self.assertEqual(self._post("dispute", dispute).status_code, 404)
-                error = self._jsonrpc_raw(f"{path}/transaction/{bad}", self._transaction_params(100.0)).json()["error"]
+                with mute_logger("odoo.http"):
+                    self.assertEqual(self._make_http_post_request(f"{path}/dispute", dispute).status_code, 404)
+                    response = self._make_json_rpc_request(
+                        f"{path}/transaction/{bad}", self._prepare_transaction_values(100.0)
+                    )
+                error = response.json()["error"]
                 self.assertIn("Select at least one invoice", error["data"]["message"])
         self.assertFalse(self.env["dunning.dispute"].search([]))
         self.assertFalse(self.env["dunning.plan"].search([]))
 
     def test_nul_characters_in_texts_are_not_a_server_error(self):
-        self.authenticate(None, None)
-        response = self._post(
-            "dispute",
-            {
-                "csrf_token": http.Request.csrf_token(self),
-                "move_id": self.invoice_old.id,
-                "reason": "other",
-                "description": "Broken\x00pump",
-            },
-        )
+        csrf = self._anonymous_csrf_token()
+        with mute_logger("odoo.http"):
+            response = self._make_http_post_request(
+                f"{self._statement_path()}/dispute",
+                {
+                    "csrf_token": csrf,
+                    "move_id": self.invoice_old.id,
+                    "reason": "other",
+                    "description": "Broken\x00pump",
+                },
+            )
         self.assertEqual(response.status_code, 303)
         self.assertEqual(self.env["dunning.dispute"].search([]).description, "Brokenpump")
 
     def test_dispute_attachment_too_large_is_refused_before_it_is_read(self):
-        self.authenticate(None, None)
-        data = {"csrf_token": http.Request.csrf_token(self), "move_id": self.invoice_old.id, "reason": "defective"}
+        data = {"csrf_token": self._anonymous_csrf_token(), "move_id": self.invoice_old.id, "reason": "defective"}
         big = PDF + b"0" * (11 * 1024 * 1024)
         unknown = self._statement_path().replace(f"/{self.debtor.id}/", "/999999/")
         with patch.object(type(self.env["dunning.dispute"]), "_open_on_invoice") as dispute_open:
-            for path in (None, unknown):
-                with self.subTest(path=path):
-                    response = self._post(
-                        "dispute", data, files={"attachment": ("big.pdf", big, "application/pdf")}, path=path
+            for path in (self._statement_path(), unknown):
+                with self.subTest(path=path), mute_logger("odoo.http"):
+                    response = self._make_http_post_request(
+                        f"{path}/dispute", data, files={"attachment": ("big.pdf", big, "application/pdf")}
                     )
                     self.assertEqual(response.status_code, 413)
             # Forms without a file take no upload either.
             plan = {"csrf_token": data["csrf_token"], "invoice_ids": [self.invoice_old.id], "count": "2"}
-            response = self._post(
-                "plan", plan, files={"attachment": ("big.pdf", PDF + b"0" * 300_000, "application/pdf")}
-            )
+            with mute_logger("odoo.http"):
+                response = self._make_http_post_request(
+                    f"{self._statement_path()}/plan",
+                    plan,
+                    files={"attachment": ("big.pdf", PDF + b"0" * 300_000, "application/pdf")},
+                )
             self.assertEqual(response.status_code, 413)
         dispute_open.assert_not_called()
 
     def test_dispute_attachment_must_be_a_pdf_an_image_or_an_office_document(self):
-        self.authenticate(None, None)
-        data = {"csrf_token": http.Request.csrf_token(self), "move_id": self.invoice_old.id, "reason": "defective"}
+        data = {"csrf_token": self._anonymous_csrf_token(), "move_id": self.invoice_old.id, "reason": "defective"}
+        path = self._statement_path()
         for name, content in (
             ("invoice.pdf", b"<html><script>alert(1)</script></html>"),
             ("photo.png", b"MZ\x90\x00\x03\x00\x00\x00\x04\x00\x00\x00\xff\xff"),
             ("note.svg", b'<svg xmlns="http://www.w3.org/2000/svg"><script>alert(1)</script></svg>'),
         ):
-            with self.subTest(name=name):
-                response = self._post("dispute", data, files={"attachment": (name, content, "application/pdf")})
+            with self.subTest(name=name), mute_logger("odoo.http"):
+                response = self._make_http_post_request(
+                    f"{path}/dispute", data, files={"attachment": (name, content, "application/pdf")}
+                )
                 self.assertEqual(response.status_code, 200)
                 self.assertIn("is not a PDF, an image or an office document", response.text)
         self.assertFalse(self.env["dunning.dispute"].search([]))
-        response = self._post("dispute", data, files={"attachment": ("delivery.pdf", PDF, "application/pdf")})
+        with mute_logger("odoo.http"):
+            response = self._make_http_post_request(
+                f"{path}/dispute", data, files={"attachment": ("delivery.pdf", PDF, "application/pdf")}
+            )
         self.assertEqual(response.status_code, 303)
         attachment = self.env["ir.attachment"].search([("res_model", "=", "dunning.dispute")])
         self.assertEqual((attachment.name, attachment.mimetype), ("delivery.pdf", "application/pdf"))
 
     def test_json_errors_carry_a_message_never_a_traceback(self):
-        stale = self._jsonrpc_raw(self._transaction_route(self.invoice_old), self._transaction_params(1.0))
-        wrong_token = self._jsonrpc_raw(
-            self._transaction_route(self.invoice_old, path=self._statement_path()[:-4] + "0000"),
-            self._transaction_params(100.0),
+        stale = self._portal_transaction_response(self.invoice_old, 1.0)
+        wrong_token = self._portal_transaction_response(
+            self.invoice_old, 100.0, path=self._statement_path()[:-4] + "0000"
         )
         with mute_logger("odoo.sql_db"):
-            garbage = self._jsonrpc_raw(
-                self._transaction_route(self.invoice_old), self._transaction_params(100.0, provider_id=["x"])
-            )
+            garbage = self._portal_transaction_response(self.invoice_old, 100.0, provider_id=["x"])
         for response, message in (
             (stale, "The amount to pay has changed"),
             (wrong_token, "404: Not Found"),

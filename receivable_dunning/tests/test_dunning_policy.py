@@ -39,19 +39,22 @@ class TestDunningPolicy(DunningCommon):
         self.level_3.write({"send_email": False, "is_last_auto_step": True})
         self.assertFalse(self.level_3._enabled_channels())
 
-    def test_negative_settings_refused(self):
-        for field in ("grace_days", "min_interval_days", "interest_rate"):
-            with (
-                self.subTest(field=field),
-                mute_logger("odoo.sql_db"),
-                self.assertRaises(IntegrityError),
-                self.cr.savepoint(),
-            ):
-                self.policy.write({field: -1})
-                self.env.flush_all()
+    def _assert_refused_by_the_database(self, record, values):
         with mute_logger("odoo.sql_db"), self.assertRaises(IntegrityError), self.cr.savepoint():
-            self.level_3.fee_amount = -40
+            record.write(values)
             self.env.flush_all()
+
+    def test_negative_grace_days_refused(self):
+        self._assert_refused_by_the_database(self.policy, {"grace_days": -1})
+
+    def test_negative_minimum_interval_refused(self):
+        self._assert_refused_by_the_database(self.policy, {"min_interval_days": -1})
+
+    def test_negative_interest_rate_refused(self):
+        self._assert_refused_by_the_database(self.policy, {"interest_rate": -1})
+
+    def test_negative_fee_refused(self):
+        self._assert_refused_by_the_database(self.level_3, {"fee_amount": -40})
 
     def test_company_default(self):
         other = self._create_policy("Other", self.company)

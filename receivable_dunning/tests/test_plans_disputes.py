@@ -44,22 +44,27 @@ class TestPlansAndDisputes(DunningEngineCommon):
             run = self._run()
         self.assertEqual(run.reminder_ids.line_ids.move_id, self.invoice | self.other)
 
-    def test_limits_are_checked_with_the_field_named(self):
-        cases = [
-            ({"count": 5}, "Number of instalments"),  # more than 4
-            ({"count": 4, "moves": self.other, "frequency": "weekly"}, "at least"),  # 75 each, minimum 100
-            ({"first": 0}, "First payment"),  # in the past on day 1
-            ({"first": 40, "count": 3}, "after"),  # last on day 101, beyond 90 days
-            ({"frequency": "daily"}, "Frequency"),
-        ]
-        for values, message in cases:
-            with (
-                self.subTest(**{key: str(value) for key, value in values.items()}),
-                self.assertRaises(ValidationError) as caught,
-            ):
-                self._propose(**values)
-            self.assertIn(message, caught.exception.args[0])
+    def _assert_proposal_refused(self, message, **values):
+        """A proposal of ``values`` (see :meth:`_propose`) is refused, with ``message`` naming the limit."""
+        with self.assertRaises(ValidationError) as caught:
+            self._propose(**values)
+        self.assertIn(message, caught.exception.args[0])
         self.assertFalse(self.env["dunning.plan"].search([]))
+
+    def test_plan_of_more_instalments_than_the_policy_allows_is_refused(self):
+        self._assert_proposal_refused("Number of instalments", count=5)  # more than 4
+
+    def test_plan_of_instalments_under_the_minimum_amount_is_refused(self):
+        self._assert_proposal_refused("at least", count=4, moves=self.other, frequency="weekly")  # 75 each, min. 100
+
+    def test_plan_starting_in_the_past_is_refused(self):
+        self._assert_proposal_refused("First payment", first=0)  # in the past on day 1
+
+    def test_plan_ending_beyond_the_policy_longest_plan_is_refused(self):
+        self._assert_proposal_refused("after", first=40, count=3)  # last on day 101, beyond 90 days
+
+    def test_plan_of_an_unknown_frequency_is_refused(self):
+        self._assert_proposal_refused("Frequency", frequency="daily")
 
     def test_invoice_of_another_debtor_is_refused(self):
         stranger = self._create_debtor("Stranger")

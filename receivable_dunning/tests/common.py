@@ -5,6 +5,25 @@ from odoo.tests.common import new_test_user
 
 from odoo.addons.account.tests.common import AccountTestInvoicingCommon
 
+# The scenarios' calendar: an invoice falls due on DUE and is dunned on the days after it, ``on(11)`` being the
+# day 11 days after it. A file whose scenario needs another due date names it and passes it: ``on(11, due=...)``.
+DUE = date(2026, 3, 1)
+
+
+def on(days, due=DUE):
+    """The day ``days`` after ``due`` (before it when ``days`` is negative)."""
+    return due + timedelta(days=days)
+
+
+def days_ago(days):
+    """The day ``days`` before today, frozen or not."""
+    return date.today() - timedelta(days=days)
+
+
+def in_days(days):
+    """The day ``days`` after today, frozen or not."""
+    return date.today() + timedelta(days=days)
+
 
 class DunningCommon(AccountTestInvoicingCommon):
     """A company with a chart of accounts, a four-step dunning policy and helpers to build debtors and invoices."""
@@ -78,10 +97,6 @@ class DunningCommon(AccountTestInvoicingCommon):
         return invoice
 
     @classmethod
-    def _days_ago(cls, days):
-        return date.today() - timedelta(days=days)
-
-    @classmethod
     def _create_user(cls, login, groups, company=None):
         company = company or cls.env.company
         return new_test_user(
@@ -90,4 +105,20 @@ class DunningCommon(AccountTestInvoicingCommon):
             groups=groups,
             company_id=company.id,
             company_ids=[Command.set(company.ids)],
+        )
+
+    @classmethod
+    def _create_collector(cls, login):
+        """A dunning user, in charge of the debtor."""
+        collector = cls._create_user(login, "receivable_dunning.group_dunning_user")
+        cls.debtor.dunning_collector_id = collector
+        return collector
+
+    def _register_payment(self, invoices, **values):
+        """Pay ``invoices`` with the payment wizard: in full, unless ``values`` say otherwise."""
+        return (
+            self.env["account.payment.register"]
+            .with_context(active_model="account.move", active_ids=invoices.ids)
+            .create(values)
+            ._create_payments()
         )

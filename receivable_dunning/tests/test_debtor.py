@@ -1,6 +1,6 @@
 from odoo.tests import tagged
 
-from .common import DunningCommon
+from .common import DunningCommon, days_ago, in_days
 
 
 @tagged("post_install", "-at_install")
@@ -10,9 +10,9 @@ class TestDebtorStatus(DunningCommon):
     @classmethod
     def setUpClass(cls):
         super().setUpClass()
-        cls.late = cls._create_invoice_due(cls.debtor, 100.0, cls._days_ago(15))
-        cls.later = cls._create_invoice_due(cls.debtor, 250.0, cls._days_ago(40))
-        cls.not_due = cls._create_invoice_due(cls.debtor, 1000.0, cls._days_ago(-10))
+        cls.late = cls._create_invoice_due(cls.debtor, 100.0, days_ago(15))
+        cls.later = cls._create_invoice_due(cls.debtor, 250.0, days_ago(40))
+        cls.not_due = cls._create_invoice_due(cls.debtor, 1000.0, in_days(10))
         cls.late.dunning_level_id = cls.level_1
         cls.later.dunning_level_id = cls.level_3
 
@@ -47,9 +47,7 @@ class TestDebtorStatus(DunningCommon):
         self.assertNotIn(self.later.id, [row["move_id"] for row in run._select_invoices()])
 
     def test_paid_invoices_leave_the_list(self):
-        self.env["account.payment.register"].with_context(
-            active_model="account.move", active_ids=(self.late | self.later).ids
-        ).create({"group_payment": False})._create_payments()
+        self._register_payment(self.late | self.later, group_payment=False)
         self.env.invalidate_all()
         self.assertEqual(self.debtor.dunning_overdue_amount, 0.0)
         self.assertFalse(self.debtor.dunning_level_id)
@@ -63,7 +61,7 @@ class TestDebtorStatus(DunningCommon):
 
     def test_pivot_sums_overdue_by_level(self):
         second = self.env["res.partner"].create({"name": "Second Debtor", "email": "second@example.com"})
-        self._create_invoice_due(second, 80.0, self._days_ago(5)).dunning_level_id = self.level_1
+        self._create_invoice_due(second, 80.0, days_ago(5)).dunning_level_id = self.level_1
         groups = self.env["dunning.debtor"].formatted_read_group(
             [("partner_id", "in", (self.debtor | second).ids)],
             ["level_id"],

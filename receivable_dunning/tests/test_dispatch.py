@@ -1,4 +1,4 @@
-from datetime import date, timedelta
+from datetime import date
 from unittest.mock import patch
 
 from freezegun import freeze_time
@@ -9,10 +9,11 @@ from odoo.tools import mute_logger
 from odoo.addons.sms.tests.common import SMSCase
 
 from ..models.dunning_reminder import DunningChannel
+from .common import on
 from .engine_common import DunningEngineCommon
 
 DUE = date(2026, 6, 15)
-TODAY = DUE + timedelta(days=11)
+TODAY = on(11, DUE)
 
 
 @tagged("post_install", "-at_install")
@@ -69,7 +70,7 @@ class TestDispatch(DunningEngineCommon, SMSCase):
     def _sent_sms_reminder(self):
         self.policy.escalation_mode = "catch_up"
         self.debtor.write({"phone": "0470 12 34 56", "country_id": self.env.ref("base.be").id})
-        self.invoice.invoice_date_due = DUE - timedelta(days=10)  # level 2: email and SMS
+        self.invoice.invoice_date_due = on(-10, DUE)  # level 2: email and SMS
         run = self._queue()
         sms_reminder = run.reminder_ids.filtered(lambda e: e.channel == "sms")
         with freeze_time(TODAY):
@@ -134,7 +135,7 @@ class TestDispatch(DunningEngineCommon, SMSCase):
     def test_invalid_phone_fails_with_reason(self):
         self.policy.escalation_mode = "catch_up"
         self.debtor.phone = "12"
-        self.invoice.invoice_date_due = DUE - timedelta(days=10)
+        self.invoice.invoice_date_due = on(-10, DUE)
         run = self._queue()
         sms_reminder = run.reminder_ids.filtered(lambda e: e.channel == "sms")
         self.assertEqual(run.exception_ids.reason, "no_contact")
@@ -164,8 +165,7 @@ class TestDispatch(DunningEngineCommon, SMSCase):
         self.assertTrue(attachment.raw.startswith(b"%PDF"))
 
     def test_call_activity_for_the_collector(self):
-        collector = self._create_user("collector", "receivable_dunning.group_dunning_user")
-        self.debtor.dunning_collector_id = collector
+        collector = self._create_collector("collector")
         self.level_1.write({"send_email": False, "create_call": True})
         run = self._queue()
         with freeze_time(TODAY):
@@ -210,10 +210,10 @@ class TestDispatch(DunningEngineCommon, SMSCase):
         reminder = run.reminder_ids
         self.assertEqual(reminder.state, "failed")
         self.assertTrue(reminder.error_message)
-        with freeze_time(TODAY + timedelta(days=1)):
+        with freeze_time(on(1, TODAY)):
             self._run()  # the next run puts failed reminders back in the queue
         self.assertEqual(reminder.state, "queued")
-        with self.smtp_sink() as sink, freeze_time(TODAY + timedelta(days=1)):
+        with self.smtp_sink() as sink, freeze_time(on(1, TODAY)):
             self._dispatch()
             self._flush_mail_queue()
         self.assertEqual(reminder.state, "sent")
@@ -271,7 +271,7 @@ class TestDispatch(DunningEngineCommon, SMSCase):
         self.assertEqual(reminder.state, "failed")
         self.assertIn("debtor.one@example.com", reminder.error_message)
         self.assertEqual(reminder.attempt_count, 1)
-        with freeze_time(TODAY + timedelta(days=1)):
+        with freeze_time(on(1, TODAY)):
             self._run()
         self.assertEqual(reminder.state, "queued", "the next run sends it again")
 
@@ -282,9 +282,7 @@ class TestDispatch(DunningEngineCommon, SMSCase):
             self._dispatch()
         self.assertEqual(self.invoice.dunning_level_id, self.level_1)
         queued = run.reminder_ids.copy({"state": "queued"})  # a reminder still waiting in the queue
-        self.env["account.payment.register"].with_context(
-            active_model="account.move", active_ids=self.invoice.ids
-        ).create({})._create_payments()
+        self._register_payment(self.invoice)
         self.assertEqual(queued.line_ids.move_id, other, "the paid invoice left the pending reminder")
         thanks = self.env["dunning.reminder"].search([("reminder_type", "=", "thanks")])
         self.assertEqual(thanks.line_ids.move_id, self.invoice)
@@ -298,9 +296,7 @@ class TestDispatch(DunningEngineCommon, SMSCase):
 
     def test_payment_of_every_invoice_cancels_the_reminder(self):
         run = self._queue()
-        self.env["account.payment.register"].with_context(
-            active_model="account.move", active_ids=self.invoice.ids
-        ).create({})._create_payments()
+        self._register_payment(self.invoice)
         self.assertEqual(run.reminder_ids.state, "cancelled")
 
     def test_template_error_fails_the_reminder(self):
@@ -316,7 +312,7 @@ class TestDispatch(DunningEngineCommon, SMSCase):
 
     def test_resend_without_new_charges(self):
         self.policy.escalation_mode = "catch_up"
-        self.invoice.invoice_date_due = DUE - timedelta(days=30)
+        self.invoice.invoice_date_due = on(-30, DUE)
         run = self._queue()
         with freeze_time(TODAY):
             self._dispatch()

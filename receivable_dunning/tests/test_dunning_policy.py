@@ -1,5 +1,3 @@
-from datetime import date
-
 from freezegun import freeze_time
 from psycopg2 import IntegrityError
 
@@ -8,7 +6,7 @@ from odoo.exceptions import ValidationError
 from odoo.tests import tagged
 from odoo.tools import mute_logger
 
-from .common import DunningCommon
+from .common import DUE, DunningCommon, days_ago, on
 
 
 @tagged("post_install", "-at_install")
@@ -41,19 +39,22 @@ class TestDunningPolicy(DunningCommon):
         self.level_3.write({"send_email": False, "is_last_auto_step": True})
         self.assertFalse(self.level_3._enabled_channels())
 
-    def test_negative_settings_refused(self):
-        for field in ("grace_days", "min_interval_days", "interest_rate"):
-            with (
-                self.subTest(field=field),
-                mute_logger("odoo.sql_db"),
-                self.assertRaises(IntegrityError),
-                self.cr.savepoint(),
-            ):
-                self.policy.write({field: -1})
-                self.env.flush_all()
+    def _assert_refused_by_the_database(self, record, values):
         with mute_logger("odoo.sql_db"), self.assertRaises(IntegrityError), self.cr.savepoint():
-            self.level_3.fee_amount = -40
+            record.write(values)
             self.env.flush_all()
+
+    def test_negative_grace_days_refused(self):
+        self._assert_refused_by_the_database(self.policy, {"grace_days": -1})
+
+    def test_negative_minimum_interval_refused(self):
+        self._assert_refused_by_the_database(self.policy, {"min_interval_days": -1})
+
+    def test_negative_interest_rate_refused(self):
+        self._assert_refused_by_the_database(self.policy, {"interest_rate": -1})
+
+    def test_negative_fee_refused(self):
+        self._assert_refused_by_the_database(self.level_3, {"fee_amount": -40})
 
     def test_company_default(self):
         other = self._create_policy("Other", self.company)
@@ -79,8 +80,8 @@ class TestDunningPolicy(DunningCommon):
         self.assertFalse(reached(12))
         self.assertEqual(reached(13), self.level_1)
         self.assertEqual(reached(-3), self.courtesy)
-        self.assertEqual(str(self.level_1._date_reached(date(2026, 3, 1))), "2026-03-14")
-        self.assertEqual(str(self.courtesy._date_reached(date(2026, 3, 1))), "2026-02-26")
+        self.assertEqual(str(self.level_1._date_reached(DUE)), "2026-03-14")
+        self.assertEqual(str(self.courtesy._date_reached(DUE)), "2026-02-26")
 
     def test_level_order(self):
         other = self._create_policy("Other", self.company)
@@ -101,9 +102,9 @@ class TestDunningPolicy(DunningCommon):
         contact = self.env["res.partner"].create({"name": "Contact", "parent_id": self.debtor.id})
         self.assertEqual(contact._dunning_get_policy(), special, "a contact follows its commercial partner")
 
-    @freeze_time("2026-03-01")
+    @freeze_time(DUE)
     def test_next_date(self):
-        invoice = self._create_invoice_due(self.debtor, 100.0, self._days_ago(0).replace(day=10))  # due 2026-03-10
+        invoice = self._create_invoice_due(self.debtor, 100.0, on(9))  # due 2026-03-10
         self.assertEqual(str(invoice.dunning_next_date), "2026-03-07", "courtesy 3 days before the due date")
         self.assertEqual(invoice.dunning_days_overdue, -9)
         invoice.write({"dunning_level_id": self.courtesy.id, "dunning_last_date": "2026-03-07"})
@@ -116,7 +117,7 @@ class TestDunningPolicy(DunningCommon):
         self.assertFalse(invoice.dunning_next_date)
 
     def test_last_automatic_step_has_no_next_date(self):
-        invoice = self._create_invoice_due(self.debtor, 100.0, self._days_ago(100))
+        invoice = self._create_invoice_due(self.debtor, 100.0, days_ago(100))
         self.level_3.is_last_auto_step = True
         invoice.dunning_level_id = self.level_3
         self.assertFalse(invoice.dunning_next_date)

@@ -1,17 +1,10 @@
-from datetime import date, timedelta
-
 from freezegun import freeze_time
 from stdnum import iso11649
 
 from odoo.tests import tagged
 
+from .common import on
 from .engine_common import DunningEngineCommon
-
-DUE = date(2026, 3, 1)
-
-
-def on(days):
-    return DUE + timedelta(days=days)
 
 
 @tagged("post_install", "-at_install")
@@ -37,9 +30,7 @@ class TestDunningRules(DunningEngineCommon):
             run = self._run()
         self.assertFalse(run.reminder_ids, "100 overdue is 10% of the 1000 owed")
         self.assertEqual(run.exception_ids.reason, "under_minimum")
-        self.env["account.payment.register"].with_context(active_model="account.move", active_ids=not_due.ids).create(
-            {}
-        )._create_payments()
+        self._register_payment(not_due)
         with freeze_time(on(1)):
             self.assertEqual(self._run().reminder_ids.level_id, self.level_1)
 
@@ -110,9 +101,8 @@ class TestDunningRules(DunningEngineCommon):
         self.assertEqual(run.reminder_ids.state, "queued", "recorded, and failed with the reason at sending")
 
     def test_copy_to_collector_and_attachments_in_the_mail_received(self):
-        collector = self._create_user("collector_cc", "receivable_dunning.group_dunning_user")
+        collector = self._create_collector("collector_cc")
         collector.email = "collector@company.example.com"
-        self.debtor.dunning_collector_id = collector
         self.level_1.write({"cc_mode": "collector", "attach_invoices": True, "send_letter": True})
         first = self._create_invoice_due(self.debtor, 100.0, on(-11))
         second = self._create_invoice_due(self.debtor, 200.0, on(-12))

@@ -1,4 +1,4 @@
-from datetime import date, timedelta
+from datetime import date
 
 from freezegun import freeze_time
 
@@ -6,14 +6,10 @@ from odoo import Command
 from odoo.exceptions import UserError
 from odoo.tests import tagged
 
+from .common import on
 from .engine_common import DunningEngineCommon
 
 DUE = date(2026, 6, 1)
-
-
-def on(days):
-    """The day ``days`` after the due date of the scenarios."""
-    return DUE + timedelta(days=days)
 
 
 @tagged("post_install", "-at_install")
@@ -26,9 +22,9 @@ class TestDunningRun(DunningEngineCommon):
         """The queue step writes reminders with SQL: every stored field must hold what the ORM would compute."""
         self.level_3.write({"send_sms": True})
         self.debtor.phone = "+32 470 12 34 56"
-        first = self._create_invoice_due(self.debtor, 1000.0, on(0))
-        second = self._create_invoice_due(self.debtor, 234.56, on(5))
-        with freeze_time(on(45)):
+        first = self._create_invoice_due(self.debtor, 1000.0, on(0, DUE))
+        second = self._create_invoice_due(self.debtor, 234.56, on(5, DUE))
+        with freeze_time(on(45, DUE)):
             self.policy.escalation_mode = "catch_up"
             run = self._run()
         reminders = run.reminder_ids
@@ -79,7 +75,7 @@ class TestDunningRun(DunningEngineCommon):
             (20, "Level 2"),
             (30, "Level 3"),
         ):
-            with freeze_time(on(day)):
+            with freeze_time(on(day, DUE)):
                 run = self._run()
                 self._dispatch()
                 with self.subTest(day=day):
@@ -88,30 +84,30 @@ class TestDunningRun(DunningEngineCommon):
                     )
         self.assertEqual(self._levels_sent(invoice), ["Courtesy", "Level 1", "Level 2", "Level 3"])
         self.assertEqual(invoice.dunning_level_id, self.level_3)
-        self.assertEqual(invoice.dunning_last_date, on(30))
-        with freeze_time(on(60)):
+        self.assertEqual(invoice.dunning_last_date, on(30, DUE))
+        with freeze_time(on(60, DUE)):
             self.assertFalse(self._run().reminder_ids, "no level after the last one")
 
     def test_step_mode_never_skips_a_level(self):
-        invoice = self._create_invoice_due(self.debtor, 500.0, on(-90))
-        with freeze_time(on(0)):
+        invoice = self._create_invoice_due(self.debtor, 500.0, on(-90, DUE))
+        with freeze_time(on(0, DUE)):
             run = self._run()
             self.assertEqual(run.reminder_ids.level_id, self.level_1, "90 days late, but the first reminder first")
             self._dispatch()
-        with freeze_time(on(3)):
+        with freeze_time(on(3, DUE)):
             self.assertFalse(self._run().reminder_ids, "the minimum interval of 5 days holds")
-        with freeze_time(on(5)):
+        with freeze_time(on(5, DUE)):
             self.assertEqual(self._run().reminder_ids.level_id, self.level_2)
             self._dispatch()
-        with freeze_time(on(10)):
+        with freeze_time(on(10, DUE)):
             self.assertEqual(self._run().reminder_ids.mapped("level_id"), self.level_3)
             self._dispatch()
         self.assertEqual(self._levels_sent(invoice), ["Level 1", "Level 2", "Level 3"])
 
     def test_catch_up_mode_goes_straight_to_the_level(self):
         self.policy.escalation_mode = "catch_up"
-        invoice = self._create_invoice_due(self.debtor, 500.0, on(-90))
-        with freeze_time(on(0)):
+        invoice = self._create_invoice_due(self.debtor, 500.0, on(-90, DUE))
+        with freeze_time(on(0, DUE)):
             run = self._run()
             self.assertEqual(run.reminder_ids.level_id, self.level_3)
             self._dispatch()
@@ -119,12 +115,12 @@ class TestDunningRun(DunningEngineCommon):
 
     def test_one_reminder_per_debtor_with_every_overdue_invoice(self):
         self.policy.escalation_mode = "catch_up"
-        old = self._create_invoice_due(self.debtor, 300.0, on(-35))
-        recent = self._create_invoice_due(self.debtor, 200.0, on(-12))
-        just_late = self._create_invoice_due(self.debtor, 100.0, on(-2))
+        old = self._create_invoice_due(self.debtor, 300.0, on(-35, DUE))
+        recent = self._create_invoice_due(self.debtor, 200.0, on(-12, DUE))
+        just_late = self._create_invoice_due(self.debtor, 100.0, on(-2, DUE))
         other = self._create_debtor("Other debtor", email="other@example.com")
-        self._create_invoice_due(other, 50.0, on(-12))
-        with freeze_time(on(0)):
+        self._create_invoice_due(other, 50.0, on(-12, DUE))
+        with freeze_time(on(0, DUE)):
             run = self._run()
         reminder = run.reminder_ids.filtered(lambda e: e.partner_id == self.debtor and e.channel == "email")
         self.assertEqual(len(reminder), 1)
@@ -138,10 +134,10 @@ class TestDunningRun(DunningEngineCommon):
 
     def test_new_invoice_starts_its_own_ladder(self):
         self.policy.escalation_mode = "catch_up"
-        old = self._create_invoice_due(self.debtor, 300.0, on(-35))
+        old = self._create_invoice_due(self.debtor, 300.0, on(-35, DUE))
         old.dunning_level_id = self.level_3
-        new = self._create_invoice_due(self.debtor, 200.0, on(-11))
-        with freeze_time(on(0)):
+        new = self._create_invoice_due(self.debtor, 200.0, on(-11, DUE))
+        with freeze_time(on(0, DUE)):
             reminder = self._run().reminder_ids.filtered(lambda e: e.channel == "email")
         self.assertEqual(reminder.line_ids.filtered("is_escalation").move_id, new)
         self.assertEqual(reminder.line_ids.filtered(lambda line: line.move_id == new).level_id, self.level_1)
@@ -151,60 +147,58 @@ class TestDunningRun(DunningEngineCommon):
         invoicing = self.env["res.partner"].create(
             {"name": "Accounts payable", "parent_id": self.debtor.id, "type": "invoice", "email": "ap@example.com"}
         )
-        self._create_invoice_due(self.debtor, 100.0, on(-11))
-        with freeze_time(on(0)):
+        self._create_invoice_due(self.debtor, 100.0, on(-11, DUE))
+        with freeze_time(on(0, DUE)):
             self.assertEqual(self._run().reminder_ids.recipient_id, invoicing)
 
     def test_minimum_interval(self):
-        self._create_invoice_due(self.debtor, 100.0, on(-11))
-        self._create_invoice_due(self.debtor, 100.0, on(-18))
-        with freeze_time(on(0)):
+        self._create_invoice_due(self.debtor, 100.0, on(-11, DUE))
+        self._create_invoice_due(self.debtor, 100.0, on(-18, DUE))
+        with freeze_time(on(0, DUE)):
             self._run()
             self._dispatch()
-        with freeze_time(on(2)):
+        with freeze_time(on(2, DUE)):
             run = self._run()  # the second invoice reaches level 2 on day 2, but the debtor was reminded 2 days ago
         self.assertFalse(run.reminder_ids)
         self.assertEqual(run.exception_ids.mapped("reason"), ["interval"])
-        with freeze_time(on(5)):
+        with freeze_time(on(5, DUE)):
             self.assertEqual(self._run().reminder_ids.level_id, self.level_2)
 
     def test_hold_pauses_then_dunning_resumes(self):
-        invoice = self._create_invoice_due(self.debtor, 100.0, on(-11))
-        self.debtor.dunning_hold_until = on(7)
-        with freeze_time(on(0)):
+        invoice = self._create_invoice_due(self.debtor, 100.0, on(-11, DUE))
+        self.debtor.dunning_hold_until = on(7, DUE)
+        with freeze_time(on(0, DUE)):
             run = self._run()
         self.assertFalse(run.reminder_ids)
         self.assertEqual(run.exception_ids.reason, "on_hold")
-        with freeze_time(on(8)):
+        with freeze_time(on(8, DUE)):
             self.assertEqual(self._run().reminder_ids.level_id, self.level_1, "resumes where it stopped")
-        invoice.dunning_hold_until = on(20)
-        with freeze_time(on(9)):
+        invoice.dunning_hold_until = on(20, DUE)
+        with freeze_time(on(9, DUE)):
             run = self._run()
         self.assertFalse(run.reminder_ids.filtered(lambda e: e.state == "queued" and e.run_id == run))
 
     def test_invoice_hold_leaves_other_invoices_dunned(self):
-        held = self._create_invoice_due(self.debtor, 100.0, on(-11))
-        free = self._create_invoice_due(self.debtor, 200.0, on(-12))
-        held.dunning_hold_until = on(10)
-        with freeze_time(on(0)):
+        held = self._create_invoice_due(self.debtor, 100.0, on(-11, DUE))
+        free = self._create_invoice_due(self.debtor, 200.0, on(-12, DUE))
+        held.dunning_hold_until = on(10, DUE)
+        with freeze_time(on(0, DUE)):
             run = self._run()
         self.assertEqual(run.reminder_ids.line_ids.move_id, free)
         self.assertEqual(run.exception_ids.reason, "on_hold")
         self.assertIn(held.name, run.exception_ids.detail)
 
     def test_no_followup_and_paid_invoices_are_not_dunned(self):
-        excluded = self._create_invoice_due(self.debtor, 100.0, on(-11))
+        excluded = self._create_invoice_due(self.debtor, 100.0, on(-11, DUE))
         excluded.no_followup = True
-        paid = self._create_invoice_due(self.debtor, 100.0, on(-11))
-        self.env["account.payment.register"].with_context(active_model="account.move", active_ids=paid.ids).create(
-            {}
-        )._create_payments()
-        with freeze_time(on(0)):
+        paid = self._create_invoice_due(self.debtor, 100.0, on(-11, DUE))
+        self._register_payment(paid)
+        with freeze_time(on(0, DUE)):
             self.assertFalse(self._run().reminder_ids)
 
     def test_rerun_on_the_same_day_creates_nothing(self):
-        self._create_invoice_due(self.debtor, 100.0, on(-11))
-        with freeze_time(on(0)):
+        self._create_invoice_due(self.debtor, 100.0, on(-11, DUE))
+        with freeze_time(on(0, DUE)):
             first = self._run()
             second = self._run()
         self.assertEqual(len(first.reminder_ids), 1)
@@ -213,10 +207,10 @@ class TestDunningRun(DunningEngineCommon):
     def test_review_mode_edits_then_send(self):
         self.policy.escalation_mode = "catch_up"
         other = self._create_debtor("Skipped debtor", email="skipped@example.com")
-        first = self._create_invoice_due(self.debtor, 100.0, on(-35))
-        second = self._create_invoice_due(self.debtor, 100.0, on(-33))
-        self._create_invoice_due(other, 100.0, on(-11))
-        with freeze_time(on(0)):
+        first = self._create_invoice_due(self.debtor, 100.0, on(-35, DUE))
+        second = self._create_invoice_due(self.debtor, 100.0, on(-33, DUE))
+        self._create_invoice_due(other, 100.0, on(-11, DUE))
+        with freeze_time(on(0, DUE)):
             run = self._run(mode="review")
             self.assertEqual(run.state, "review")
             self.assertEqual(set(run.reminder_ids.mapped("state")), {"draft"})
@@ -237,9 +231,9 @@ class TestDunningRun(DunningEngineCommon):
 
     def test_wizard_preview_for_selected_debtors(self):
         other = self._create_debtor("Not selected", email="ns@example.com")
-        self._create_invoice_due(self.debtor, 100.0, on(-11))
-        self._create_invoice_due(other, 100.0, on(-11))
-        with freeze_time(on(0)):
+        self._create_invoice_due(self.debtor, 100.0, on(-11, DUE))
+        self._create_invoice_due(other, 100.0, on(-11, DUE))
+        with freeze_time(on(0, DUE)):
             wizard = (
                 self.env["dunning.run.wizard"]
                 .with_context(active_model="res.partner", active_ids=self.debtor.ids)
@@ -254,14 +248,14 @@ class TestDunningRun(DunningEngineCommon):
     def test_fee_charged_once_per_invoice_and_level(self):
         self.policy.escalation_mode = "catch_up"
         self.level_3.send_letter = True
-        invoice = self._create_invoice_due(self.debtor, 1000.0, on(-31))
-        with freeze_time(on(0)):
+        invoice = self._create_invoice_due(self.debtor, 1000.0, on(-31, DUE))
+        with freeze_time(on(0, DUE)):
             run = self._run()
             self.assertEqual(sorted(run.reminder_ids.mapped("channel")), ["email", "letter"])
             for reminder in run.reminder_ids:
                 self.assertEqual(reminder.amount_fee, 40.0, "each channel shows the fee of the reminder")
             self._dispatch()
-        with freeze_time(on(10)):
+        with freeze_time(on(10, DUE)):
             rerun = self._run()
         self.assertFalse(rerun.reminder_ids.line_ids.filtered(lambda line: line.move_id == invoice and line.amount_fee))
 
@@ -271,14 +265,14 @@ class TestDunningRun(DunningEngineCommon):
             Command.create({"sequence": 5, "name": "Level 4", "delay_days": 60, "apply_interest": True})
         ]
         invoice = self._create_invoice_due(self.debtor, 1000.0, DUE)
-        with freeze_time(on(36)):
+        with freeze_time(on(36, DUE)):
             line = self._run().reminder_ids.line_ids
             # 1000 x 10% x 36 days / 365 = 9.8630... -> 9.86
             self.assertEqual(line.amount_interest, 9.86)
-            self.assertEqual((line.interest_date_from, line.interest_date_to), (DUE, on(36)))
+            self.assertEqual((line.interest_date_from, line.interest_date_to), (DUE, on(36, DUE)))
             self._dispatch()
-        with freeze_time(on(66)):
+        with freeze_time(on(66, DUE)):
             line = self._run().reminder_ids.line_ids.filtered(lambda line: line.move_id == invoice)
             # only the 30 days after day 36: 1000 x 10% x 30 / 365 = 8.2191... -> 8.22
             self.assertEqual(line.amount_interest, 8.22)
-            self.assertEqual(line.interest_date_from, on(36))
+            self.assertEqual(line.interest_date_from, on(36, DUE))

@@ -2,7 +2,7 @@
 statement lines of the auto-reconciliation and the payment hook each fail alone, visibly."""
 
 from contextlib import contextmanager
-from datetime import date, timedelta
+from datetime import date
 from unittest.mock import patch
 
 from freezegun import freeze_time
@@ -14,11 +14,12 @@ from odoo.sql_db import db_connect
 from odoo.tests import tagged
 from odoo.tools import mute_logger
 
+from .common import on
 from .engine_common import DunningEngineCommon
 
 DUE = date(2026, 6, 15)
-TODAY = DUE + timedelta(days=11)  # level 1 for the invoices due on DUE
-LONG_DUE = TODAY - timedelta(days=31)  # level 3, with its 40.00 fee, for the invoices due on LONG_DUE
+TODAY = on(11, DUE)  # level 1 for the invoices due on DUE
+LONG_DUE = on(-31, TODAY)  # level 3, with its 40.00 fee, for the invoices due on LONG_DUE
 
 RUN_LOGGER = "odoo.addons.receivable_dunning.models.dunning_run"
 REMINDER_LOGGER = "odoo.addons.receivable_dunning.models.dunning_reminder"
@@ -137,7 +138,7 @@ class TestFaultIsolation(DunningEngineCommon):
         progress.assert_not_called()
         for company in (self.company, self.company_b, self.company_c):
             self.assertEqual(len(self._runs(company)), 1, f"one scheduled run of {company.name} today")
-        with freeze_time(TODAY + timedelta(days=1)):
+        with freeze_time(on(1, TODAY)):
             self._cron_run()
         self.assertEqual(len(self._runs(self.company)), 2, "and one the next day")
 

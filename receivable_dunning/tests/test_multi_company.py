@@ -1,7 +1,7 @@
 from odoo.exceptions import AccessError, UserError
 from odoo.tests import tagged
 
-from .common import DunningCommon
+from .common import DunningCommon, days_ago
 
 
 @tagged("post_install", "-at_install")
@@ -11,8 +11,8 @@ class TestMultiCompany(DunningCommon):
         super().setUpClass()
         cls.company_b = cls.setup_other_company(name="Company B")["company"]
         cls.policy_b = cls.company_b.dunning_policy_id
-        cls.invoice_a = cls._create_invoice_due(cls.debtor, 100.0, cls._days_ago(40))
-        cls.invoice_b = cls._create_invoice_due(cls.debtor, 200.0, cls._days_ago(40), company=cls.company_b)
+        cls.invoice_a = cls._create_invoice_due(cls.debtor, 100.0, days_ago(40))
+        cls.invoice_b = cls._create_invoice_due(cls.debtor, 200.0, days_ago(40), company=cls.company_b)
         cls.reminder_b = (
             cls.env["dunning.reminder"]
             .with_company(cls.company_b)

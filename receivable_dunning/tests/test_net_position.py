@@ -2,6 +2,7 @@ from odoo import Command, fields
 from odoo.tests import BaseCase, tagged
 
 from ..tools.credits import Credit, Invoice, allocate_credits
+from .common import days_ago
 from .engine_common import DunningEngineCommon
 
 
@@ -103,8 +104,8 @@ class TestNetPosition(DunningEngineCommon):
         return run.reminder_ids.line_ids.filtered(lambda line: line.move_id == invoice)
 
     def test_invoice_with_an_open_credit_note_is_neither_escalated_nor_charged(self):
-        credited = self._create_invoice_due(self.debtor, 100.0, self._days_ago(35))
-        other = self._create_invoice_due(self.debtor, 300.0, self._days_ago(35))
+        credited = self._create_invoice_due(self.debtor, 100.0, days_ago(35))
+        other = self._create_invoice_due(self.debtor, 300.0, days_ago(35))
         self._credit_note(40.0, reversed_invoice=credited)
         run = self._run()
         self.assertFalse(self._lines_of(run, credited).filtered("is_escalation"))
@@ -114,8 +115,8 @@ class TestNetPosition(DunningEngineCommon):
         self.assertFalse(credited.dunning_level_id)
 
     def test_debtor_whose_credits_cover_all_overdue_gets_no_reminder(self):
-        self._create_invoice_due(self.debtor, 100.0, self._days_ago(35))
-        self._create_invoice_due(self.debtor, 50.0, self._days_ago(15))
+        self._create_invoice_due(self.debtor, 100.0, days_ago(35))
+        self._create_invoice_due(self.debtor, 50.0, days_ago(15))
         self._bank_entry(200.0)
         run = self._run()
         self.assertFalse(run.reminder_ids, "no reminder, no fee and no interest")
@@ -123,8 +124,8 @@ class TestNetPosition(DunningEngineCommon):
         self.assertEqual(exception.reason, "credits")
 
     def test_partly_covered_debtor_is_reminded_for_the_net_amount(self):
-        old = self._create_invoice_due(self.debtor, 100.0, self._days_ago(15))
-        mid = self._create_invoice_due(self.debtor, 250.0, self._days_ago(12))
+        old = self._create_invoice_due(self.debtor, 100.0, days_ago(15))
+        mid = self._create_invoice_due(self.debtor, 250.0, days_ago(12))
         refund = self._credit_note(120.0)
         run = self._run()
         reminder = run.reminder_ids.filtered(lambda reminder: reminder.channel == "email")
@@ -139,15 +140,15 @@ class TestNetPosition(DunningEngineCommon):
 
     def test_thresholds_apply_to_the_net_overdue(self):
         self.level_1.min_amount = 300.0
-        self._create_invoice_due(self.debtor, 100.0, self._days_ago(15))
-        self._create_invoice_due(self.debtor, 250.0, self._days_ago(12))
+        self._create_invoice_due(self.debtor, 100.0, days_ago(15))
+        self._create_invoice_due(self.debtor, 250.0, days_ago(12))
         self._credit_note(120.0)
         run = self._run()
         self.assertFalse(run.reminder_ids, "230 net overdue is under the minimum of 300, although 350 are gross")
         self.assertEqual(run.exception_ids.reason, "under_minimum")
 
     def test_unmatched_outbound_refund_cancels_the_credit_it_paid_out(self):
-        invoice = self._create_invoice_due(self.debtor, 100.0, self._days_ago(15))
+        invoice = self._create_invoice_due(self.debtor, 100.0, days_ago(15))
         self._credit_note(100.0)
         self._bank_entry(-100.0)
         run = self._run()
@@ -156,8 +157,8 @@ class TestNetPosition(DunningEngineCommon):
 
     def test_charges_invoice_is_reminded_without_fees_or_interest(self):
         self.policy.interest_rate = 10.0
-        charges_invoice = self._create_invoice_due(self.debtor, 40.0, self._days_ago(35))
-        invoice = self._create_invoice_due(self.debtor, 500.0, self._days_ago(35))
+        charges_invoice = self._create_invoice_due(self.debtor, 40.0, days_ago(35))
+        invoice = self._create_invoice_due(self.debtor, 500.0, days_ago(35))
         # sudo: only the dispatch links a charges invoice to the line that charged it.
         earlier = (
             self.env["dunning.reminder"]
@@ -177,7 +178,7 @@ class TestNetPosition(DunningEngineCommon):
         self.assertTrue(invoice_line.amount_interest)
 
     def test_reminder_tells_overdue_from_due_soon_and_lists_credits(self):
-        self._create_invoice_due(self.debtor, 300.0, self._days_ago(12))
+        self._create_invoice_due(self.debtor, 300.0, days_ago(12))
         soon = self._create_invoice_due(self.debtor, 80.0, fields.Date.today())
         refund = self._credit_note(50.0)
         run = self._run()
@@ -198,7 +199,7 @@ class TestNetPosition(DunningEngineCommon):
             with self.subTest(currency=code):
                 currency = self.setup_other_currency(code, rates=[("1900-01-01", 1.0)])
                 debtor = self._create_debtor(f"Debtor {code}", email=f"{code.lower()}@example.com")
-                self._create_invoice_due(debtor, amount, self._days_ago(15), currency=currency)
+                self._create_invoice_due(debtor, amount, days_ago(15), currency=currency)
                 self._credit_note(credit, partner=debtor, currency=currency)
                 run = self._run(partner_ids=[Command.set(debtor.ids)])
                 reminder = run.reminder_ids.filtered(lambda reminder: reminder.channel == "email")
@@ -208,8 +209,8 @@ class TestNetPosition(DunningEngineCommon):
                 self.assertTrue(currency.is_zero(reminder.amount_total - currency.round(reminder.amount_total)))
 
     def test_transfer_of_the_net_amount_quoting_the_reminder_settles_invoices_and_credits(self):
-        old = self._create_invoice_due(self.debtor, 100.0, self._days_ago(15))
-        mid = self._create_invoice_due(self.debtor, 250.0, self._days_ago(12))
+        old = self._create_invoice_due(self.debtor, 100.0, days_ago(15))
+        mid = self._create_invoice_due(self.debtor, 250.0, days_ago(12))
         refund = self._credit_note(120.0)
         reminder = self._run().reminder_ids.filtered(lambda reminder: reminder.channel == "email")
         self._dispatch()
@@ -236,8 +237,8 @@ class TestNetPosition(DunningEngineCommon):
                 self.assertIn(move.payment_state, ("paid", "in_payment", "reversed"))
 
     def test_reminder_and_statement_page_agree_on_the_balance(self):
-        self._create_invoice_due(self.debtor, 100.0, self._days_ago(15))
-        self._create_invoice_due(self.debtor, 250.0, self._days_ago(12))
+        self._create_invoice_due(self.debtor, 100.0, days_ago(15))
+        self._create_invoice_due(self.debtor, 250.0, days_ago(12))
         refund = self._credit_note(120.0)
         paid_out = self._bank_entry(-30.0)  # a refund paid to the debtor, not yet matched
         reminder = self._run().reminder_ids.filtered(lambda reminder: reminder.channel == "email")
@@ -249,7 +250,7 @@ class TestNetPosition(DunningEngineCommon):
     def test_reminder_and_statement_page_list_the_same_credits(self):
         """One rule of a debtor's credits (``account.move.line._dunning_open_credit_domain``) for the run and the
         page: a subsidiary company under the debtor owes and is owed on its own."""
-        self._create_invoice_due(self.debtor, 300.0, self._days_ago(15))
+        self._create_invoice_due(self.debtor, 300.0, days_ago(15))
         refund = self._credit_note(50.0)
         subsidiary = self.env["res.partner"].create(
             {"name": "Debtor One Branch", "parent_id": self.debtor.id, "is_company": True}

@@ -1,7 +1,7 @@
 from odoo import fields
 from odoo.tests import Form, HttpCase, tagged
 
-from .common import DunningCommon
+from .common import DunningCommon, days_ago
 
 
 @tagged("post_install", "-at_install")
@@ -53,8 +53,8 @@ class TestNewMoveForms(DunningCommon):
         other_policy = self._create_policy("Other policy", self.company)
         special = self._create_debtor("Special Debtor")
         special.dunning_policy_id = other_policy
-        invoice = self._create_invoice_due(self.debtor, 100.0, self._days_ago(15))
-        special_invoice = self._create_invoice_due(special, 50.0, self._days_ago(15))
+        invoice = self._create_invoice_due(self.debtor, 100.0, days_ago(15))
+        special_invoice = self._create_invoice_due(special, 50.0, days_ago(15))
         Move = self.env["account.move"]
         entry = Move.create({"move_type": "entry", "ref": "Accrual"})
         new_invoice = Move.new({"move_type": "out_invoice"})
@@ -80,7 +80,7 @@ class TestNewMoveForms(DunningCommon):
 
     def test_edited_partner_keeps_its_overdue_amount(self):
         """In a form an existing customer is a new record with an origin: it owes what the saved one owes."""
-        self._create_invoice_due(self.debtor, 120.0, self._days_ago(20))
+        self._create_invoice_due(self.debtor, 120.0, days_ago(20))
         partner_form = Form(self.debtor)
         partner_form.phone = "+32 2 555 01 01"
         self.assertEqual(partner_form.dunning_overdue_amount, 120.0)

@@ -1,17 +1,10 @@
-from datetime import date, timedelta
-
 from freezegun import freeze_time
 
 from odoo.exceptions import AccessError, ValidationError
 from odoo.tests import tagged
 
+from .common import on
 from .engine_common import DunningEngineCommon
-
-DUE = date(2026, 3, 1)
-
-
-def on(days):
-    return DUE + timedelta(days=days)
 
 
 @tagged("post_install", "-at_install")
@@ -21,8 +14,7 @@ class TestPlansAndDisputes(DunningEngineCommon):
     @classmethod
     def setUpClass(cls):
         super().setUpClass()
-        cls.collector = cls._create_user("collector_plans", "receivable_dunning.group_dunning_user")
-        cls.debtor.dunning_collector_id = cls.collector
+        cls.collector = cls._create_collector("collector_plans")
         cls.policy.write(
             {"plan_max_instalments": 4, "plan_min_amount": 100.0, "plan_max_days": 90, "plan_auto_approve": False}
         )
@@ -37,9 +29,7 @@ class TestPlansAndDisputes(DunningEngineCommon):
 
     def _pay(self, amount, day, invoice=None):
         with freeze_time(on(day)):
-            self.env["account.payment.register"].with_context(
-                active_model="account.move", active_ids=(invoice or self.invoice).ids
-            ).create({"amount": amount, "payment_date": on(day)})._create_payments()
+            self._register_payment(invoice or self.invoice, amount=amount, payment_date=on(day))
 
     # --- plans ------------------------------------------------------------------------------------------------
 
@@ -54,22 +44,27 @@ class TestPlansAndDisputes(DunningEngineCommon):
             run = self._run()
         self.assertEqual(run.reminder_ids.line_ids.move_id, self.invoice | self.other)
 
-    def test_limits_are_checked_with_the_field_named(self):
-        cases = [
-            ({"count": 5}, "Number of instalments"),  # more than 4
-            ({"count": 4, "moves": self.other, "frequency": "weekly"}, "at least"),  # 75 each, minimum 100
-            ({"first": 0}, "First payment"),  # in the past on day 1
-            ({"first": 40, "count": 3}, "after"),  # last on day 101, beyond 90 days
-            ({"frequency": "daily"}, "Frequency"),
-        ]
-        for values, message in cases:
-            with (
-                self.subTest(**{key: str(value) for key, value in values.items()}),
-                self.assertRaises(ValidationError) as caught,
-            ):
-                self._propose(**values)
-            self.assertIn(message, caught.exception.args[0])
+    def _assert_proposal_refused(self, message, **values):
+        """A proposal of ``values`` (see :meth:`_propose`) is refused, with ``message`` naming the limit."""
+        with self.assertRaises(ValidationError) as caught:
+            self._propose(**values)
+        self.assertIn(message, caught.exception.args[0])
         self.assertFalse(self.env["dunning.plan"].search([]))
+
+    def test_plan_of_more_instalments_than_the_policy_allows_is_refused(self):
+        self._assert_proposal_refused("Number of instalments", count=5)  # more than 4
+
+    def test_plan_of_instalments_under_the_minimum_amount_is_refused(self):
+        self._assert_proposal_refused("at least", count=4, moves=self.other, frequency="weekly")  # 75 each, min. 100
+
+    def test_plan_starting_in_the_past_is_refused(self):
+        self._assert_proposal_refused("First payment", first=0)  # in the past on day 1
+
+    def test_plan_ending_beyond_the_policy_longest_plan_is_refused(self):
+        self._assert_proposal_refused("after", first=40, count=3)  # last on day 101, beyond 90 days
+
+    def test_plan_of_an_unknown_frequency_is_refused(self):
+        self._assert_proposal_refused("Frequency", frequency="daily")
 
     def test_invoice_of_another_debtor_is_refused(self):
         stranger = self._create_debtor("Stranger")

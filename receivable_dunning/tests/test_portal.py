@@ -1,14 +1,14 @@
 import re
-from datetime import timedelta
 
 from freezegun import freeze_time
 from lxml import html
 
-from odoo import Command, fields, http
+from odoo import fields
 from odoo.exceptions import UserError
 from odoo.tests import JsonRpcException, tagged
 from odoo.tools import mute_logger
 
+from .common import days_ago, in_days
 from .portal_common import DunningPortalCommon
 
 
@@ -21,7 +21,7 @@ class TestStatementAccess(DunningPortalCommon):
         super().setUpClass()
         cls.company_b = cls.setup_other_company(name="Company B")["company"]
         cls.company_b.dunning_policy_id = cls._create_policy("Policy B", cls.company_b)
-        cls.invoice_b = cls._create_invoice_due(cls.debtor, 640.0, cls._days_ago(15), company=cls.company_b)
+        cls.invoice_b = cls._create_invoice_due(cls.debtor, 640.0, days_ago(15), company=cls.company_b)
 
     def test_statement_lists_the_debtor_open_invoices_and_their_total(self):
         self.invoice_old.dunning_level_id = self.level_1
@@ -50,27 +50,44 @@ class TestStatementAccess(DunningPortalCommon):
         balance = " ".join(page.xpath("//td[contains(@class, 'o_dunning_balance')]")[0].text_content().split())
         self.assertIn("365.00", balance, "425.00 owed, 60.00 credited")
 
-    def test_wrong_tokens_answer_not_found(self):
-        path = self._statement_path()
-        token = path.rsplit("/", 1)[1]
-        flipped = token[:-1] + ("0" if token[-1] != "0" else "1")
-        other_path = self._statement_path(self.stranger)
+    def _assert_statement_not_found(self, path):
+        """``path`` answers 404 and shows nothing of the debtor."""
         with mute_logger("odoo.http"):
-            for probe in (
-                path.replace(token, flipped),
-                path.replace(token, "0-" + "a" * 64),
-                path.replace(token, "garbage"),
-                # the debtor's token on another debtor's page, and the reverse
-                path.replace(f"/{self.debtor.id}/", f"/{self.stranger.id}/"),
-                other_path.replace(f"/{self.stranger.id}/", f"/{self.debtor.id}/"),
-                path.replace(f"/{self.company.id}/", f"/{self.company_b.id}/"),
-                path.replace(f"/{self.debtor.id}/", "/999999999/"),
-            ):
-                with self.subTest(probe=probe):
-                    response = self.url_open(probe)
-                    self.assertEqual(response.status_code, 404)
-                    self.assertNotIn(self.invoice_old.name, response.text)
-                    self.assertNotIn(self.debtor.name, response.text)
+            response = self.url_open(path)
+        self.assertEqual(response.status_code, 404)
+        self.assertNotIn(self.invoice_old.name, response.text)
+        self.assertNotIn(self.debtor.name, response.text)
+
+    def _with_token(self, token):
+        """The debtor's statement path, with ``token`` in place of its own."""
+        path = self._statement_path()
+        return path.replace(path.rsplit("/", 1)[1], token)
+
+    def test_statement_refuses_a_token_with_a_changed_digit(self):
+        token = self._statement_path().rsplit("/", 1)[1]
+        self._assert_statement_not_found(self._with_token(token[:-1] + ("0" if token[-1] != "0" else "1")))
+
+    def test_statement_refuses_a_forged_token_of_the_right_shape(self):
+        self._assert_statement_not_found(self._with_token("0-" + "a" * 64))
+
+    def test_statement_refuses_a_garbage_token(self):
+        self._assert_statement_not_found(self._with_token("garbage"))
+
+    def test_statement_refuses_the_debtor_token_on_another_debtor_page(self):
+        path = self._statement_path()
+        self._assert_statement_not_found(path.replace(f"/{self.debtor.id}/", f"/{self.stranger.id}/"))
+
+    def test_statement_refuses_another_debtor_token_on_the_debtor_page(self):
+        other_path = self._statement_path(self.stranger)
+        self._assert_statement_not_found(other_path.replace(f"/{self.stranger.id}/", f"/{self.debtor.id}/"))
+
+    def test_statement_refuses_the_token_on_another_company_page(self):
+        path = self._statement_path()
+        self._assert_statement_not_found(path.replace(f"/{self.company.id}/", f"/{self.company_b.id}/"))
+
+    def test_statement_refuses_an_unknown_debtor(self):
+        path = self._statement_path()
+        self._assert_statement_not_found(path.replace(f"/{self.debtor.id}/", "/999999999/"))
 
     def test_each_company_statement_lists_its_own_invoices(self):
         # Both companies number their invoices INV/2026/00001...: tell them apart by amount.
@@ -82,7 +99,7 @@ class TestStatementAccess(DunningPortalCommon):
         self.assertIn("640.00", page_b)
         self.assertNotIn("250.00", page_b)
         with mute_logger("odoo.http"):
-            self.assertEqual(self.url_open(f"{path_b}/pay?invoice_ids={self.invoice_old.id}").status_code, 404)
+            self.assertEqual(self._portal_pay(self.invoice_old, path_b).status_code, 404)
             self.assertEqual(self.url_open(f"{path_b}/invoice/{self.invoice_old.id}").status_code, 404)
 
     def test_page_in_the_debtor_language(self):
@@ -99,8 +116,8 @@ class TestStatementAccess(DunningPortalCommon):
         self.policy.statement_link_days = 10
         action = self.debtor.action_dunning_open_statement()
         self.assertEqual(action["type"], "ir.actions.act_url")
-        self.assertIn(fields.Date.add(fields.Date.today(), days=10).strftime("%Y%m%d"), action["url"])
-        self.assertEqual(self.url_open(self._path(action["url"])).status_code, 200)
+        self.assertIn(in_days(10).strftime("%Y%m%d"), action["url"])
+        self.assertEqual(self.url_open(self._build_url(action["url"])).status_code, 200)
         self.debtor.action_dunning_revoke_statement()
         with self.assertRaises(UserError):
             self.debtor.action_dunning_open_statement()
@@ -122,10 +139,10 @@ class TestStatementAccess(DunningPortalCommon):
         today = fields.Date.today()
         path = self._statement_path(valid_until=today)
         self.assertEqual(self.url_open(path).status_code, 200)
-        with freeze_time(today + timedelta(days=1)):
+        with freeze_time(in_days(1)):
             self.assertEqual(self.url_open(path).status_code, 404)
         # The expiry is signed: pushing it back in the URL breaks the token.
-        later = (today + timedelta(days=400)).strftime("%Y%m%d")
+        later = in_days(400).strftime("%Y%m%d")
         self.assertEqual(self.url_open(path.replace(today.strftime("%Y%m%d"), later)).status_code, 404)
 
     def test_reminder_link_expires_with_the_policy_validity(self):
@@ -133,11 +150,11 @@ class TestStatementAccess(DunningPortalCommon):
         run = self._run()
         reminder = run.reminder_ids[:1]
         reminder.date_done = fields.Datetime.now()
-        path = self._path(reminder.statement_url)
-        self.assertIn(fields.Date.add(fields.Date.today(), days=30).strftime("%Y%m%d"), path)
-        self.assertEqual(self.url_open(path).status_code, 200)
-        with freeze_time(fields.Date.add(fields.Date.today(), days=31)):
-            self.assertEqual(self.url_open(path).status_code, 404)
+        url = self._build_url(reminder.statement_url)
+        self.assertIn(in_days(30).strftime("%Y%m%d"), url)
+        self.assertEqual(self.url_open(url).status_code, 200)
+        with freeze_time(in_days(31)):
+            self.assertEqual(self.url_open(url).status_code, 404)
 
     def test_invoice_pdf_only_for_the_debtor_invoices(self):
         path = self._statement_path()
@@ -148,7 +165,7 @@ class TestStatementAccess(DunningPortalCommon):
             self.assertEqual(self.url_open(f"{path}/invoice/{self.stranger_invoice.id}").status_code, 404)
 
     def test_my_home_counts_overdue_invoices_and_leads_to_the_statement(self):
-        user = self._create_portal_user()
+        user = self._create_portal_user("debtor.one.portal", self.debtor)
         self.invoice_old.dunning_level_id = self.level_1
         self.authenticate(user.login, user.login)
         home = self.url_open("/my/home")
@@ -170,48 +187,14 @@ class TestStatementAccess(DunningPortalCommon):
         invoice_page = self.url_open(f"/my/invoices/{self.invoice_old.id}")
         self.assertIn("Reminder: Level 1", " ".join(html.fromstring(invoice_page.content).text_content().split()))
 
-    def _create_portal_user(self):
-        return (
-            self.env["res.users"]
-            .with_context(no_reset_password=True)
-            .create(
-                {
-                    "name": "Debtor One Portal",
-                    "login": "debtor.one.portal",
-                    "password": "debtor.one.portal",
-                    "partner_id": self.debtor.id,
-                    "group_ids": [Command.set([self.env.ref("base.group_portal").id])],
-                    "company_id": self.company.id,
-                    "company_ids": [Command.set(self.company.ids)],
-                }
-            )
-        )
-
 
 @tagged("post_install", "-at_install")
 class TestStatementPayment(DunningPortalCommon):
     """Paying selected invoices: ids and amounts are the server's, whatever the request says."""
 
-    def _transaction_route(self, invoices):
-        return f"{self._statement_path()}/transaction/{'-'.join(map(str, invoices.ids))}"
-
-    def _transaction_params(self, amount, **overrides):
-        return {
-            "provider_id": self.provider.id,
-            "payment_method_id": self.env.ref("payment_demo.payment_method_demo").id,
-            "token_id": None,
-            "amount": amount,
-            "flow": "direct",
-            "tokenization_requested": False,
-            "landing_route": "https://attacker.example.com/",
-            "is_validation": False,
-            "access_token": "ignored",
-            **overrides,
-        }
-
     def test_pay_page_shows_the_total_of_the_selection(self):
         path = self._statement_path()
-        response = self.url_open(f"{path}/pay?invoice_ids={self.invoice_old.id}&invoice_ids={self.invoice_new.id}")
+        response = self._portal_pay(self.invoice_old | self.invoice_new)
         self.assertEqual(response.status_code, 200)
         page = html.fromstring(response.content)
         form = page.xpath("//form[@id='o_payment_form']")[0]
@@ -224,33 +207,24 @@ class TestStatementPayment(DunningPortalCommon):
         self.assertFalse(page.xpath("//input[@name='o_payment_tokenize_checkbox']"), "no card saved from a link")
 
     def test_another_debtor_invoice_is_never_payable(self):
-        path = self._statement_path()
         with mute_logger("odoo.http"):
-            response = self.url_open(
-                f"{path}/pay?invoice_ids={self.invoice_old.id}&invoice_ids={self.stranger_invoice.id}"
-            )
+            response = self._portal_pay(self.invoice_old | self.stranger_invoice)
             self.assertEqual(response.status_code, 404)
             self.assertNotIn(self.stranger_invoice.name, response.text)
             with self.assertRaises(JsonRpcException):
-                self.make_jsonrpc_request(
-                    self._transaction_route(self.invoice_old | self.stranger_invoice), self._transaction_params(1099.0)
-                )
-        self.assertFalse(self.env["payment.transaction"].search([("invoice_ids", "in", self.stranger_invoice.ids)]))
+                self._portal_transaction(self.invoice_old | self.stranger_invoice, 1099.0)
+        self.assertFalse(self._transactions(self.stranger_invoice))
 
     def test_transaction_takes_amount_and_landing_page_from_the_server(self):
         invoices = self.invoice_old | self.invoice_mid
         with mute_logger("odoo.http"), self.assertRaises(JsonRpcException):
-            self.make_jsonrpc_request(self._transaction_route(invoices), self._transaction_params(1.0))
+            self._portal_transaction(invoices, 1.0)
         with mute_logger("odoo.http"), self.assertRaises(JsonRpcException):
-            self.make_jsonrpc_request(
-                self._transaction_route(invoices), self._transaction_params(350.0, partner_id=self.stranger.id)
-            )
+            self._portal_transaction(invoices, 350.0, partner_id=self.stranger.id)
         with mute_logger("odoo.http"), self.assertRaises(JsonRpcException):
-            self.make_jsonrpc_request(
-                self._transaction_route(invoices), self._transaction_params(350.0, tokenization_requested=True)
-            )
-        self.make_jsonrpc_request(self._transaction_route(invoices), self._transaction_params(350.0))
-        transaction = self.env["payment.transaction"].search([("invoice_ids", "in", invoices.ids)])
+            self._portal_transaction(invoices, 350.0, tokenization_requested=True)
+        self._portal_transaction(invoices, 350.0)
+        transaction = self._transactions(invoices)
         self.assertEqual(len(transaction), 1)
         self.assertEqual(transaction.amount, 350.0)
         self.assertEqual(transaction.partner_id, self.debtor)
@@ -262,8 +236,8 @@ class TestStatementPayment(DunningPortalCommon):
         run = self._run()
         pending = run.reminder_ids
         self.assertTrue(pending)
-        self.make_jsonrpc_request(self._transaction_route(invoices), self._transaction_params(350.0))
-        transaction = self.env["payment.transaction"].search([("invoice_ids", "in", invoices.ids)])
+        self._portal_transaction(invoices, 350.0)
+        transaction = self._transactions(invoices)
         transaction._set_done()
         transaction._post_process()
         self.assertEqual(
@@ -280,17 +254,13 @@ class TestStatementPayment(DunningPortalCommon):
     def test_credits_are_deducted_then_set_against_the_paid_invoices(self):
         refund = self._refund(60.0)
         invoices = self.invoice_old | self.invoice_mid
-        page = html.fromstring(
-            self.url_open(
-                f"{self._statement_path()}/pay?invoice_ids={self.invoice_old.id}&invoice_ids={self.invoice_mid.id}"
-            ).content
-        )
+        page = html.fromstring(self._portal_pay(invoices).content)
         self.assertEqual(float(page.xpath("//form[@id='o_payment_form']")[0].get("data-amount")), 290.0)
         self.assertIn(refund.name, page.xpath("//li[contains(@class, 'o_dunning_pay_credit')]")[0].text_content())
         with mute_logger("odoo.http"), self.assertRaises(JsonRpcException):
-            self.make_jsonrpc_request(self._transaction_route(invoices), self._transaction_params(350.0))
-        self.make_jsonrpc_request(self._transaction_route(invoices), self._transaction_params(290.0))
-        transaction = self.env["payment.transaction"].search([("invoice_ids", "in", invoices.ids)])
+            self._portal_transaction(invoices, 350.0)
+        self._portal_transaction(invoices, 290.0)
+        transaction = self._transactions(invoices)
         self.assertEqual(transaction.amount, 290.0)
         self.assertEqual(transaction.dunning_credit_line_ids.move_id, refund)
         transaction._set_done()
@@ -303,8 +273,8 @@ class TestStatementPayment(DunningPortalCommon):
     def test_policy_may_leave_credits_to_the_accountant(self):
         self.policy.statement_deduct_credits = False
         refund = self._refund(60.0)
-        self.make_jsonrpc_request(self._transaction_route(self.invoice_old), self._transaction_params(100.0))
-        transaction = self.env["payment.transaction"].search([("invoice_ids", "in", self.invoice_old.ids)])
+        self._portal_transaction(self.invoice_old, 100.0)
+        transaction = self._transactions(self.invoice_old)
         transaction._set_done()
         transaction._post_process()
         self.assertFalse(transaction.dunning_credit_line_ids)
@@ -313,23 +283,22 @@ class TestStatementPayment(DunningPortalCommon):
     def test_credits_covering_the_selection_settle_it_without_payment(self):
         refund = self._refund(120.0)
         path = self._statement_path()
-        page = html.fromstring(self.url_open(f"{path}/pay?invoice_ids={self.invoice_old.id}").content)
+        page = html.fromstring(self._portal_pay(self.invoice_old).content)
         self.assertFalse(page.xpath("//form[@id='o_payment_form']"), "nothing to pay online")
         self.assertTrue(page.xpath("//form[contains(@class, 'o_dunning_settle_form')]"))
         with mute_logger("odoo.http"), self.assertRaises(JsonRpcException):
-            self.make_jsonrpc_request(self._transaction_route(self.invoice_old), self._transaction_params(0.0))
-        self.authenticate(None, None)
-        csrf = http.Request.csrf_token(self)
-        response = self.url_open(
-            f"{path}/settle", data={"csrf_token": csrf, "invoice_ids": [self.invoice_old.id]}, allow_redirects=False
+            self._portal_transaction(self.invoice_old, 0.0)
+        csrf = self._anonymous_csrf_token()
+        response = self._make_http_post_request(
+            f"{path}/settle", {"csrf_token": csrf, "invoice_ids": [self.invoice_old.id]}
         )
         self.assertEqual(response.status_code, 303)
         self.assertIn("notice=settled", response.headers["Location"])
         self.assertTrue(self.invoice_old.currency_id.is_zero(self.invoice_old.amount_residual))
         self.assertAlmostEqual(refund.amount_residual, 20.0)
         # Credits no longer cover the next invoice: settling it is refused, nothing is reconciled.
-        response = self.url_open(
-            f"{path}/settle", data={"csrf_token": csrf, "invoice_ids": [self.invoice_mid.id]}, allow_redirects=False
+        response = self._make_http_post_request(
+            f"{path}/settle", {"csrf_token": csrf, "invoice_ids": [self.invoice_mid.id]}
         )
         self.assertIn("do not cover", response.text)
         self.assertEqual(self.invoice_mid.payment_state, "not_paid")
@@ -341,27 +310,37 @@ class TestStatementForms(DunningPortalCommon):
 
     def setUp(self):
         super().setUp()
-        self.authenticate(None, None)
-        self.csrf = http.Request.csrf_token(self)
+        self.csrf = self._anonymous_csrf_token()
 
-    def _post(self, route, data, files=None):
-        return self.url_open(f"{self._statement_path()}/{route}", data=data, files=files, allow_redirects=False)
-
-    def test_posts_without_csrf_token_are_refused(self):
+    def _assert_post_refused(self, route, data):
+        """A post of ``data`` to the statement's ``route`` is refused (400) and creates neither dispute nor plan,
+        even under a policy that approves plans at once."""
         self.policy.plan_auto_approve = True
-        plan = {"invoice_ids": [self.invoice_old.id, self.invoice_mid.id], "count": "2", "frequency": "monthly"}
-        plan["first_date"] = fields.Date.to_string(fields.Date.today())
-        for route, data in (("dispute", {"move_id": self.invoice_old.id, "reason": "defective"}), ("plan", plan)):
-            for token in (None, "forged"):
-                with self.subTest(route=route, token=token), mute_logger("odoo.http"):
-                    response = self._post(route, dict(data, **({"csrf_token": token} if token else {})))
-                    self.assertEqual(response.status_code, 400)
+        with mute_logger("odoo.http"):
+            response = self._make_http_post_request(f"{self._statement_path()}/{route}", data)
+        self.assertEqual(response.status_code, 400)
         self.assertFalse(self.env["dunning.dispute"].search([("move_id", "=", self.invoice_old.id)]))
         self.assertFalse(self.env["dunning.plan"].search([]))
 
+    def test_dispute_without_csrf_token_is_refused(self):
+        self._assert_post_refused("dispute", {"move_id": self.invoice_old.id, "reason": "defective"})
+
+    def test_dispute_with_a_forged_csrf_token_is_refused(self):
+        self._assert_post_refused(
+            "dispute", {"move_id": self.invoice_old.id, "reason": "defective", "csrf_token": "forged"}
+        )
+
+    def test_plan_without_csrf_token_is_refused(self):
+        self._assert_post_refused("plan", self._prepare_plan_values(self.invoice_old | self.invoice_mid))
+
+    def test_plan_with_a_forged_csrf_token_is_refused(self):
+        self._assert_post_refused(
+            "plan", self._prepare_plan_values(self.invoice_old | self.invoice_mid, csrf_token="forged")
+        )
+
     def test_dispute_with_attachment(self):
-        response = self._post(
-            "dispute",
+        response = self._make_http_post_request(
+            f"{self._statement_path()}/dispute",
             {
                 "csrf_token": self.csrf,
                 "move_id": self.invoice_mid.id,
@@ -395,39 +374,28 @@ class TestStatementForms(DunningPortalCommon):
 
     def test_dispute_of_another_debtor_invoice_is_not_found(self):
         with mute_logger("odoo.http"):
-            response = self._post(
-                "dispute", {"csrf_token": self.csrf, "move_id": self.stranger_invoice.id, "reason": "defective"}
+            response = self._make_http_post_request(
+                f"{self._statement_path()}/dispute",
+                {"csrf_token": self.csrf, "move_id": self.stranger_invoice.id, "reason": "defective"},
             )
         self.assertEqual(response.status_code, 404)
         self.assertFalse(self.env["dunning.dispute"].search([]))
 
     def test_plan_with_another_debtor_invoice_is_not_found(self):
         with mute_logger("odoo.http"):
-            response = self._post(
-                "plan",
-                {
-                    "csrf_token": self.csrf,
-                    "invoice_ids": [self.invoice_old.id, self.stranger_invoice.id],
-                    "count": "2",
-                    "frequency": "monthly",
-                    "first_date": fields.Date.to_string(fields.Date.today()),
-                },
+            response = self._make_http_post_request(
+                f"{self._statement_path()}/plan",
+                self._prepare_plan_values(self.invoice_old | self.stranger_invoice, csrf_token=self.csrf),
             )
         self.assertEqual(response.status_code, 404)
         self.assertFalse(self.env["dunning.plan"].search([]))
 
     def test_plan_within_limits_is_approved_when_the_policy_says_so(self):
         self.policy.write({"plan_auto_approve": True, "plan_max_instalments": 4, "plan_min_amount": 50.0})
-        first = fields.Date.add(fields.Date.today(), days=7)
-        response = self._post(
-            "plan",
-            {
-                "csrf_token": self.csrf,
-                "invoice_ids": [self.invoice_old.id, self.invoice_mid.id],
-                "count": "3",
-                "frequency": "monthly",
-                "first_date": fields.Date.to_string(first),
-            },
+        first = in_days(7)
+        response = self._make_http_post_request(
+            f"{self._statement_path()}/plan",
+            self._prepare_plan_values(self.invoice_old | self.invoice_mid, "3", first, csrf_token=self.csrf),
         )
         self.assertEqual(response.status_code, 303)
         self.assertIn("notice=plan_approved", response.headers["Location"])
@@ -438,15 +406,8 @@ class TestStatementForms(DunningPortalCommon):
 
     def test_plan_beyond_limits_is_refused_with_the_field_named(self):
         self.policy.write({"plan_max_instalments": 3, "plan_min_amount": 50.0})
-        response = self._post(
-            "plan",
-            {
-                "csrf_token": self.csrf,
-                "invoice_ids": [self.invoice_new.id],
-                "count": "2",
-                "frequency": "monthly",
-                "first_date": fields.Date.to_string(fields.Date.today()),
-            },
+        response = self._make_http_post_request(
+            f"{self._statement_path()}/plan", self._prepare_plan_values(self.invoice_new, csrf_token=self.csrf)
         )
         self.assertEqual(response.status_code, 200)
         error = html.fromstring(response.content).xpath("//div[contains(@class, 'o_dunning_error')]")[0].text_content()
@@ -471,7 +432,7 @@ class TestStatementTour(DunningPortalCommon):
         body = sink.html_body(sink.messages_to("debtor.one@example.com")[0])
         links = re.findall(r'href="([^"]*/dunning/statement/[^"]+)"', body)
         self.assertEqual(len(set(links)), 1, "one statement link in the reminder")
-        self.start_tour(self._path(links[0].replace("&amp;", "&")), "receivable_dunning_portal_pay")
+        self.start_tour(self._build_url(links[0].replace("&amp;", "&")), "receivable_dunning_portal_pay")
         paid_state = self.env["account.move"]._get_invoice_in_payment_state()
         self.assertEqual(self.invoice_old.payment_state, paid_state)
         self.assertEqual(self.invoice_mid.payment_state, paid_state)

@@ -1,16 +1,9 @@
-from datetime import date, timedelta
-
 from freezegun import freeze_time
 
 from odoo.tests import tagged
 
+from .common import on
 from .engine_common import DunningEngineCommon
-
-DUE = date(2026, 3, 1)
-
-
-def on(days):
-    return DUE + timedelta(days=days)
 
 
 @tagged("post_install", "-at_install")
@@ -18,8 +11,7 @@ class TestPromises(DunningEngineCommon):
     @classmethod
     def setUpClass(cls):
         super().setUpClass()
-        cls.collector = cls._create_user("collector_promise", "receivable_dunning.group_dunning_user")
-        cls.debtor.dunning_collector_id = cls.collector
+        cls.collector = cls._create_collector("collector_promise")
         cls.invoice = cls._create_invoice_due(cls.debtor, 1000.0, on(-11))
         with freeze_time(on(0)):
             cls.env["dunning.run"].create({}).action_execute()
@@ -38,9 +30,7 @@ class TestPromises(DunningEngineCommon):
 
     def _pay(self, amount, day):
         with freeze_time(on(day)):
-            self.env["account.payment.register"].with_context(
-                active_model="account.move", active_ids=self.invoice.ids
-            ).create({"amount": amount, "payment_date": on(day)})._create_payments()
+            self._register_payment(self.invoice, amount=amount, payment_date=on(day))
 
     def test_pending_promise_pauses_its_invoices(self):
         self._promise(20)

@@ -12,14 +12,15 @@ import re
 from collections import Counter
 from contextlib import closing, contextmanager
 from unittest.mock import patch
-from urllib.parse import urlsplit
 
 from odoo import Command, fields
 from odoo.sql_db import Cursor
-from odoo.tests import HttpCase, tagged
+from odoo.tests import tagged
 from odoo.tools import SQL
 
+from .common import days_ago
 from .engine_common import DunningEngineCommon
+from .portal_common import DunningHttpCommon
 
 _logger = logging.getLogger(__name__)
 
@@ -45,7 +46,7 @@ MATCHING_BUDGET = 14
 
 
 @tagged("post_install", "-at_install")
-class TestQueryBudgets(DunningEngineCommon, HttpCase):
+class TestQueryBudgets(DunningEngineCommon, DunningHttpCommon):
     @classmethod
     def setUpClass(cls):
         super().setUpClass()
@@ -76,7 +77,7 @@ class TestQueryBudgets(DunningEngineCommon, HttpCase):
     def _invoices(self, debtors, per_debtor, days_overdue, amount=100.0):
         """``per_debtor`` posted invoices per debtor, created and posted in bulk, ``days_overdue`` days past due;
         amounts differ per invoice so that bank lines can be matched by amount."""
-        due = self._days_ago(days_overdue)
+        due = days_ago(days_overdue)
         # The test's rows are not committed, so PostgreSQL's statistics still see empty accounting tables; without
         # fresh ones it may plan account's payment query (an OR join over move lines) as a nested loop that takes
         # minutes on the second batch. ANALYZE counts the rows this transaction inserted.
@@ -260,10 +261,10 @@ class TestQueryBudgets(DunningEngineCommon, HttpCase):
         self._assert_constant("statement values", small, large, STATEMENT_VALUES_BUDGET)
 
         def page(debtor):
-            path = urlsplit(self.env["dunning.statement"].sudo()._url(debtor.sudo(), company)).path
+            url = self._build_url(self.env["dunning.statement"].sudo()._url(debtor.sudo(), company))
 
             def get():
-                response = self.url_open(path)
+                response = self.url_open(url)
                 self.assertEqual(response.status_code, 200)
                 return response.text
 

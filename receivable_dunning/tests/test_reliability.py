@@ -1,4 +1,4 @@
-from datetime import date, timedelta
+from datetime import date
 from unittest.mock import patch
 
 from freezegun import freeze_time
@@ -9,10 +9,11 @@ from odoo.sql_db import db_connect
 from odoo.tests import tagged
 from odoo.tools import mute_logger
 
+from .common import on
 from .engine_common import DunningEngineCommon
 
 DUE = date(2026, 6, 15)
-TODAY = DUE + timedelta(days=11)
+TODAY = on(11, DUE)
 
 
 @tagged("post_install", "-at_install")

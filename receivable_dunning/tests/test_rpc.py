@@ -1,4 +1,3 @@
-import json
 from datetime import datetime, timedelta
 
 from odoo.tests import get_db_name, tagged
@@ -24,14 +23,10 @@ class TestIntegratorRpc(DunningPortalCommon):
         )
 
     def _call(self, key, model, method, **params):
-        response = self.url_open(
+        response = self._make_json_request(
             f"/json/2/{model}/{method}",
-            data=json.dumps(params),
-            headers={
-                "Content-Type": "application/json",
-                "Authorization": f"Bearer {key}",
-                "X-Odoo-Database": get_db_name(),
-            },
+            params,
+            headers={"Authorization": f"Bearer {key}", "X-Odoo-Database": get_db_name()},
         )
         return response.status_code, response.json()
 
@@ -55,7 +50,7 @@ class TestIntegratorRpc(DunningPortalCommon):
         # The statement link, to send through the integrator's own channel; it opens without a login.
         status, action = self._call(key, "res.partner", "action_dunning_open_statement", ids=[self.debtor.id])
         self.assertEqual(status, 200, action)
-        page = self.url_open(self._path(action["url"]))
+        page = self.url_open(self._build_url(action["url"]))
         self.assertEqual(page.status_code, 200)
         self.assertIn(self.invoice_old.name, page.text)
 

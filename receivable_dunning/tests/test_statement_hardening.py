@@ -1,9 +1,7 @@
-import json
 from unittest.mock import patch
 
 from lxml import html
 
-from odoo import Command, fields, http
 from odoo.exceptions import AccessError, UserError
 from odoo.tests import JsonRpcException, tagged
 from odoo.tools import mute_logger
@@ -11,6 +9,7 @@ from odoo.tools import mute_logger
 from .portal_common import DunningPortalCommon
 
 PDF = b"%PDF-1.4\n1 0 obj << /Type /Catalog >> endobj\ntrailer << /Root 1 0 R >>\n%%EOF\n"
+BIG_PDF = PDF + b"0" * (11 * 1024 * 1024)  # over the 10 MB an attachment may weigh
 
 
 @tagged("post_install", "-at_install")
@@ -21,7 +20,6 @@ class TestStatementHardening(DunningPortalCommon):
     @classmethod
     def setUpClass(cls):
         super().setUpClass()
-        cls.demo_method = cls.env.ref("payment_demo.payment_method_demo")
         # sudo: the test user is an accountant, not a payment administrator.
         cls.provider.sudo().allow_tokenization = True
         cls.debtor_token = (
@@ -42,118 +40,74 @@ class TestStatementHardening(DunningPortalCommon):
         cls.debtor_user = cls._create_portal_user("debtor.one.accountant", debtor_contact)
         cls.stranger_user = cls._create_portal_user("debtor.two.portal", cls.stranger)
 
-    @classmethod
-    def _create_portal_user(cls, login, partner):
-        return (
-            cls.env["res.users"]
-            .with_context(no_reset_password=True)
-            .create(
-                {
-                    "name": partner.name,
-                    "login": login,
-                    "password": login,
-                    "partner_id": partner.id,
-                    "group_ids": [Command.set([cls.env.ref("base.group_portal").id])],
-                    "company_id": cls.company.id,
-                    "company_ids": [Command.set(cls.company.ids)],
-                }
-            )
-        )
-
-    # === HELPERS === #
-
-    def _pay_page(self, invoices):
-        query = "&".join(f"invoice_ids={invoice_id}" for invoice_id in invoices.ids)
-        return html.fromstring(self.url_open(f"{self._statement_path()}/pay?{query}").content)
-
-    def _transaction_route(self, invoices, path=None):
-        return f"{path or self._statement_path()}/transaction/{'-'.join(map(str, invoices.ids))}"
-
-    def _transaction_params(self, amount, **overrides):
-        return {
-            "provider_id": self.provider.id,
-            "payment_method_id": self.demo_method.id,
-            "token_id": None,
-            "amount": amount,
-            "flow": "direct",
-            "tokenization_requested": False,
-            "landing_route": "/ignored",
-            "is_validation": False,
-            "access_token": "ignored",
-            **overrides,
-        }
-
-    def _jsonrpc_raw(self, route, params):
-        """The raw JSON-RPC answer of ``route``: what a visitor's browser receives."""
-        with mute_logger("odoo.http"):
-            response = self.url_open(
-                route,
-                data=json.dumps({"jsonrpc": "2.0", "method": "call", "id": 1, "params": params}),
-                headers={"Content-Type": "application/json"},
-            )
-        return response
-
-    def _transactions(self, invoices):
-        return self.env["payment.transaction"].search([("invoice_ids", "in", invoices.ids)])
-
-    def _post(self, route, data, files=None, path=None):
-        with mute_logger("odoo.http"):
-            return self.url_open(
-                f"{path or self._statement_path()}/{route}", data=data, files=files, allow_redirects=False
-            )
-
     # === 1. SAVED PAYMENT METHODS === #
 
-    def test_pay_page_offers_saved_methods_only_to_the_debtor_users(self):
-        def offers(page):
-            tokens = page.xpath(
-                "//input[@name='o_payment_radio'][@data-payment-option-type='token']/@data-payment-option-id"
-            )
-            return tokens, bool(page.xpath("//input[@name='o_payment_tokenize_checkbox']"))
+    def _saved_methods_offered(self, user):
+        """What the pay page offers ``user`` (a visitor without a login if None): the debtor's saved payment
+        methods, and whether it offers to save one."""
+        self.authenticate(user and user.login, user and user.login)
+        page = html.fromstring(self._portal_pay(self.invoice_old).content)
+        tokens = page.xpath(
+            "//input[@name='o_payment_radio'][@data-payment-option-type='token']/@data-payment-option-id"
+        )
+        return tokens, bool(page.xpath("//input[@name='o_payment_tokenize_checkbox']"))
 
-        for user in (None, self.stranger_user):
-            with self.subTest(user=user and user.login):
-                self.authenticate(user and user.login, user and user.login)
-                self.assertEqual(
-                    offers(self._pay_page(self.invoice_old)), ([], False), "nothing saved, nothing to save"
-                )
-        self.authenticate(self.debtor_user.login, self.debtor_user.login)
-        self.assertEqual(offers(self._pay_page(self.invoice_old)), ([str(self.debtor_token.id)], True))
+    def test_pay_page_offers_no_saved_method_to_a_visitor(self):
+        self.assertEqual(self._saved_methods_offered(None), ([], False), "nothing saved, nothing to save")
 
-    def test_transaction_refuses_saved_methods_to_other_link_holders(self):
-        token_params = {"flow": "token", "token_id": self.debtor_token.id, "payment_method_id": None}
-        for user in (None, self.stranger_user):
-            self.authenticate(user and user.login, user and user.login)
-            for overrides in ({"tokenization_requested": True}, token_params):
-                with self.subTest(user=user and user.login, overrides=overrides):
-                    response = self._jsonrpc_raw(
-                        self._transaction_route(self.invoice_old), self._transaction_params(100.0, **overrides)
-                    )
-                    self.assertIn("may use or save its payment methods", response.json()["error"]["data"]["message"])
+    def test_pay_page_offers_no_saved_method_to_another_debtor_user(self):
+        self.assertEqual(self._saved_methods_offered(self.stranger_user), ([], False), "nothing saved, nothing to save")
+
+    def test_pay_page_offers_saved_methods_to_the_debtor_users(self):
+        self.assertEqual(self._saved_methods_offered(self.debtor_user), ([str(self.debtor_token.id)], True))
+
+    def _debtor_card(self):
+        """What the payment form posts to pay with the debtor's saved card."""
+        return {"flow": "token", "token_id": self.debtor_token.id, "payment_method_id": None}
+
+    def _assert_saved_methods_refused(self, user, **overrides):
+        """The transaction route refuses ``user`` (a visitor without a login if None) a payment of the debtor's
+        invoice with ``overrides``, which use or save a payment method, and starts none."""
+        self.authenticate(user and user.login, user and user.login)
+        response = self._portal_transaction_response(self.invoice_old, 100.0, **overrides)
+        self.assertIn("may use or save its payment methods", response.json()["error"]["data"]["message"])
         self.assertFalse(self._transactions(self.invoice_old))
+
+    def test_transaction_refuses_to_save_a_card_for_a_visitor(self):
+        self._assert_saved_methods_refused(None, tokenization_requested=True)
+
+    def test_transaction_refuses_the_debtor_card_to_a_visitor(self):
+        self._assert_saved_methods_refused(None, **self._debtor_card())
+
+    def test_transaction_refuses_to_save_a_card_for_another_debtor_user(self):
+        self._assert_saved_methods_refused(self.stranger_user, tokenization_requested=True)
+
+    def test_transaction_refuses_the_debtor_card_to_another_debtor_user(self):
+        self._assert_saved_methods_refused(self.stranger_user, **self._debtor_card())
+
+    def test_other_link_holder_pays_for_the_debtor_and_saves_nothing(self):
         self.authenticate(self.stranger_user.login, self.stranger_user.login)
-        self.make_jsonrpc_request(self._transaction_route(self.invoice_old), self._transaction_params(100.0))
+        self._portal_transaction(self.invoice_old, 100.0)
         transaction = self._transactions(self.invoice_old)
         self.assertEqual((transaction.partner_id, transaction.tokenize), (self.debtor, False), "paid, nothing saved")
-        transaction.sudo().unlink()
+
+    def test_debtor_user_pays_with_the_debtor_saved_card(self):
         self.authenticate(self.debtor_user.login, self.debtor_user.login)
-        self.make_jsonrpc_request(
-            self._transaction_route(self.invoice_old), self._transaction_params(100.0, **token_params)
-        )
+        self._portal_transaction(self.invoice_old, 100.0, **self._debtor_card())
         self.assertEqual(self._transactions(self.invoice_old).token_id, self.debtor_token)
 
     # === 2. ACCOUNT_PAYMENT'S RULES === #
 
     def test_online_payment_disabled_in_the_settings_refuses_the_transaction(self):
         self.env["ir.config_parameter"].sudo().set_param("account_payment.enable_portal_payment", False)
-        response = self._jsonrpc_raw(self._transaction_route(self.invoice_old), self._transaction_params(100.0))
+        response = self._portal_transaction_response(self.invoice_old, 100.0)
         self.assertIn("Online payment is not available", response.json()["error"]["data"]["message"])
         self.assertFalse(self._transactions(self.invoice_old))
 
     def test_double_submission_gives_one_transaction(self):
         invoices = self.invoice_old | self.invoice_mid
-        self.make_jsonrpc_request(self._transaction_route(invoices), self._transaction_params(350.0))
-        response = self._jsonrpc_raw(self._transaction_route(invoices), self._transaction_params(350.0))
+        self._portal_transaction(invoices, 350.0)
+        response = self._portal_transaction_response(invoices, 350.0)
         self.assertIn(
             f"A payment of invoice {self.invoice_old.name} is already being processed",
             response.json()["error"]["data"]["message"],
@@ -161,7 +115,7 @@ class TestStatementHardening(DunningPortalCommon):
         self.assertEqual(len(self._transactions(invoices)), 1)
 
     def test_pending_payment_blocks_another_and_an_abandoned_draft_does_not(self):
-        self.make_jsonrpc_request(self._transaction_route(self.invoice_old), self._transaction_params(100.0))
+        self._portal_transaction(self.invoice_old, 100.0)
         first = self._transactions(self.invoice_old)
         first._set_pending()
         # Even an hour later, a pending payment is on its way.
@@ -171,26 +125,25 @@ class TestStatementHardening(DunningPortalCommon):
         )
         first.invalidate_recordset()
         with mute_logger("odoo.http"), self.assertRaises(JsonRpcException):
-            self.make_jsonrpc_request(self._transaction_route(self.invoice_old), self._transaction_params(100.0))
+            self._portal_transaction(self.invoice_old, 100.0)
         self.assertEqual(len(self._transactions(self.invoice_old)), 1)
         # A draft of an hour ago is a payment the debtor gave up: a new one may start.
         first.state = "draft"
-        self.make_jsonrpc_request(self._transaction_route(self.invoice_old), self._transaction_params(100.0))
+        self._portal_transaction(self.invoice_old, 100.0)
         self.assertEqual(len(self._transactions(self.invoice_old)), 2)
 
     # === 3. CREDITS === #
 
     def test_credits_of_a_payment_under_way_are_not_deducted_again(self):
         refund = self._refund(60.0)
-        self.make_jsonrpc_request(self._transaction_route(self.invoice_old), self._transaction_params(40.0))
+        self._portal_transaction(self.invoice_old, 40.0)
         first = self._transactions(self.invoice_old)
         self.assertEqual(first.dunning_credit_line_ids.move_id, refund)
         first._set_pending()
         # The credit is the pending payment's: the next invoice is paid in full, and settling with it is refused.
-        self.assertEqual(
-            float(self._pay_page(self.invoice_mid).xpath("//form[@id='o_payment_form']/@data-amount")[0]), 250.0
-        )
-        self.make_jsonrpc_request(self._transaction_route(self.invoice_mid), self._transaction_params(250.0))
+        page = html.fromstring(self._portal_pay(self.invoice_mid).content)
+        self.assertEqual(float(page.xpath("//form[@id='o_payment_form']/@data-amount")[0]), 250.0)
+        self._portal_transaction(self.invoice_mid, 250.0)
         second = self._transactions(self.invoice_mid)
         self.assertEqual((second.amount, second.dunning_credit_line_ids), (250.0, refund.line_ids.browse()))
         # Once the first payment is cancelled, the credit is free again.
@@ -198,10 +151,9 @@ class TestStatementHardening(DunningPortalCommon):
         self.assertEqual(self.invoice_new._dunning_amount_to_pay(), (15.0, first.dunning_credit_line_ids))
 
     def test_credits_failure_after_capture_keeps_the_payment_and_warns_the_collector(self):
-        collector = self._create_user("collector.one", "receivable_dunning.group_dunning_user")
-        self.debtor.dunning_collector_id = collector
+        collector = self._create_collector("collector.one")
         refund = self._refund(60.0)
-        self.make_jsonrpc_request(self._transaction_route(self.invoice_mid), self._transaction_params(190.0))
+        self._portal_transaction(self.invoice_mid, 190.0)
         transaction = self._transactions(self.invoice_mid)
         transaction._set_done()
         Move = type(self.env["account.move"])
@@ -220,19 +172,43 @@ class TestStatementHardening(DunningPortalCommon):
 
     # === 4. MALFORMED INPUT === #
 
-    def test_malformed_tokens_and_ids_answer_not_found_for_any_debtor(self):
-        path = self._statement_path()
-        company_id, debtor_id, token = path.split("/")[3:6]
+    def _statement_path_parts(self):
+        """(company id, debtor id, token) of the debtor's statement path, as text."""
+        return self._statement_path().split("/")[3:6]
+
+    def _assert_malformed_path_not_found(self, bad_path):
+        """``bad_path``, and the invoice download under it, answer 404."""
+        with mute_logger("odoo.http"):
+            self.assertEqual(self.url_open(bad_path).status_code, 404)
+            self.assertEqual(self.url_open(f"{bad_path}/invoice/{self.invoice_old.id}").status_code, 404)
+
+    def test_token_ending_in_a_non_ascii_letter_is_not_found(self):
+        company_id, debtor_id, token = self._statement_path_parts()
+        self._assert_malformed_path_not_found(f"/dunning/statement/{company_id}/{debtor_id}/{token}é")
+
+    def test_token_ending_in_a_non_ascii_letter_is_not_found_for_an_unknown_debtor(self):
+        company_id, _debtor_id, token = self._statement_path_parts()
+        self._assert_malformed_path_not_found(f"/dunning/statement/{company_id}/999999/{token}é")
+
+    def test_token_starting_with_a_non_ascii_letter_is_not_found(self):
+        company_id, debtor_id, token = self._statement_path_parts()
+        self._assert_malformed_path_not_found(f"/dunning/statement/{company_id}/{debtor_id}/é{token[1:]}")
+
+    def test_token_starting_with_a_non_ascii_letter_is_not_found_for_an_unknown_debtor(self):
+        company_id, _debtor_id, token = self._statement_path_parts()
+        self._assert_malformed_path_not_found(f"/dunning/statement/{company_id}/999999/é{token[1:]}")
+
+    def test_company_id_beyond_any_integer_is_not_found(self):
+        _company_id, debtor_id, token = self._statement_path_parts()
+        self._assert_malformed_path_not_found(f"/dunning/statement/99999999999999999999/{debtor_id}/{token}")
+
+    def test_company_id_beyond_any_integer_is_not_found_for_an_unknown_debtor(self):
+        _company_id, _debtor_id, token = self._statement_path_parts()
+        self._assert_malformed_path_not_found(f"/dunning/statement/99999999999999999999/999999/{token}")
+
+    def test_ids_in_other_digits_lead_to_their_canonical_path_for_any_debtor(self):
+        company_id, debtor_id, token = self._statement_path_parts()
         arabic_id = debtor_id.translate(str.maketrans("0123456789", "٠١٢٣٤٥٦٧٨٩"))
-        for partner_id in (debtor_id, "999999"):
-            for bad_path in (
-                f"/dunning/statement/{company_id}/{partner_id}/{token}é",
-                f"/dunning/statement/{company_id}/{partner_id}/é{token[1:]}",
-                f"/dunning/statement/99999999999999999999/{partner_id}/{token}",
-            ):
-                with self.subTest(path=bad_path), mute_logger("odoo.http"):
-                    self.assertEqual(self.url_open(bad_path).status_code, 404)
-                    self.assertEqual(self.url_open(f"{bad_path}/invoice/{self.invoice_old.id}").status_code, 404)
         # Odoo sends ids in other digits to their canonical path, whichever debtor they name.
         for partner_id, ascii_id in ((arabic_id, debtor_id), ("٩٩٩٩٩٩", "999999")):
             response = self.url_open(f"/dunning/statement/{company_id}/{partner_id}/{token}", allow_redirects=False)
@@ -241,100 +217,134 @@ class TestStatementHardening(DunningPortalCommon):
                 response.headers["Location"].endswith(f"/dunning/statement/{company_id}/{ascii_id}/{token}")
             )
 
-    def test_unicode_digits_in_ids_answer_like_any_bad_id(self):
+    def _assert_bad_id_answered_like_any(self, bad):
+        """``bad`` as an invoice id answers as any bad id does, on every route of the statement that takes one."""
         path = self._statement_path()
-        self.authenticate(None, None)
-        csrf = http.Request.csrf_token(self)
-        for bad in ("²", "٣", "abc"):
-            with self.subTest(bad=bad):
-                response = self.url_open(f"{path}/pay?invoice_ids={bad}")
-                self.assertEqual(response.status_code, 200)
-                self.assertIn("Select at least one invoice", response.text)
-                self.assertEqual(self.url_open(f"{path}?dispute={bad}").status_code, 200)
-                plan = {"csrf_token": csrf, "invoice_ids": [self.invoice_old.id], "count": bad, "frequency": "monthly"}
-                plan["first_date"] = fields.Date.to_string(fields.Date.today())
-                self.assertEqual(self._post("plan", plan).status_code, 200)
-                dispute = {"csrf_token": csrf, "move_id": bad, "reason": "defective"}
-                self.assertEqual(self._post("dispute", dispute).status_code, 404)
-                error = self._jsonrpc_raw(f"{path}/transaction/{bad}", self._transaction_params(100.0)).json()["error"]
-                self.assertIn("Select at least one invoice", error["data"]["message"])
+        csrf = self._anonymous_csrf_token()
+        response = self.url_open(f"{path}/pay?invoice_ids={bad}")
+        self.assertEqual(response.status_code, 200)
+        self.assertIn("Select at least one invoice", response.text)
+        self.assertEqual(self.url_open(f"{path}?dispute={bad}").status_code, 200)
+        plan = self._prepare_plan_values(self.invoice_old, bad, csrf_token=csrf)
+        dispute = {"csrf_token": csrf, "move_id": bad, "reason": "defective"}
+        with mute_logger("odoo.http"):
+            self.assertEqual(self._make_http_post_request(f"{path}/plan", plan).status_code, 200)
+            self.assertEqual(self._make_http_post_request(f"{path}/dispute", dispute).status_code, 404)
+            response = self._make_json_rpc_request(f"{path}/transaction/{bad}", self._prepare_transaction_values(100.0))
+        self.assertIn("Select at least one invoice", response.json()["error"]["data"]["message"])
         self.assertFalse(self.env["dunning.dispute"].search([]))
         self.assertFalse(self.env["dunning.plan"].search([]))
 
+    def test_superscript_digit_as_an_id_answers_like_any_bad_id(self):
+        self._assert_bad_id_answered_like_any("²")
+
+    def test_arabic_digit_as_an_id_answers_like_any_bad_id(self):
+        self._assert_bad_id_answered_like_any("٣")
+
+    def test_letters_as_an_id_answer_like_any_bad_id(self):
+        self._assert_bad_id_answered_like_any("abc")
+
     def test_nul_characters_in_texts_are_not_a_server_error(self):
-        self.authenticate(None, None)
-        response = self._post(
-            "dispute",
-            {
-                "csrf_token": http.Request.csrf_token(self),
-                "move_id": self.invoice_old.id,
-                "reason": "other",
-                "description": "Broken\x00pump",
-            },
-        )
+        csrf = self._anonymous_csrf_token()
+        with mute_logger("odoo.http"):
+            response = self._make_http_post_request(
+                f"{self._statement_path()}/dispute",
+                {
+                    "csrf_token": csrf,
+                    "move_id": self.invoice_old.id,
+                    "reason": "other",
+                    "description": "Broken\x00pump",
+                },
+            )
         self.assertEqual(response.status_code, 303)
         self.assertEqual(self.env["dunning.dispute"].search([]).description, "Brokenpump")
 
-    def test_dispute_attachment_too_large_is_refused_before_it_is_read(self):
-        self.authenticate(None, None)
-        data = {"csrf_token": http.Request.csrf_token(self), "move_id": self.invoice_old.id, "reason": "defective"}
-        big = PDF + b"0" * (11 * 1024 * 1024)
-        unknown = self._statement_path().replace(f"/{self.debtor.id}/", "/999999/")
-        with patch.object(type(self.env["dunning.dispute"]), "_open_on_invoice") as dispute_open:
-            for path in (None, unknown):
-                with self.subTest(path=path):
-                    response = self._post(
-                        "dispute", data, files={"attachment": ("big.pdf", big, "application/pdf")}, path=path
-                    )
-                    self.assertEqual(response.status_code, 413)
-            # Forms without a file take no upload either.
-            plan = {"csrf_token": data["csrf_token"], "invoice_ids": [self.invoice_old.id], "count": "2"}
-            response = self._post(
-                "plan", plan, files={"attachment": ("big.pdf", PDF + b"0" * 300_000, "application/pdf")}
-            )
-            self.assertEqual(response.status_code, 413)
+    def _dispute_values(self):
+        """What the dispute form posts for the debtor's oldest invoice, in a visitor's session."""
+        return {"csrf_token": self._anonymous_csrf_token(), "move_id": self.invoice_old.id, "reason": "defective"}
+
+    def _assert_upload_refused_unread(self, path, route, data, attachment):
+        """A post of ``data`` and ``attachment`` to ``route`` of the statement at ``path`` is refused as too large
+        (413) before the form is read: no dispute is opened."""
+        with (
+            patch.object(type(self.env["dunning.dispute"]), "_open_on_invoice") as dispute_open,
+            mute_logger("odoo.http"),
+        ):
+            response = self._make_http_post_request(f"{path}/{route}", data, files={"attachment": attachment})
+        self.assertEqual(response.status_code, 413)
         dispute_open.assert_not_called()
 
-    def test_dispute_attachment_must_be_a_pdf_an_image_or_an_office_document(self):
-        self.authenticate(None, None)
-        data = {"csrf_token": http.Request.csrf_token(self), "move_id": self.invoice_old.id, "reason": "defective"}
-        for name, content in (
-            ("invoice.pdf", b"<html><script>alert(1)</script></html>"),
-            ("photo.png", b"MZ\x90\x00\x03\x00\x00\x00\x04\x00\x00\x00\xff\xff"),
-            ("note.svg", b'<svg xmlns="http://www.w3.org/2000/svg"><script>alert(1)</script></svg>'),
-        ):
-            with self.subTest(name=name):
-                response = self._post("dispute", data, files={"attachment": (name, content, "application/pdf")})
-                self.assertEqual(response.status_code, 200)
-                self.assertIn("is not a PDF, an image or an office document", response.text)
+    def test_dispute_attachment_too_large_is_refused_before_it_is_read(self):
+        self._assert_upload_refused_unread(
+            self._statement_path(), "dispute", self._dispute_values(), ("big.pdf", BIG_PDF, "application/pdf")
+        )
+
+    def test_dispute_attachment_too_large_is_refused_for_an_unknown_debtor_too(self):
+        unknown = self._statement_path().replace(f"/{self.debtor.id}/", "/999999/")
+        self._assert_upload_refused_unread(
+            unknown, "dispute", self._dispute_values(), ("big.pdf", BIG_PDF, "application/pdf")
+        )
+
+    def test_plan_takes_no_upload(self):
+        # Forms without a file take no upload either.
+        plan = {"csrf_token": self._anonymous_csrf_token(), "invoice_ids": [self.invoice_old.id], "count": "2"}
+        self._assert_upload_refused_unread(
+            self._statement_path(), "plan", plan, ("big.pdf", PDF + b"0" * 300_000, "application/pdf")
+        )
+
+    def _post_dispute_attachment(self, name, content):
+        """A dispute of the debtor's oldest invoice, with ``content`` attached as a PDF named ``name``."""
+        data = self._dispute_values()
+        with mute_logger("odoo.http"):
+            return self._make_http_post_request(
+                f"{self._statement_path()}/dispute", data, files={"attachment": (name, content, "application/pdf")}
+            )
+
+    def _assert_attachment_refused(self, name, content):
+        response = self._post_dispute_attachment(name, content)
+        self.assertEqual(response.status_code, 200)
+        self.assertIn("is not a PDF, an image or an office document", response.text)
         self.assertFalse(self.env["dunning.dispute"].search([]))
-        response = self._post("dispute", data, files={"attachment": ("delivery.pdf", PDF, "application/pdf")})
+
+    def test_dispute_refuses_html_named_as_a_pdf(self):
+        self._assert_attachment_refused("invoice.pdf", b"<html><script>alert(1)</script></html>")
+
+    def test_dispute_refuses_a_program_named_as_an_image(self):
+        self._assert_attachment_refused("photo.png", b"MZ\x90\x00\x03\x00\x00\x00\x04\x00\x00\x00\xff\xff")
+
+    def test_dispute_refuses_an_svg_image_with_a_script(self):
+        self._assert_attachment_refused(
+            "note.svg", b'<svg xmlns="http://www.w3.org/2000/svg"><script>alert(1)</script></svg>'
+        )
+
+    def test_dispute_takes_a_pdf_attachment(self):
+        response = self._post_dispute_attachment("delivery.pdf", PDF)
         self.assertEqual(response.status_code, 303)
         attachment = self.env["ir.attachment"].search([("res_model", "=", "dunning.dispute")])
         self.assertEqual((attachment.name, attachment.mimetype), ("delivery.pdf", "application/pdf"))
 
-    def test_json_errors_carry_a_message_never_a_traceback(self):
-        stale = self._jsonrpc_raw(self._transaction_route(self.invoice_old), self._transaction_params(1.0))
-        wrong_token = self._jsonrpc_raw(
-            self._transaction_route(self.invoice_old, path=self._statement_path()[:-4] + "0000"),
-            self._transaction_params(100.0),
-        )
-        with mute_logger("odoo.sql_db"):
-            garbage = self._jsonrpc_raw(
-                self._transaction_route(self.invoice_old), self._transaction_params(100.0, provider_id=["x"])
-            )
-        for response, message in (
-            (stale, "The amount to pay has changed"),
-            (wrong_token, "404: Not Found"),
-            (garbage, ""),
-        ):
-            with self.subTest(message=message):
-                error = response.json()["error"]
-                self.assertIn(message, error["data"]["message"])
-                self.assertTrue(error["data"]["message"])
-                self.assertNotIn("debug", error["data"])
-                self.assertNotIn("Traceback", response.text)
+    def _assert_json_error_without_traceback(self, response, message):
+        """``response`` is a JSON-RPC error whose message (not empty) contains ``message``, with neither debug
+        information nor a traceback, and no payment started."""
+        error = response.json()["error"]
+        self.assertIn(message, error["data"]["message"])
+        self.assertTrue(error["data"]["message"])
+        self.assertNotIn("debug", error["data"])
+        self.assertNotIn("Traceback", response.text)
         self.assertFalse(self._transactions(self.invoice_old))
+
+    def test_json_error_of_a_changed_amount_carries_a_message_never_a_traceback(self):
+        response = self._portal_transaction_response(self.invoice_old, 1.0)
+        self._assert_json_error_without_traceback(response, "The amount to pay has changed")
+
+    def test_json_error_of_a_wrong_token_carries_a_message_never_a_traceback(self):
+        response = self._portal_transaction_response(self.invoice_old, 100.0, path=self._statement_path()[:-4] + "0000")
+        self._assert_json_error_without_traceback(response, "404: Not Found")
+
+    def test_json_error_of_garbage_input_carries_a_message_never_a_traceback(self):
+        with mute_logger("odoo.sql_db"):
+            response = self._portal_transaction_response(self.invoice_old, 100.0, provider_id=["x"])
+        self._assert_json_error_without_traceback(response, "")
 
     # === 5. STATEMENT LINKS === #
 

@@ -19,10 +19,24 @@ class TestPhone(BaseCase):
     def test_international_numbers_without_country(self):
         self.assertEqual(to_e164("+34 612 34 56 78"), "+34612345678")
 
-    def test_invalid_numbers(self):
-        for number in ("", "   ", "12", "not a number", "+33 1"):
-            with self.subTest(number=number), self.assertRaises(InvalidPhoneNumber):
-                to_e164(number, "FR")
+    def _assert_invalid(self, number):
+        with self.assertRaises(InvalidPhoneNumber):
+            to_e164(number, "FR")
+
+    def test_empty_number_is_invalid(self):
+        self._assert_invalid("")
+
+    def test_blank_number_is_invalid(self):
+        self._assert_invalid("   ")
+
+    def test_too_short_number_is_invalid(self):
+        self._assert_invalid("12")
+
+    def test_words_are_no_number(self):
+        self._assert_invalid("not a number")
+
+    def test_truncated_international_number_is_invalid(self):
+        self._assert_invalid("+33 1")
 
 
 @tagged("post_install", "-at_install")

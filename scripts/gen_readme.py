@@ -153,7 +153,7 @@ def render(addon_dir, manifest, org, repo, branch, digest):
     if license_ in LICENSES:
         badges.append(
             (
-                f"https://img.shields.io/badge/licence-{license_.replace('-', '--')}-blue.png",
+                f"https://img.shields.io/badge/license-{license_.replace('-', '--')}-blue.png",
                 LICENSES[license_],
                 f"License: {license_}",
             )
@@ -190,8 +190,10 @@ def render(addon_dir, manifest, org, repo, branch, digest):
         heading("Bug Tracker", "=")
         + f"\nBugs are tracked on `GitHub Issues <https://github.com/{org}/{repo}/issues>`_.\n"
         "In case of trouble, please check there if your issue has already been reported.\n"
-        f"Otherwise, report it with the module ({addon}), the version ({branch}), the steps to reproduce,\n"
-        "what happened and what you expected.\n"
+        "If you spotted it first, help us to smash it by providing a detailed and welcomed\n"
+        f"`feedback <https://github.com/{org}/{repo}/issues/new?body=module:%20{addon}%0Aversion:%20{branch}"
+        "%0A%0A**Steps%20to%20reproduce**%0A-%20...%0A%0A**Current%20behavior**%0A%0A**Expected%20behavior**>`_.\n"
+        "\nDo not contact contributors directly about support or help with technical issues.\n"
     )
     credits_ = [heading("Credits", "=")]
     authors = [author.strip() for author in manifest.get("author", "").split(",") if author.strip()]

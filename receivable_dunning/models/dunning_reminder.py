@@ -603,7 +603,9 @@ class DunningReminder(models.Model):
         """
         channels = self._channels()
         sent = self.browse()
-        for reminder in self.filtered(lambda e: e.state == "queued"):
+        queued = self.filtered(lambda reminder: reminder.state == "queued")
+        queued._ensure_invoice_access_tokens()
+        for reminder in queued:
             try:
                 with self.env.cr.savepoint():
                     reminder._check_contact()
@@ -620,6 +622,27 @@ class DunningReminder(models.Model):
             else:
                 sent |= reminder
         return sent
+
+    def _ensure_invoice_access_tokens(self):
+        """Give the invoices these email reminders list their portal access token, in one statement.
+
+        The email's "View and pay" link (``account.move.get_portal_url``) would otherwise create each missing token
+        through ``account.move.write``, which re-synchronises the invoice's lines: most of a reminder's dispatch
+        time, and row locks on invoices accountants may be working on. A token already there is kept.
+        """
+        moves = self.filtered(lambda reminder: reminder.channel == "email").line_ids.move_id
+        if not moves:
+            return
+        Move = self.env["account.move"]
+        Move.flush_model(["access_token"])
+        self.env.cr.execute(
+            SQL(
+                "UPDATE account_move SET access_token = gen_random_uuid()::text"
+                " WHERE id = ANY(%s) AND access_token IS NULL RETURNING id",
+                moves.ids,
+            )
+        )
+        Move.browse([move_id for (move_id,) in self.env.cr.fetchall()]).invalidate_recordset(["access_token"])
 
     def _mark_failed(self, reason):
         """Fail these reminders with ``reason``: one whose dispatch failed (queued again once its savepoint rolled

@@ -834,11 +834,10 @@ class DunningReminder(models.Model):
         notifications = report["notifications"]
         reminders = self.search([("mail_message_id", "in", notifications.mail_message_id.ids)])
         failure_labels = dict(notifications._fields["failure_type"]._description_selection(self.env))
+        notifications_of = notifications.grouped("mail_message_id")
         failures = {}
         for reminder in reminders:
-            notification = notifications.filtered(
-                lambda n, reminder=reminder: n.mail_message_id == reminder.mail_message_id
-            )[:1]
+            notification = notifications_of[reminder.mail_message_id][:1]
             failures[reminder] = self.env._(
                 "The SMS to %(number)s was not delivered: %(reason)s",
                 number=notification.sms_number,

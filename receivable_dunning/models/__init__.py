@@ -19,6 +19,7 @@ from . import res_partner
 from . import dunning_statement
 from . import res_config_settings
 from . import mail_mail
+from . import mail_template
 from . import sms_tracker
 from . import payment_transaction
 from . import dunning_plan

@@ -591,37 +591,81 @@ class DunningReminder(models.Model):
         }
 
     def _dispatch(self):
-        """Steps 5 and 6: check each reminder's contact, deliver it through its channel and apply its effects, one
-        reminder at a time.
+        """Steps 5 and 6: deliver these reminders through their channels and apply their effects, a channel's
+        reminders together.
 
-        Each reminder is sent and takes effect (invoice levels and dates, charges invoice, debtor's chatter) in its
-        own savepoint: a failure rolls back that reminder alone, which is marked failed with the reason and retried
-        by the next run; the others go on. A charges invoice that cannot be posted leaves the reminder sent: see
+        Reminders whose contact cannot receive them fail at once with the reason. The others are sent per channel
+        as one batch (one rendering per template and language, mails, states and effects written together) in one
+        savepoint. When anything in a batch fails, the batch is rolled back and its reminders are sent again one
+        at a time, each in its own savepoint: the reminder at fault is marked failed with the reason and retried by
+        the next run; the others go on. A charges invoice that cannot be posted leaves the reminder sent: see
         :meth:`_invoice_charges`.
 
         :return: the reminders sent
         """
         channels = self._channels()
-        sent = self.browse()
         queued = self.filtered(lambda reminder: reminder.state == "queued")
-        queued._ensure_invoice_access_tokens()
-        for reminder in queued:
-            try:
-                with self.env.cr.savepoint():
-                    reminder._check_contact()
-                    getattr(reminder, channels[reminder.channel].send)()
-                    reminder._update_state(
-                        ("queued",),
-                        "sent",
-                        extra_vals={"date_done": fields.Datetime.now(), "error_message": False},
+        reachable = queued._fail_unreachable()
+        reachable._ensure_invoice_access_tokens()
+        sent = self.browse()
+        for code, reminders in reachable.grouped("channel").items():
+            channel = channels[code]
+            if len(reminders) > 1:
+                try:
+                    with self.env.cr.savepoint():
+                        reminders._deliver(channel)
+                except Exception:
+                    _logger.info(
+                        "dunning: a batch of %s %s reminders failed; sending them one at a time", len(reminders), code
                     )
-                    reminder._apply_effects()
-            except Exception as error:  # one reminder's failure must spare the others
-                _logger.warning("dunning reminder %s failed: %s", reminder.name, error, exc_info=True)
-                reminder._mark_failed(str(error.args[0]) if error.args else repr(error))
-            else:
-                sent |= reminder
+                else:
+                    sent |= reminders
+                    continue
+            for reminder in reminders:
+                sent |= reminder._deliver_alone(channel)
         return sent
+
+    def _deliver(self, channel):
+        """Send these reminders of ``channel`` together, mark them sent and apply their effects."""
+        # Not tracked: a message per reminder would cost more than the sending itself; Sent On records it, and the
+        # debtor's chatter lists every reminder sent (see _apply_effects).
+        untracked = self.with_context(mail_notrack=True)
+        getattr(untracked, channel.send)()
+        untracked._update_state(
+            ("queued",), "sent", extra_vals={"date_done": fields.Datetime.now(), "error_message": False}
+        )
+        self._apply_effects()
+
+    def _deliver_alone(self, channel):
+        """Send this reminder in its own savepoint; a failure marks it failed with the reason.
+
+        :return: the reminder if it was sent, else an empty recordset
+        """
+        self.ensure_one()
+        try:
+            with self.env.cr.savepoint():
+                self._deliver(channel)
+        except Exception as error:  # one reminder's failure must spare the others
+            _logger.warning("dunning reminder %s failed: %s", self.name, error, exc_info=True)
+            self._mark_failed(str(error.args[0]) if error.args else repr(error))
+            return self.browse()
+        return self
+
+    def _fail_unreachable(self):
+        """Fail the reminders whose recipient cannot be reached through their channel, each with the reason.
+
+        :return: the other reminders
+        """
+        problems = {
+            reminder: self._contact_problem(reminder.channel, reminder.recipient_id or reminder.partner_id)
+            for reminder in self
+        }
+        unreachable = self.browse([reminder.id for reminder, problem in problems.items() if problem])
+        for reminder in unreachable:
+            # A contact to fix, not a fault of the module: no traceback.
+            _logger.warning("dunning reminder %s not sent: %s", reminder.name, problems[reminder])
+            reminder._mark_failed(problems[reminder])
+        return self - unreachable
 
     def _ensure_invoice_access_tokens(self):
         """Give the invoices these email reminders list their portal access token, in one statement.
@@ -711,12 +755,6 @@ class DunningReminder(models.Model):
             )
         return False
 
-    def _check_contact(self):
-        self.ensure_one()
-        problem = self._contact_problem(self.channel, self.recipient_id or self.partner_id)
-        if problem:
-            raise UserError(problem)
-
     def _mail_template(self):
         self.ensure_one()
         if self.reminder_type == "thanks":
@@ -725,19 +763,23 @@ class DunningReminder(models.Model):
         return template
 
     def _send_email(self):
-        """Queue the reminder email in Odoo's mail queue, rendered in the recipient's language."""
-        self.ensure_one()
-        email_values = {}
-        copy_to = self._copy_to()
-        if copy_to:
-            email_values["email_cc"] = copy_to
-        if self.reminder_type == "reminder" and self.level_id.attach_invoices:
-            email_values["attachment_ids"] = [fields.Command.set(self._invoice_attachments().ids)]
-        template = self._mail_template()
-        mail = self.env["mail.mail"].browse(
-            template.send_mail(self.id, raise_exception=True, email_values=email_values)
-        )
-        self.write({"mail_id": mail.id, "mail_message_id": mail.mail_message_id.id})
+        """Queue the reminder emails in Odoo's mail queue, each rendered in its recipient's language.
+
+        One rendering per template for the whole batch (``mail.template.send_mail_batch`` renders per language and
+        creates the mails together), instead of ``send_mail`` per reminder.
+        """
+        # What the statement table reads of the invoices, for the whole batch at once.
+        self.line_ids.move_id.fetch()
+        for (template, copy_to), reminders in self.grouped(
+            lambda reminder: (reminder._mail_template(), reminder._copy_to())
+        ).items():
+            mails = template.send_mail_batch(reminders.ids, email_values={"email_cc": copy_to} if copy_to else None)
+            mail_of = {mail.res_id: mail for mail in mails}
+            for reminder in reminders:
+                mail = mail_of[reminder.id]
+                reminder.write({"mail_id": mail.id, "mail_message_id": mail.mail_message_id.id})
+                if reminder.reminder_type == "reminder" and reminder.level_id.attach_invoices:
+                    mail.attachment_ids = reminder._invoice_attachments()
 
     def _copy_to(self):
         """The formatted address the level copies its reminders to, or False."""
@@ -911,26 +953,46 @@ class DunningReminder(models.Model):
         reminders = self.filtered(lambda reminder: reminder.reminder_type == "reminder")
         if not reminders:
             return
-        escalations = reminders.line_ids.filtered("is_escalation")
-        for level, lines in escalations.grouped("level_id").items():
-            moves = lines.move_id.filtered(lambda move, level=level: level._is_after(move.dunning_level_id))
-            moves.write({"dunning_level_id": level.id})
-        for date, lines in reminders.line_ids.grouped("date_scheduled").items():
-            lines.move_id.write({"dunning_last_date": date})
+        reminders._set_invoice_levels()
         reminders._invoice_charges()
         bodies = {}
+        channel_labels = dict(self._fields["channel"]._description_selection(self.env))
         for reminder in reminders:
             bodies[reminder.partner_id.id] = bodies.get(reminder.partner_id.id, Markup("")) + Markup(
                 "<p>%s</p>"
             ) % self.env._(
                 "Reminder %(name)s sent by %(channel)s at level %(level)s: %(count)s invoice(s), %(amount)s.",
                 name=reminder.name,
-                channel=dict(self._fields["channel"]._description_selection(self.env))[reminder.channel],
+                channel=channel_labels[reminder.channel],
                 level=reminder.level_id.name,
                 count=reminder.invoice_count,
                 amount=reminder._amount_text(),
             )
         self.env["res.partner"].browse(bodies)._message_log_batch(bodies=bodies)
+
+    def _set_invoice_levels(self):
+        """Move the invoices of these sent reminders to the level they reached and the date they were reminded.
+
+        In SQL, a statement per level and per date: ``account.move.write`` would re-synchronise each invoice's
+        lines, mark it as manually modified and log the level on its chatter, for two fields of ours that nothing
+        in accounting reads (the invoice's reminders are on its Reminders button).
+        """
+        Move = self.env["account.move"]
+        fnames = ["dunning_level_id", "dunning_last_date"]
+        Move.flush_model(fnames)
+        for level, lines in self.line_ids.filtered("is_escalation").grouped("level_id").items():
+            moves = lines.move_id.filtered(lambda move, level=level: level._is_after(move.dunning_level_id))
+            if moves:
+                self.env.cr.execute(
+                    SQL("UPDATE account_move SET dunning_level_id = %s WHERE id = ANY(%s)", level.id, moves.ids)
+                )
+        for date, lines in self.line_ids.grouped("date_scheduled").items():
+            self.env.cr.execute(
+                SQL("UPDATE account_move SET dunning_last_date = %s WHERE id = ANY(%s)", date, lines.move_id.ids)
+            )
+        moves = self.line_ids.move_id
+        moves.invalidate_recordset(fnames)
+        moves.modified(fnames)
 
     def _invoice_charges(self):
         """Issue one invoice per debtor and run for the fees and interest of the sent reminders, once.

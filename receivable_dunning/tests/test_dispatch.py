@@ -302,13 +302,95 @@ class TestDispatch(DunningEngineCommon, SMSCase):
     def test_template_error_fails_the_reminder(self):
         run = self._queue()
         with (
-            patch.object(type(self.env["mail.template"]), "send_mail", side_effect=ValueError("broken template")),
+            patch.object(type(self.env["mail.template"]), "send_mail_batch", side_effect=ValueError("broken template")),
             mute_logger("odoo.addons.receivable_dunning.models.dunning_reminder"),
             freeze_time(TODAY),
         ):
             self._dispatch()
         self.assertEqual(run.reminder_ids.state, "failed")
         self.assertEqual(run.reminder_ids.error_message, "broken template")
+
+    def _three_debtors_in_three_languages(self):
+        """The English debtor of the class, a French and a Spanish one, each with an invoice of its own."""
+        module = self.env["ir.module.module"].search([("name", "=", "receivable_dunning")])
+        self.env["res.lang"]._activate_lang("es_ES")
+        module._update_translations(["fr_FR", "es_ES"])
+        french = self._create_debtor("Débiteur Français", email="fr@example.com", lang="fr_FR")
+        spanish = self._create_debtor("Deudor Español", email="es@example.com", lang="es_ES")
+        invoices = {
+            self.debtor: self.invoice,
+            french: self._create_invoice_due(french, 222.0, DUE),
+            spanish: self._create_invoice_due(spanish, 333.0, DUE),
+        }
+        return invoices
+
+    def test_a_batch_gives_each_debtor_its_own_email_in_its_language(self):
+        """One batch, three debtors: each email names its own debtor and invoice only, in the debtor's language,
+        and is what Odoo's own rendering of the template gives for that reminder alone."""
+        invoices = self._three_debtors_in_three_languages()
+        run = self._queue()
+        self.assertEqual(len(run.reminder_ids), 3)
+        with self.smtp_sink() as sink, freeze_time(TODAY):
+            self.assertEqual(self._dispatch(), run.reminder_ids)
+            self._flush_mail_queue()
+        expected_text = {"en_US": "According to our records", "fr_FR": "Selon nos écritures", "es_ES": "Según nuestros"}
+        for debtor, invoice in invoices.items():
+            body = sink.html_body(sink.messages_to(debtor.email)[0])
+            self.assertIn(debtor.name, body)
+            self.assertIn(invoice.name, body)
+            self.assertIn(expected_text[debtor.lang or "en_US"], body)
+            for other in invoices.keys() - {debtor}:
+                self.assertNotIn(other.name, body)
+                self.assertNotIn(invoices[other].name, body)
+        template = self.env.ref("receivable_dunning.mail_template_dunning_reminder")
+        for reminder in run.reminder_ids:
+            # One record: Odoo's own per-record rendering, not the module's batch.
+            alone = template._render_field("body_html", reminder.ids, compute_lang=True)[reminder.id]
+            self.assertEqual(reminder.mail_id.body_html, alone)
+
+    def test_a_reminder_that_cannot_be_rendered_spares_its_batch(self):
+        """A level's template that fails for one debtor: that reminder fails with the reason, the others of its
+        batch are sent."""
+        invoices = self._three_debtors_in_three_languages()
+        french = next(debtor for debtor in invoices if debtor.lang == "fr_FR")
+        self.debtor.union(*invoices).ref = "CUST"
+        french.ref = False
+        template = self.env.ref("receivable_dunning.mail_template_dunning_reminder").copy(
+            {"body_html": '<p>Customer <t t-out="object.partner_id.ref.lower()"/></p>'}
+        )
+        self.level_1.mail_template_id = template
+        run = self._queue()
+        with (
+            mute_logger(
+                "odoo.addons.receivable_dunning.models.dunning_reminder", "odoo.addons.mail.models.mail_render_mixin"
+            ),
+            freeze_time(TODAY),
+        ):
+            sent = self._dispatch()
+        failed = run.reminder_ids.filtered(lambda reminder: reminder.partner_id == french)
+        self.assertEqual(sent, run.reminder_ids - failed)
+        self.assertEqual(failed.state, "failed")
+        self.assertIn("lower", failed.error_message)
+        self.assertEqual(failed.attempt_count, 1)
+        self.assertEqual(set(sent.mapped("state")), {"sent"})
+        self.assertEqual(len(sent.mail_id), 2)
+
+    def test_invoice_links_without_writing_the_invoices(self):
+        """The "View and pay" links get the invoices' tokens without account.move.write: no re-synchronisation of
+        the invoice, no "manually modified" flag, no chatter line on it."""
+        self.assertFalse(self.invoice.access_token)
+        self.invoice.is_manually_modified = False
+        messages_before = self.invoice.message_ids
+        run = self._queue()
+        Move = type(self.env["account.move"])
+        with patch.object(Move, "write", autospec=True, side_effect=Move.write) as move_write, freeze_time(TODAY):
+            self._dispatch()
+        self.assertFalse(move_write.call_args_list)
+        self.assertTrue(self.invoice.access_token)
+        self.assertIn(f"access_token={self.invoice.access_token}", run.reminder_ids.mail_id.body_html)
+        self.assertFalse(self.invoice.is_manually_modified)
+        self.assertEqual(self.invoice.dunning_level_id, self.level_1)
+        self.assertEqual(self.invoice.message_ids, messages_before)
 
     def test_resend_without_new_charges(self):
         self.policy.escalation_mode = "catch_up"
@@ -342,8 +424,8 @@ class TestChannelRegistry(DunningEngineCommon):
             self._create_invoice_due(debtor, 100.0, DUE)
         flown = []
 
-        def send_pigeon(reminder):
-            flown.append(reminder.partner_id)
+        def send_pigeon(reminders):  # a channel's sender gets the batch of its reminders
+            flown.extend(reminders.partner_id)
 
         def contact_problem_pigeon(model, recipient):
             return False if recipient.ref else f"{recipient.name} has no loft (field Reference)."

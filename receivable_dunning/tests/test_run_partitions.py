@@ -112,6 +112,15 @@ class TestRunPartitions(DunningEngineCommon):
         open_invoices = sum(len(self._open_invoices(debtor)) for debtor in self.debtors)
         self.assertEqual(sum(partitions.mapped("invoice_count")), open_invoices)
 
+    def test_split_wakes_every_copy_of_the_partitions_scheduled_action(self):
+        # sudo: scheduled actions are the administrator's; the run is started by the accountant.
+        cron = self.env.ref("receivable_dunning.ir_cron_dunning_run_partition").sudo()
+        copy = cron.copy()  # one more cron worker, as CONFIGURE tells
+        with freeze_time(TODAY):
+            self._run()
+        woken = cron.env["ir.cron.trigger"].search([("cron_id", "in", (cron | copy).ids)]).cron_id
+        self.assertEqual(woken, cron | copy)
+
     def test_company_that_fits_one_partition_runs_as_before(self):
         self._set_partition_size(100)
         with freeze_time(TODAY):

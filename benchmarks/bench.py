@@ -254,7 +254,8 @@ class Bench:
             server_log.close()
 
     def bench_cron(self):
-        """The dunning cron in one process, then in two started together, each on its own copy of the data.
+        """The dunning cron in one process, then in two started together, each on its own copy of the data; each
+        company's run split into partitions that the processes share.
 
         "steady": the sequences already have this year's range, as on every day but the first run of a year;
         "cold": the first run of the year, where both processes create that range.
@@ -265,8 +266,7 @@ class Bench:
         try:
             for name, db in copies.items():
                 self.copy_db(db)
-                if name != "cold":
-                    self.worker("cron_prepare", timeout=300, db=db)
+                self.worker("cron_prepare", timeout=300, db=db, extra=["--first-run"] if name == "cold" else [])
             section["single"] = self.worker("cron", timeout=1800, db=copies["single"])
             section["single_check"] = self.worker("cron_check", timeout=300, db=copies["single"])
             for name in ("double", "cold"):
@@ -567,6 +567,7 @@ def cron_rows(cron):
                 ),
             )
         )
+        rows.append(partition_row(label, workers, check))
         if errors:
             rows.append((f"Cron in {label}: worker errors", f"{len(errors)}: {errors[0][:60]}", "", "", "0", "FAIL"))
         elif name == "double" and workers:
@@ -581,7 +582,43 @@ def cron_rows(cron):
                     "info",
                 )
             )
+            invoices = single_check.get("invoices")
+            if invoices and single.get("seconds"):
+                rows.append(
+                    (
+                        "Cron: ms per open invoice, 1 process / 2 processes (wall time)",
+                        f"{1000 * single['seconds'] / invoices:.3f} / {1000 * wall / invoices:.3f}",
+                        "",
+                        "",
+                        "-",
+                        "info",
+                    )
+                )
     return rows
+
+
+def partition_row(label, workers, check):
+    """Every partition of the runs processed once: done, never retried, by one of the processes, and the reminders
+    each counted add up to those of the runs."""
+    per_worker = [len(worker.get("partitions") or []) for worker in workers]
+    total = check.get("partitions")
+    once = (
+        bool(total)
+        and check.get("partitions_done") == total
+        and check.get("partitions_retried") == 0
+        and sum(per_worker) == total
+        and check.get("partition_reminders") == check.get("partitioned_reminders")
+    )
+    done = f"{check.get('partitions_done', 'n/a')} of {total} ({' + '.join(map(str, per_worker))})"
+    counted = f"{check.get('partition_reminders', 'n/a')} vs {check.get('partitioned_reminders', 'n/a')}"
+    return (
+        f"Cron in {label}: partitions done once (per process); reminders counted by partitions vs queued",
+        f"{done}; {counted}",
+        "",
+        "",
+        "all, once; equal",
+        verdict(once),
+    )
 
 
 def correct_auto(categories, category):

@@ -23,6 +23,10 @@ SIZES = {
     "tiny": {"companies": 2, "debtors": 100, "invoices": 400, "statement_lines": 60, "requests": 60},
 }
 
+# Open invoices per partition of the dunning run in the cron section: the module's default at full size (70k,
+# 20k and 10k invoices: 7, 2 and 1 partitions), smaller below so that the small and tiny runs are split too.
+CRON_PARTITION_SIZE = {"full": 10_000, "small": 500, "tiny": 100}
+
 # The addons measured: ours and the peers (OCA wheels of the bench virtualenv).
 OUR_MODULE = "receivable_dunning"
 PEER_MODULES = ["account_credit_control", "account_reconcile_oca"]

@@ -8,6 +8,7 @@ same data; only the `cron` task commits, on a copy of the bench database. The re
 
 import argparse
 import os
+import socket
 import sys
 import time
 from collections import Counter, defaultdict
@@ -46,6 +47,11 @@ def _meta(env):
     return meta
 
 
+def _unpartitioned(env):
+    """This section measures one run in one transaction: the run is not split (the cron section splits it)."""
+    env["ir.config_parameter"].set_param("receivable_dunning.run_partition_size", 0)
+
+
 def _open_invoice_count(env, company_ids):
     env.cr.execute(
         """SELECT count(*) FROM account_move WHERE move_type = 'out_invoice' AND state = 'posted'
@@ -62,6 +68,7 @@ def task_dunning_ours(args):
         asof = date.fromisoformat(meta["asof"])
         companies = env["res.company"].browse(int(c) for c in meta["companies"])
         invoices = _open_invoice_count(env, companies.ids)
+        _unpartitioned(env)
         env["dunning.run"].search([], limit=1)  # the registry is loaded, as in a running server
         with common.Probe() as probe:
             for company in companies:
@@ -106,6 +113,7 @@ def task_dunning_profile(args):
         original = sql_db.Cursor.execute
         meta = _meta(env)
         asof = date.fromisoformat(meta["asof"])
+        _unpartitioned(env)
         env["dunning.run"].search([], limit=1)
         sql_db.Cursor.execute = counting_execute
         try:
@@ -312,8 +320,11 @@ def task_portal_info(args):
 
 
 def task_cron(args):
-    """The daily dunning cron as a worker runs it; with --barrier, once every worker of the race is ready.
+    """The daily dunning cron, then the partitions cron, as a cron worker runs them; with --barrier, once every
+    worker of the race is ready.
 
+    The daily cron creates each company's run and splits it into partitions (cron_prepare set their size); the
+    partitions cron claims and processes partitions until none is left, as every worker of the race does.
     The worker creates ``<barrier>.ready.<pid>`` when its registry is loaded, then waits for ``<barrier>.go``,
     which the bench creates once all are ready: the workers start within a few milliseconds of each other.
     """
@@ -327,11 +338,24 @@ def task_cron(args):
         try:
             env["dunning.run"]._cron_dunning_run()
             env.cr.commit()
+            env["dunning.run.partition"]._cron_run_partitions()
+            env.cr.commit()
         except Exception as exc:  # reported, not hidden: a second worker must not fail
             error = repr(exc)
             env.cr.rollback()
         ended = time.time()
-        return {"started": started, "ended": ended, "seconds": round(ended - started, 3), "error": error}
+        env.cr.execute(
+            "SELECT array_agg(id ORDER BY id) FROM dunning_run_partition WHERE worker = %s",
+            [f"{socket.gethostname()}:{os.getpid()}"],
+        )
+        partitions = env.cr.fetchone()[0] or []
+        return {
+            "started": started,
+            "ended": ended,
+            "seconds": round(ended - started, 3),
+            "error": error,
+            "partitions": partitions,
+        }
 
 
 def wait_at_barrier(barrier, timeout=120):
@@ -343,12 +367,16 @@ def wait_at_barrier(barrier, timeout=120):
 
 
 def task_cron_prepare(args):
-    """As on any day but the first of a year: the run and reminder sequences already have this year's range."""
+    """The size of the run's partitions for this bench size; unless --first-run, as on any day but the first of a
+    year: the run and reminder sequences already have this year's range."""
     with common.environment(args, args.db) as (_odoo, env):
-        for code in ("dunning.run", "dunning.reminder"):
-            env["ir.sequence"].next_by_code(code)
+        size = common.CRON_PARTITION_SIZE[args.size]
+        env["ir.config_parameter"].set_param("receivable_dunning.run_partition_size", size)
+        if not args.first_run:
+            for code in ("dunning.run", "dunning.reminder"):
+                env["ir.sequence"].next_by_code(code)
         env.cr.commit()
-        return {"prepared": True}
+        return {"prepared": True, "partition_size": size}
 
 
 def task_cron_check(args):
@@ -365,9 +393,36 @@ def task_cron_check(args):
         escalations = env.cr.fetchone()[0]
         env.cr.execute("SELECT count(*) FROM dunning_reminder")
         reminders = env.cr.fetchone()[0]
-        env.cr.execute("SELECT count(*) FROM dunning_run")
-        runs = env.cr.fetchone()[0]
-        return {"duplicates": duplicates, "escalations": escalations, "reminders": reminders, "runs": runs}
+        env.cr.execute("SELECT count(*), count(*) FILTER (WHERE state = 'done') FROM dunning_run")
+        runs, runs_done = env.cr.fetchone()
+        # Each partition done once: done, without a failed attempt, and its reminders those of the whole run.
+        env.cr.execute(
+            """SELECT count(*), count(*) FILTER (WHERE state = 'done'), count(*) FILTER (WHERE attempt_count > 0),
+                      COALESCE(sum(reminder_count), 0), COALESCE(sum(duration), 0)
+                 FROM dunning_run_partition"""
+        )
+        partitions, partitions_done, partitions_retried, partition_reminders, partition_seconds = env.cr.fetchone()
+        env.cr.execute(
+            """SELECT count(*) FROM dunning_reminder
+                WHERE run_id IN (SELECT run_id FROM dunning_run_partition)"""
+        )
+        partitioned_reminders = env.cr.fetchone()[0]
+        env.cr.execute("SELECT array_agg(id) FROM res_company")
+        invoices = _open_invoice_count(env, env.cr.fetchone()[0])
+        return {
+            "invoices": invoices,
+            "duplicates": duplicates,
+            "escalations": escalations,
+            "reminders": reminders,
+            "runs": runs,
+            "runs_done": runs_done,
+            "partitions": partitions,
+            "partitions_done": partitions_done,
+            "partitions_retried": partitions_retried,
+            "partition_reminders": partition_reminders,
+            "partitioned_reminders": partitioned_reminders,
+            "partition_seconds": round(float(partition_seconds), 3),
+        }
 
 
 TASKS = {name[len("task_") :]: func for name, func in globals().items() if name.startswith("task_")}
@@ -382,6 +437,7 @@ def main():
     parser.add_argument("--budget", type=float, default=120.0, help="match_peer: seconds of measured work at most")
     parser.add_argument("--chunk", type=int, default=500, help="match_peer: statement lines per call")
     parser.add_argument("--barrier", default="", help="path prefix of the files that start a race (see task_cron)")
+    parser.add_argument("--first-run", action="store_true", help="cron_prepare: leave the sequences without range")
     common.add_connection_arguments(parser)
     args = parser.parse_args()
     common.emit(TASKS[args.task](args))

@@ -9,6 +9,7 @@ from . import dunning_debtor_invoices_mixin
 from . import dunning_promise
 from . import dunning_run
 from . import dunning_run_exception
+from . import dunning_run_partition
 from . import dunning_debtor
 from . import account_move
 from . import account_move_line

@@ -15,6 +15,9 @@ _logger = logging.getLogger(__name__)
 
 # Set when a failed reminder stops being retried by the daily run; it stays in the "Failed reminders" list.
 MAX_ATTEMPTS = 5
+# Open invoices per partition of a run when ``receivable_dunning.run_partition_size`` is not set: a few seconds of
+# work per partition, so that several workers share a large company evenly (0 or less: never split).
+DEFAULT_PARTITION_SIZE = 10_000
 
 
 class DunningRun(models.Model):
@@ -22,6 +25,8 @@ class DunningRun(models.Model):
 
     Created by the daily scheduled action or by the "Dunning run" wizard. In ``send`` mode the reminders are
     queued for the dispatcher at once; in ``review`` mode they wait as proposals until the accountant sends them.
+    A company with many open invoices is split into ``dunning.run.partition`` records of debtors that any number
+    of workers process; the run is "In Progress" until its last partition is.
     """
 
     _name = "dunning.run"
@@ -45,6 +50,7 @@ class DunningRun(models.Model):
     state = fields.Selection(
         [
             ("draft", "Draft"),
+            ("running", "In Progress"),
             ("review", "To Review"),
             ("done", "Queued"),
             ("failed", "Failed"),
@@ -58,7 +64,8 @@ class DunningRun(models.Model):
     failure_reason = fields.Text(
         readonly=True,
         copy=False,
-        help="Why the run failed. Nothing of a failed run was queued; the next scheduled run tries again.",
+        help="Why the run failed. A run failed as a whole queued nothing; a run split into partitions keeps what "
+        "its other partitions queued. The next scheduled run tries again.",
     )
     policy_ids = fields.Many2many(
         "dunning.policy", string="Policies", check_company=True, help="Only these policies; all when empty."
@@ -68,6 +75,10 @@ class DunningRun(models.Model):
     )
     reminder_ids = fields.One2many("dunning.reminder", "run_id", string="Reminders", readonly=True)
     exception_ids = fields.One2many("dunning.run.exception", "run_id", string="Exceptions", readonly=True)
+    partition_ids = fields.One2many("dunning.run.partition", "run_id", string="Partitions", readonly=True)
+    partition_progress = fields.Float(
+        string="Partitions Processed (%)", compute="_compute_partition_progress", digits=(16, 0)
+    )
     duration = fields.Float(string="Duration (s)", readonly=True, digits=(16, 2))
     debtor_count = fields.Integer(string="Debtors Reminded", compute="_compute_counts")
     invoice_count = fields.Integer(string="Invoices Reminded", compute="_compute_counts")
@@ -119,6 +130,13 @@ class DunningRun(models.Model):
                 f"{channel_labels[channel]} {state_labels[state].lower()}: {count}"
                 for channel, state, count in sorted(by_channel.get(run, []))
             )
+
+    @api.depends("partition_ids.state")
+    def _compute_partition_progress(self):
+        for run in self:
+            partitions = run.partition_ids
+            processed = partitions.filtered(lambda partition: partition.state != "todo")
+            run.partition_progress = 100.0 * len(processed) / len(partitions) if partitions else 0.0
 
     # === CRUD METHODS === #
 
@@ -234,7 +252,9 @@ class DunningRun(models.Model):
         """Run the four steps for this run: retry, select, level, queue.
 
         Serialised per company with a transaction-level advisory lock, so that two workers never queue the same
-        company at once; the unique claim on the reminder lines stays the last line of defence.
+        company at once; the unique claim on the reminder lines stays the last line of defence. A company with
+        more open invoices than a partition holds is only split here: the run goes "In Progress" and the workers
+        of :meth:`~.dunning_run_partition.DunningRunPartition._cron_run_partitions` select, level and queue it.
         """
         self.ensure_one()
         started = time.monotonic()
@@ -247,33 +267,150 @@ class DunningRun(models.Model):
             )
         self._requeue_failed()
         broken_promises = self._check_promises()
-        rows = self._select_invoices()
-        proposals, exceptions = self._level_invoices(rows)
-        self._queue_reminders(proposals, exceptions)
+        bounds = self._partition_bounds()
+        if len(bounds) > 1:
+            self._start_partitions(bounds)
+            return
+        selected, exceptions = self._run_steps()
         broken_promises.escalated = True
-        self.write(
-            {
-                "state": "review" if self.mode == "review" else "done",
-                "duration": time.monotonic() - started,
-            }
-        )
-        if self.mode == "send":
-            self.env["dunning.reminder"]._trigger_dispatch()
+        self._close(time.monotonic() - started)
         _logger.info(
             "dunning run %s (%s): %d invoices selected, %d reminders, %d exceptions in %.2fs",
             self.name,
             self.company_id.name,
-            len(rows),
+            selected,
             len(self.reminder_ids),
-            len(exceptions),
+            exceptions,
             self.duration,
         )
+
+    def _run_steps(self, partition=None):
+        """Steps 2 to 4 (select, level, queue) for the debtors of ``partition``, or all the run's debtors.
+
+        :return: (invoices selected, exceptions recorded)
+        """
+        rows = self._select_invoices(partition)
+        proposals, exceptions = self._level_invoices(rows)
+        self._queue_reminders(proposals, exceptions)
+        return len(rows), len(exceptions)
+
+    def _close(self, duration):
+        """The run has queued (or proposed) all its reminders: wake the dispatcher in send mode."""
+        self.write({"state": "review" if self.mode == "review" else "done", "duration": duration})
+        if self.mode == "send":
+            self.env["dunning.reminder"]._trigger_dispatch()
+
+    def _close_partitioned(self):
+        """Close a run whose partitions are all processed: done (or to review), or failed with the reason."""
+        self.ensure_one()
+        partitions = self.partition_ids
+        # The database's clock, which dated the partitions: the workers' clocks may differ.
+        duration = (self.env.cr.now() - min(partitions.mapped("create_date"))).total_seconds()
+        failed = partitions.filtered(lambda partition: partition.state == "failed")
+        if failed:
+            self.duration = duration
+            self._mark_failed(
+                UserError(
+                    self.env._(
+                        "%(failed)s of %(total)s partitions failed, their debtors were not reminded: %(reason)s",
+                        failed=len(failed),
+                        total=len(partitions),
+                        reason=failed[0].failure_reason,
+                    )
+                )
+            )
+            return
+        self._close(duration)
+        _logger.info(
+            "dunning run %s (%s): %d partitions, %d invoices selected, %d reminders in %.2fs",
+            self.name,
+            self.company_id.name,
+            len(partitions),
+            sum(partitions.mapped("selected_count")),
+            sum(partitions.mapped("reminder_count")),
+            duration,
+        )
+
+    def _partition_bounds(self):
+        """Split the run's debtors into ranges of ids holding about ``receivable_dunning.run_partition_size`` open
+        invoices each, in one query; a debtor is never split, however many invoices it has.
+
+        :return: list of (after id, up to id, open invoices): the first starts at 0, the last has no upper bound
+            (0), so that every debtor, even one invoiced since, is in exactly one; empty when one partition holds
+            them all
+        """
+        # sudo: the partition size is a technical setting, read whoever starts the run.
+        size = int(
+            self.env["ir.config_parameter"]
+            .sudo()
+            .get_param("receivable_dunning.run_partition_size", DEFAULT_PARTITION_SIZE)
+        )
+        if size <= 0:
+            return []
+        Move = self.env["account.move"]
+        Move.flush_model(["commercial_partner_id", "company_id", "move_type", "state", "payment_state"])
+        scope = (
+            SQL("AND commercial_partner_id IN %s", tuple(self.partner_ids.commercial_partner_id.ids))
+            if self.partner_ids
+            else SQL()
+        )
+        # The predicate of the partial index _dunning_open_by_debtor_idx: an index-only count per debtor.
+        rows = self.env.execute_query(
+            SQL(
+                """
+                SELECT MAX(partner_id), SUM(invoices)
+                  FROM (SELECT partner_id, invoices,
+                               -- the invoices of the debtors before this one, in whole partitions
+                               (SUM(invoices) OVER (ORDER BY partner_id) - invoices)::bigint / %(size)s AS bucket
+                          FROM (SELECT commercial_partner_id AS partner_id, COUNT(*) AS invoices
+                                  FROM account_move
+                                 WHERE company_id = %(company_id)s AND move_type = 'out_invoice'
+                                   AND state = 'posted' AND payment_state IN ('not_paid', 'partial') %(scope)s
+                              GROUP BY commercial_partner_id) AS debtor) AS cumulated
+              GROUP BY bucket
+              ORDER BY bucket
+                """,
+                size=size,
+                company_id=self.company_id.id,
+                scope=scope,
+            )
+        )
+        if len(rows) <= 1:
+            return []
+        uptos = [*(upto for upto, _count in rows[:-1]), 0]
+        afters = [0, *uptos[:-1]]
+        return [(after, upto, count) for after, upto, (_max, count) in zip(afters, uptos, rows, strict=True)]
+
+    def _start_partitions(self, bounds):
+        """Record the run's partitions and wake the workers that process them."""
+        # sudo: partitions are the run's machinery, written by the run and its workers only; users read them.
+        self.env["dunning.run.partition"].sudo().create(
+            [
+                {
+                    "run_id": self.id,
+                    "sequence": sequence,
+                    "partner_id_after": after,
+                    "partner_id_upto": upto,
+                    "invoice_count": count,
+                }
+                for sequence, (after, upto, count) in enumerate(bounds, start=1)
+            ]
+        )
+        self.state = "running"
+        self.env["dunning.run.partition"]._trigger_workers()
+        _logger.info("dunning run %s (%s) split into %d partitions", self.name, self.company_id.name, len(bounds))
 
     @api.model
     def _try_lock_company(self, company):
         """Take the company's run lock until the end of the transaction; False when another worker holds it."""
         lock_key = SQL("hashtext(%s)", f"receivable_dunning.run.{company.id}")
         return self.env.execute_query(SQL("SELECT pg_try_advisory_xact_lock(%s)", lock_key))[0][0]
+
+    def _lock_company_shared(self):
+        """Share the company's run lock with the other partitions' workers until the end of the transaction; a run
+        of the whole company (which takes it alone) waits for them, and they for it."""
+        lock_key = SQL("hashtext(%s)", f"receivable_dunning.run.{self.company_id.id}")
+        self.env.execute_query(SQL("SELECT pg_advisory_xact_lock_shared(%s)", lock_key))
 
     def _check_promises(self):
         """Settle the company's pending promises as of the run date; broken ones escalate in this run.
@@ -282,9 +419,16 @@ class DunningRun(models.Model):
         """
         Promise = self.env["dunning.promise"]
         Promise.search([("company_id", "=", self.company_id.id), ("state", "=", "pending")])._settle_pending(self.date)
-        return Promise.search(
+        return self._broken_promises()
+
+    def _broken_promises(self, partition=None):
+        """The company's broken promises not yet escalated, of the debtors of ``partition`` or of all."""
+        promises = self.env["dunning.promise"].search(
             [("company_id", "=", self.company_id.id), ("state", "=", "broken"), ("escalated", "=", False)]
         )
+        if partition:
+            promises = promises.filtered(lambda promise: partition._holds(promise.partner_id.commercial_partner_id))
+        return promises
 
     def _requeue_failed(self):
         """Failed reminders of the company are retried by the next run, up to MAX_ATTEMPTS attempts."""
@@ -297,8 +441,10 @@ class DunningRun(models.Model):
         )
         failed._update_state(("failed",), "queued")
 
-    def _select_invoices(self):
+    def _select_invoices(self, partition=None):
         """Step 2: the company's open customer invoices that a reminder may list, in one query.
+
+        :param partition: a ``dunning.run.partition`` of this run: only its debtors' invoices
 
         :return: one dict per invoice: move_id, partner_id, currency_id, policy_id, date_due, days_overdue,
             amount_residual, level_id, last_date, debtor_on_hold, pause (why the invoice is paused, or None)
@@ -328,6 +474,8 @@ class DunningRun(models.Model):
         filters = [SQL("TRUE")]
         if self.partner_ids:
             filters.append(SQL("move.commercial_partner_id IN %s", tuple(self.partner_ids.commercial_partner_id.ids)))
+        if partition:
+            filters.append(partition._debtor_sql(SQL("move.commercial_partner_id")))
         query = SQL(
             """
             SELECT move.id AS move_id,

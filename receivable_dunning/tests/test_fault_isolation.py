@@ -81,10 +81,10 @@ class TestFaultIsolation(DunningEngineCommon):
         Run = type(self.env["dunning.run"])
         select = Run._select_invoices
 
-        def broken_select(run):
+        def broken_select(run, partition=None):
             if run.company_id == company:
                 raise ValueError(f"the dunning policy of {company.name} has no usable level")
-            return select(run)
+            return select(run, partition)
 
         with patch.object(Run, "_select_invoices", broken_select), mute_logger(RUN_LOGGER):
             yield

@@ -279,6 +279,85 @@ def task_match_peer(args):
         }
 
 
+def _dun_before_reconcile(env, meta):
+    """Untimed set-up of the reconciliation tasks: a dunning run queues reminders, and the invoices they escalate
+    carry that level as if they were sent, so that a payment withdraws pending reminders and queues thank-yous."""
+    asof = date.fromisoformat(meta["asof"])
+    for company in env["res.company"].browse(int(c) for c in meta["companies"]):
+        env["dunning.run"].with_company(company).create(
+            {"company_id": company.id, "trigger": "scheduled", "mode": "send", "date": asof}
+        )._execute()
+    env.flush_all()
+    env.cr.execute(
+        """UPDATE account_move move SET dunning_level_id = line.level_id, dunning_last_date = %s
+             FROM dunning_reminder_line line
+            WHERE line.move_id = move.id AND line.is_escalation""",
+        [asof],
+    )
+    env.invalidate_all()
+
+
+def _auto_lines(env, ids):
+    """The statement lines among ``ids`` that our auto-reconcile cron would reconcile (its threshold, unambiguous)."""
+    lines = env["account.bank.statement.line"].browse(ids)
+    lines.journal_id.dunning_auto_reconcile_threshold = common.AUTO_RECONCILE_THRESHOLD
+    return lines.browse(
+        proposal.bank_line_id
+        for proposal in lines._dunning_match_proposals()
+        if proposal.items and not proposal.ambiguous and proposal.score >= common.AUTO_RECONCILE_THRESHOLD
+    )
+
+
+def task_reconcile_profile(args):
+    """Where our auto-reconciliation spends its time: cProfile of the cron's method on the lines it would
+    reconcile, top functions by cumulative time, and the queries by the receivable_dunning line that caused them.
+    For the module's developers; not part of `make bench`."""
+    import cProfile
+    import io
+    import pstats
+    import traceback
+
+    counts = Counter()
+
+    def counting_execute(cursor, query, params=None, log_exceptions=True):
+        frames = traceback.extract_stack(limit=60)[:-1]
+        ours = [f for f in frames if "receivable_dunning" in f.filename]
+        frame = ours[-1] if ours else frames[-1]
+        text = " ".join(str(getattr(query, "code", query)).split())[:60]
+        counts[f"{os.path.basename(frame.filename)}:{frame.lineno} {frame.name} | {text}"] += 1
+        return original(cursor, query, params, log_exceptions)
+
+    with common.environment(args, args.db) as (odoo, env):
+        meta = _meta(env)
+        _dun_before_reconcile(env, meta)
+        lines = _auto_lines(env, sorted(_expected(env)))[: args.chunk]
+        env.flush_all()
+        sql_db = odoo.sql_db
+        original = sql_db.Cursor.execute
+        profiler = cProfile.Profile()
+        sql_db.Cursor.execute = counting_execute
+        try:
+            started = time.perf_counter()
+            profiler.enable()
+            done = lines._dunning_auto_reconcile()
+            env.flush_all()
+            profiler.disable()
+            seconds = time.perf_counter() - started
+        finally:
+            sql_db.Cursor.execute = original
+        out = io.StringIO()
+        pstats.Stats(profiler, stream=out).sort_stats("cumulative").print_stats(45)
+        env.cr.rollback()
+        return {
+            "lines": len(lines),
+            "reconciled": len(done),
+            "seconds": round(seconds, 2),
+            "queries": sum(counts.values()),
+            "top_queries": counts.most_common(25),
+            "profile": out.getvalue(),
+        }
+
+
 def task_portal_info(args):
     """What the portal load needs: the debtor, its open invoices, our statement URL (absent from older versions)."""
     with common.environment(args, args.db) as (_odoo, env):

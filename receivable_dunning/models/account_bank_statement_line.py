@@ -47,8 +47,21 @@ class AccountBankStatementLine(models.Model):
         lines = self.search(domain, limit=batch_size, order="id").try_lock_for_update()
         if not lines:
             return
-        done = 0
-        for line, proposal in zip(lines, lines._dunning_match_proposals(), strict=True):
+        done = lines._dunning_auto_reconcile()
+        _logger.info("dunning auto-reconciliation: %d of %d statement lines reconciled", len(done), len(lines))
+        remaining = self.search_count(domain) if len(lines) == batch_size else 0
+        self.env["ir.cron"]._commit_progress(len(lines), remaining=remaining)
+
+    # === BUSINESS METHODS === #
+
+    def _dunning_auto_reconcile(self):
+        """Reconcile those of these statement lines whose proposal is unambiguous and scores at least their
+        journal's threshold; a line that fails is left alone, the others go on. Every line is marked tried.
+
+        :return: the statement lines reconciled
+        """
+        done = self.browse()
+        for line, proposal in zip(self, self._dunning_match_proposals(), strict=True):
             threshold = line.journal_id.dunning_auto_reconcile_threshold
             if proposal.items and not proposal.ambiguous and proposal.score >= threshold:
                 try:
@@ -56,18 +69,14 @@ class AccountBankStatementLine(models.Model):
                         line._dunning_reconcile_with(
                             self.env["account.move.line"].browse(i.line_id for i in proposal.items)
                         )
-                        done += 1
+                        done |= line
                 except UserError as error:
                     _logger.info("statement line %s not reconciled automatically: %s", line.id, error)
                 except Exception:  # one line's failure must spare the others of the batch
                     _logger.exception("statement line %s: automatic reconciliation failed", line.id)
         # Reconciled or not, failed or not: every line of the batch was tried, so that none is retried forever.
-        lines.dunning_auto_match_tried = True
-        _logger.info("dunning auto-reconciliation: %d of %d statement lines reconciled", done, len(lines))
-        remaining = self.search_count(domain) if len(lines) == batch_size else 0
-        self.env["ir.cron"]._commit_progress(len(lines), remaining=remaining)
-
-    # === BUSINESS METHODS === #
+        self.dunning_auto_match_tried = True
+        return done
 
     @api.model
     def _dunning_auto_match_again_for_invoices(self, invoices):

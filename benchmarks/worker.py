@@ -308,24 +308,95 @@ def _auto_lines(env, ids):
     )
 
 
+def _reconcile_in_chunks(env, lines, reconcile, args):
+    """Reconcile ``lines`` chunk by chunk with ``reconcile(chunk)`` (which returns the lines it reconciled), timed,
+    until done or ``args.budget`` seconds of measured work; the work is kept (rolled back by the caller)."""
+    seconds, queries, reconciled, tried = 0.0, 0, 0, 0
+    rss_before = common.max_rss_mib()
+    for start in range(0, len(lines), args.chunk):
+        if seconds > args.budget:
+            break
+        chunk = lines[start : start + args.chunk]
+        with common.Probe() as probe:
+            done = reconcile(chunk)
+            env.flush_all()
+        seconds += probe.seconds
+        queries += probe.queries
+        reconciled += len(done)
+        tried += len(chunk)
+    return {
+        "seconds": round(seconds, 3),
+        "queries": queries,
+        "peak_memory_mib": round(common.max_rss_mib() - rss_before, 1),
+        "lines": tried,
+        "lines_total": len(lines),
+        "reconciled": reconciled,
+        "lines_per_second": round(reconciled / seconds, 2) if seconds else None,
+    }
+
+
+def task_reconcile_ours(args):
+    """Our auto-reconcile cron's method (`_dunning_auto_reconcile`: matching, entries, reconciliation, what follows a
+    payment) on the statement lines it would reconcile, in the cron's batches, within a budget."""
+    with common.environment(args, args.db) as (_odoo, env):
+        meta = _meta(env)
+        _dun_before_reconcile(env, meta)
+        lines = _auto_lines(env, sorted(_expected(env)))
+        env.flush_all()
+        result = _reconcile_in_chunks(env, lines, lambda chunk: chunk._dunning_auto_reconcile(), args)
+        env.cr.execute("SELECT count(*) FROM dunning_reminder WHERE reminder_type = 'thanks'")
+        result["thanks_queued"] = env.cr.fetchone()[0]
+        env.cr.rollback()
+        return result
+
+
+def task_reconcile_peer(args):
+    """OCA account_reconcile_oca's auto-reconciliation (`_auto_reconcile`: its rules, its invoice query, then
+    `reconcile_bank_line`) on the same statement lines as ours, in chunks, within a budget."""
+    with common.environment(args, args.db, context={"_test_account_reconcile_oca": True}) as (_odoo, env):
+        meta = _meta(env)
+        Line = env["account.bank.statement.line"]
+        if not hasattr(Line, "_auto_reconcile"):
+            return {"available": False}
+        _dun_before_reconcile(env, meta)
+        lines = _auto_lines(env, sorted(_expected(env)))
+        env.flush_all()
+
+        def reconcile(chunk):
+            chunk._auto_reconcile()
+            return chunk.filtered("is_reconciled")
+
+        result = _reconcile_in_chunks(env, lines, reconcile, args)
+        env.cr.rollback()
+        return result
+
+
 def task_reconcile_profile(args):
     """Where our auto-reconciliation spends its time: cProfile of the cron's method on the lines it would
-    reconcile, top functions by cumulative time, and the queries by the receivable_dunning line that caused them.
+    reconcile, top functions by cumulative time, and the queries (count, time) by the receivable_dunning line that
+    caused them.
     For the module's developers; not part of `make bench`."""
     import cProfile
     import io
     import pstats
     import traceback
 
-    counts = Counter()
+    counts, milliseconds, stacks = Counter(), Counter(), {}
 
     def counting_execute(cursor, query, params=None, log_exceptions=True):
         frames = traceback.extract_stack(limit=60)[:-1]
         ours = [f for f in frames if "receivable_dunning" in f.filename]
         frame = ours[-1] if ours else frames[-1]
         text = " ".join(str(getattr(query, "code", query)).split())[:60]
-        counts[f"{os.path.basename(frame.filename)}:{frame.lineno} {frame.name} | {text}"] += 1
-        return original(cursor, query, params, log_exceptions)
+        key = f"{os.path.basename(frame.filename)}:{frame.lineno} {frame.name} | {text}"
+        if key not in stacks:
+            stacks[key] = [f"{os.path.basename(f.filename)}:{f.lineno} {f.name}" for f in frames[-25:]]
+        started = time.perf_counter()
+        try:
+            return original(cursor, query, params, log_exceptions)
+        finally:
+            counts[key] += 1
+            milliseconds[key] += (time.perf_counter() - started) * 1000
 
     with common.environment(args, args.db) as (odoo, env):
         meta = _meta(env)
@@ -354,6 +425,8 @@ def task_reconcile_profile(args):
             "seconds": round(seconds, 2),
             "queries": sum(counts.values()),
             "top_queries": counts.most_common(25),
+            "slowest_queries_ms": [(key, round(ms), counts[key]) for key, ms in milliseconds.most_common(15)],
+            "stacks": {key: stacks[key] for key, _count in counts.most_common(12)},
             "profile": out.getvalue(),
         }
 
@@ -458,8 +531,12 @@ def main():
     parser.add_argument("--db", required=True)
     parser.add_argument("--size", default="small", choices=sorted(common.SIZES))
     parser.add_argument("--seed", type=int, default=common.DEFAULT_SEED)
-    parser.add_argument("--budget", type=float, default=120.0, help="match_peer: seconds of measured work at most")
-    parser.add_argument("--chunk", type=int, default=500, help="match_peer: statement lines per call")
+    parser.add_argument(
+        "--budget", type=float, default=120.0, help="match_peer, reconcile_*: seconds of measured work at most"
+    )
+    parser.add_argument(
+        "--chunk", type=int, default=500, help="match_peer, reconcile_*: statement lines per call (profile: lines)"
+    )
     parser.add_argument("--barrier", default="", help="path prefix of the files that start a race (see task_cron)")
     common.add_connection_arguments(parser)
     args = parser.parse_args()

@@ -503,9 +503,11 @@ def reconcile_rows(reconcile):
     peer_ok = available(peer)
 
     def done(result):
-        partly = f" (in {result['lines']:,} of {result['lines_total']:,} lines)" if result["lines"] < result[
-            "lines_total"
-        ] else ""
+        partly = (
+            f" (in {result['lines']:,} of {result['lines_total']:,} lines)"
+            if result["lines"] < result["lines_total"]
+            else ""
+        )
         return f"{result['reconciled']:,} in {num(result['seconds'], 2)} s{partly}"
 
     ours_rate, peer_rate = ours["lines_per_second"], peer.get("lines_per_second") if peer_ok else None
@@ -742,7 +744,9 @@ def main():
     parser.add_argument("--output", default=os.path.join(HERE, "results.json"))
     parser.add_argument("--log-dir", default=os.path.join(os.environ.get("RD_STATE_DIR", "/var/tmp"), "bench-logs"))
     parser.add_argument("--http-port", type=int, default=8269)
-    parser.add_argument("--skip", default="", help="comma-separated sections: dunning, matching, reconcile, portal, cron")
+    parser.add_argument(
+        "--skip", default="", help="comma-separated sections: dunning, matching, reconcile, portal, cron"
+    )
     parser.add_argument("--update-docs", action="store_true", help="rewrite this size's table in docs/benchmarks.md")
     parser.add_argument("--strict", action="store_true", help="exit 1 when a target is missed")
     common.add_connection_arguments(parser)

@@ -189,8 +189,10 @@ class AccountMove(models.Model):
         )
         pending_reminders = pending_lines.reminder_id
         pending_lines.unlink()
-        still_listing = self.env["dunning.reminder.line"].sudo()._read_group(
-            [("reminder_id", "in", pending_reminders.ids)], groupby=["reminder_id"]
+        still_listing = (
+            self.env["dunning.reminder.line"]
+            .sudo()
+            ._read_group([("reminder_id", "in", pending_reminders.ids)], groupby=["reminder_id"])
         )
         (pending_reminders - self.env["dunning.reminder"].union(*(r for (r,) in still_listing)))._update_state(
             ("draft", "queued", "failed"), "cancelled"

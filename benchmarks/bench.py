@@ -34,6 +34,9 @@ import load  # noqa: E402
 # Seconds a peer measurement may take before it is stopped and reported as a lower bound.
 PEER_BUDGET = {"tiny": 120, "small": 300, "full": 600}
 MATCH_PEER_BUDGET = {"tiny": 60, "small": 120, "full": 180}
+# Seconds of measured reconciliation, ours and the peer's alike, after which the rate is taken on the lines done.
+RECONCILE_BUDGET = {"tiny": 60, "small": 240, "full": 300}
+RECONCILE_TARGET = 20  # statement lines reconciled per second
 SINGLE_CLIENT_REQUESTS = 40
 BARRIER_TIMEOUT = 120  # seconds for the racing workers to load their registry
 CLIENTS = 20
@@ -194,6 +197,15 @@ class Bench:
         peer = self.worker("match_peer", timeout=budget * 3 + 120, extra=[f"--budget={budget}"])
         self.results["matching"] = {"ours": ours, "peer": peer}
 
+    def bench_reconcile(self):
+        budget = RECONCILE_BUDGET[self.args.size]
+        # The set-up (a dunning run, the matching) is untimed but takes its time at full size: a minute or two.
+        timeout = budget * 3 + 600
+        ours = self.worker("reconcile_ours", timeout=timeout, extra=[f"--budget={budget}"])
+        # The peer in smaller chunks: at seconds per line, a chunk of 500 would overrun the budget many times.
+        peer = self.worker("reconcile_peer", timeout=timeout, extra=[f"--budget={budget}", "--chunk=50"])
+        self.results["reconcile"] = {"ours": ours, "peer": peer}
+
     def bench_portal(self):
         info = self.worker("portal_info", timeout=600)
         section = {"info": info}
@@ -297,7 +309,7 @@ class Bench:
     def run(self):
         started = time.perf_counter()
         self.ensure_database()
-        for name in ("dunning", "matching", "portal", "cron"):
+        for name in ("dunning", "matching", "reconcile", "portal", "cron"):
             if name in self.args.skip:
                 continue
             getattr(self, f"bench_{name}")()
@@ -358,7 +370,12 @@ def why_missing(result):
 def table_rows(results):
     """(figure, ours, peer, ratio, target, verdict) rows from the raw results."""
     rows = []
-    for section, make_rows in (("dunning", dunning_rows), ("matching", matching_rows), ("portal", portal_rows)):
+    for section, make_rows in (
+        ("dunning", dunning_rows),
+        ("matching", matching_rows),
+        ("reconcile", reconcile_rows),
+        ("portal", portal_rows),
+    ):
         if results.get(section):
             rows += make_rows(results[section])
     if results.get("cron", {}).get("double"):
@@ -477,6 +494,49 @@ def matching_rows(matching):
     else:
         rows.append(("Matching", why_missing(ours), why_missing(peer), "", "", "FAIL"))
     return rows
+
+
+def reconcile_rows(reconcile):
+    ours, peer = reconcile["ours"], reconcile["peer"]
+    if not available(ours):
+        return [("Reconciliation", why_missing(ours), why_missing(peer), "", "", "FAIL")]
+    peer_ok = available(peer)
+
+    def done(result):
+        partly = (
+            f" (in {result['lines']:,} of {result['lines_total']:,} lines)"
+            if result["lines"] < result["lines_total"]
+            else ""
+        )
+        return f"{result['reconciled']:,} in {num(result['seconds'], 2)} s{partly}"
+
+    ours_rate, peer_rate = ours["lines_per_second"], peer.get("lines_per_second") if peer_ok else None
+    return [
+        (
+            f"Reconciliation of the {ours['lines_total']:,} lines our cron takes: lines reconciled per second",
+            num(ours_rate),
+            num(peer_rate) if peer_ok else why_missing(peer),
+            ratio(ours_rate, peer_rate) if peer_ok and peer_rate else "n/a",
+            f">= {RECONCILE_TARGET}/s",
+            verdict(ours_rate is not None and ours_rate >= RECONCILE_TARGET),
+        ),
+        (
+            "Reconciliation: lines reconciled, time (s)",
+            done(ours),
+            done(peer) if peer_ok else why_missing(peer),
+            "",
+            "-",
+            "info",
+        ),
+        (
+            "Reconciliation: SQL queries per line tried",
+            num(ours["queries"] / ours["lines"]) if ours["lines"] else "n/a",
+            num(peer["queries"] / peer["lines"]) if peer_ok and peer["lines"] else "n/a",
+            "",
+            "-",
+            "info",
+        ),
+    ]
 
 
 def portal_rows(portal):
@@ -721,7 +781,9 @@ def main():
     parser.add_argument("--output", default=os.path.join(HERE, "results.json"))
     parser.add_argument("--log-dir", default=os.path.join(os.environ.get("RD_STATE_DIR", "/var/tmp"), "bench-logs"))
     parser.add_argument("--http-port", type=int, default=8269)
-    parser.add_argument("--skip", default="", help="comma-separated sections: dunning, matching, portal, cron")
+    parser.add_argument(
+        "--skip", default="", help="comma-separated sections: dunning, matching, reconcile, portal, cron"
+    )
     parser.add_argument("--update-docs", action="store_true", help="rewrite this size's table in docs/benchmarks.md")
     parser.add_argument("--strict", action="store_true", help="exit 1 when a target is missed")
     common.add_connection_arguments(parser)

@@ -287,6 +287,158 @@ def task_match_peer(args):
         }
 
 
+def _dun_before_reconcile(env, meta):
+    """Untimed set-up of the reconciliation tasks: a dunning run queues reminders, and the invoices they escalate
+    carry that level as if they were sent, so that a payment withdraws pending reminders and queues thank-yous."""
+    asof = date.fromisoformat(meta["asof"])
+    for company in env["res.company"].browse(int(c) for c in meta["companies"]):
+        env["dunning.run"].with_company(company).create(
+            {"company_id": company.id, "trigger": "scheduled", "mode": "send", "date": asof}
+        )._execute()
+    env.flush_all()
+    env.cr.execute(
+        """UPDATE account_move move SET dunning_level_id = line.level_id, dunning_last_date = %s
+             FROM dunning_reminder_line line
+            WHERE line.move_id = move.id AND line.is_escalation""",
+        [asof],
+    )
+    env.invalidate_all()
+
+
+def _auto_lines(env, ids):
+    """The statement lines among ``ids`` that our auto-reconcile cron would reconcile (its threshold, unambiguous)."""
+    lines = env["account.bank.statement.line"].browse(ids)
+    lines.journal_id.dunning_auto_reconcile_threshold = common.AUTO_RECONCILE_THRESHOLD
+    return lines.browse(
+        proposal.bank_line_id
+        for proposal in lines._dunning_match_proposals()
+        if proposal.items and not proposal.ambiguous and proposal.score >= common.AUTO_RECONCILE_THRESHOLD
+    )
+
+
+def _reconcile_in_chunks(env, lines, reconcile, args):
+    """Reconcile ``lines`` chunk by chunk with ``reconcile(chunk)`` (which returns the lines it reconciled), timed,
+    until done or ``args.budget`` seconds of measured work; the work is kept (rolled back by the caller)."""
+    seconds, queries, reconciled, tried = 0.0, 0, 0, 0
+    rss_before = common.max_rss_mib()
+    for start in range(0, len(lines), args.chunk):
+        if seconds > args.budget:
+            break
+        chunk = lines[start : start + args.chunk]
+        with common.Probe() as probe:
+            done = reconcile(chunk)
+            env.flush_all()
+        seconds += probe.seconds
+        queries += probe.queries
+        reconciled += len(done)
+        tried += len(chunk)
+    return {
+        "seconds": round(seconds, 3),
+        "queries": queries,
+        "peak_memory_mib": round(common.max_rss_mib() - rss_before, 1),
+        "lines": tried,
+        "lines_total": len(lines),
+        "reconciled": reconciled,
+        "lines_per_second": round(reconciled / seconds, 2) if seconds else None,
+    }
+
+
+def task_reconcile_ours(args):
+    """Our auto-reconcile cron's method (`_dunning_auto_reconcile`: matching, entries, reconciliation, what follows a
+    payment) on the statement lines it would reconcile, in the cron's batches, within a budget."""
+    with common.environment(args, args.db) as (_odoo, env):
+        meta = _meta(env)
+        _dun_before_reconcile(env, meta)
+        lines = _auto_lines(env, sorted(_expected(env)))
+        env.flush_all()
+        result = _reconcile_in_chunks(env, lines, lambda chunk: chunk._dunning_auto_reconcile(), args)
+        env.cr.execute("SELECT count(*) FROM dunning_reminder WHERE reminder_type = 'thanks'")
+        result["thanks_queued"] = env.cr.fetchone()[0]
+        env.cr.rollback()
+        return result
+
+
+def task_reconcile_peer(args):
+    """OCA account_reconcile_oca's auto-reconciliation (`_auto_reconcile`: its rules, its invoice query, then
+    `reconcile_bank_line`) on the same statement lines as ours, in chunks, within a budget."""
+    with common.environment(args, args.db, context={"_test_account_reconcile_oca": True}) as (_odoo, env):
+        meta = _meta(env)
+        Line = env["account.bank.statement.line"]
+        if not hasattr(Line, "_auto_reconcile"):
+            return {"available": False}
+        _dun_before_reconcile(env, meta)
+        lines = _auto_lines(env, sorted(_expected(env)))
+        env.flush_all()
+
+        def reconcile(chunk):
+            chunk._auto_reconcile()
+            return chunk.filtered("is_reconciled")
+
+        result = _reconcile_in_chunks(env, lines, reconcile, args)
+        env.cr.rollback()
+        return result
+
+
+def task_reconcile_profile(args):
+    """Where our auto-reconciliation spends its time: cProfile of the cron's method on the lines it would
+    reconcile, top functions by cumulative time, and the queries (count, time) by the receivable_dunning line that
+    caused them.
+    For the module's developers; not part of `make bench`."""
+    import cProfile
+    import io
+    import pstats
+    import traceback
+
+    counts, milliseconds, stacks = Counter(), Counter(), {}
+
+    def counting_execute(cursor, query, params=None, log_exceptions=True):
+        frames = traceback.extract_stack(limit=60)[:-1]
+        ours = [f for f in frames if "receivable_dunning" in f.filename]
+        frame = ours[-1] if ours else frames[-1]
+        text = " ".join(str(getattr(query, "code", query)).split())[:60]
+        key = f"{os.path.basename(frame.filename)}:{frame.lineno} {frame.name} | {text}"
+        if key not in stacks:
+            stacks[key] = [f"{os.path.basename(f.filename)}:{f.lineno} {f.name}" for f in frames[-25:]]
+        started = time.perf_counter()
+        try:
+            return original(cursor, query, params, log_exceptions)
+        finally:
+            counts[key] += 1
+            milliseconds[key] += (time.perf_counter() - started) * 1000
+
+    with common.environment(args, args.db) as (odoo, env):
+        meta = _meta(env)
+        _dun_before_reconcile(env, meta)
+        lines = _auto_lines(env, sorted(_expected(env)))[: args.chunk]
+        env.flush_all()
+        sql_db = odoo.sql_db
+        original = sql_db.Cursor.execute
+        profiler = cProfile.Profile()
+        sql_db.Cursor.execute = counting_execute
+        try:
+            started = time.perf_counter()
+            profiler.enable()
+            done = lines._dunning_auto_reconcile()
+            env.flush_all()
+            profiler.disable()
+            seconds = time.perf_counter() - started
+        finally:
+            sql_db.Cursor.execute = original
+        out = io.StringIO()
+        pstats.Stats(profiler, stream=out).sort_stats("cumulative").print_stats(45)
+        env.cr.rollback()
+        return {
+            "lines": len(lines),
+            "reconciled": len(done),
+            "seconds": round(seconds, 2),
+            "queries": sum(counts.values()),
+            "top_queries": counts.most_common(25),
+            "slowest_queries_ms": [(key, round(ms), counts[key]) for key, ms in milliseconds.most_common(15)],
+            "stacks": {key: stacks[key] for key, _count in counts.most_common(12)},
+            "profile": out.getvalue(),
+        }
+
+
 def task_portal_info(args):
     """What the portal load needs: the debtor, its open invoices, our statement URL (absent from older versions)."""
     with common.environment(args, args.db) as (_odoo, env):
@@ -434,8 +586,12 @@ def main():
     parser.add_argument("--db", required=True)
     parser.add_argument("--size", default="small", choices=sorted(common.SIZES))
     parser.add_argument("--seed", type=int, default=common.DEFAULT_SEED)
-    parser.add_argument("--budget", type=float, default=120.0, help="match_peer: seconds of measured work at most")
-    parser.add_argument("--chunk", type=int, default=500, help="match_peer: statement lines per call")
+    parser.add_argument(
+        "--budget", type=float, default=120.0, help="match_peer, reconcile_*: seconds of measured work at most"
+    )
+    parser.add_argument(
+        "--chunk", type=int, default=500, help="match_peer, reconcile_*: statement lines per call (profile: lines)"
+    )
     parser.add_argument("--barrier", default="", help="path prefix of the files that start a race (see task_cron)")
     parser.add_argument("--first-run", action="store_true", help="cron_prepare: leave the sequences without range")
     common.add_connection_arguments(parser)

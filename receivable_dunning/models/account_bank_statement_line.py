@@ -1,6 +1,7 @@
 import logging
+from collections import defaultdict
 
-from odoo import Command, api, fields, models
+from odoo import api, fields, models
 from odoo.exceptions import UserError
 from odoo.fields import Domain
 from odoo.tools import SQL
@@ -47,27 +48,87 @@ class AccountBankStatementLine(models.Model):
         lines = self.search(domain, limit=batch_size, order="id").try_lock_for_update()
         if not lines:
             return
-        done = 0
-        for line, proposal in zip(lines, lines._dunning_match_proposals(), strict=True):
-            threshold = line.journal_id.dunning_auto_reconcile_threshold
-            if proposal.items and not proposal.ambiguous and proposal.score >= threshold:
-                try:
-                    with self.env.cr.savepoint():
-                        line._dunning_reconcile_with(
-                            self.env["account.move.line"].browse(i.line_id for i in proposal.items)
-                        )
-                        done += 1
-                except UserError as error:
-                    _logger.info("statement line %s not reconciled automatically: %s", line.id, error)
-                except Exception:  # one line's failure must spare the others of the batch
-                    _logger.exception("statement line %s: automatic reconciliation failed", line.id)
-        # Reconciled or not, failed or not: every line of the batch was tried, so that none is retried forever.
-        lines.dunning_auto_match_tried = True
-        _logger.info("dunning auto-reconciliation: %d of %d statement lines reconciled", done, len(lines))
+        done = lines._dunning_auto_reconcile()
+        _logger.info("dunning auto-reconciliation: %d of %d statement lines reconciled", len(done), len(lines))
         remaining = self.search_count(domain) if len(lines) == batch_size else 0
         self.env["ir.cron"]._commit_progress(len(lines), remaining=remaining)
 
     # === BUSINESS METHODS === #
+
+    def _dunning_auto_reconcile(self):
+        """Reconcile those of these statement lines whose proposal is unambiguous and scores at least their
+        journal's threshold; a line that fails is left alone, the others go on. Every line is marked tried.
+
+        :return: the statement lines reconciled
+        """
+        items_by_line = {}
+        for line, proposal in zip(self, self._dunning_match_proposals(), strict=True):
+            threshold = line.journal_id.dunning_auto_reconcile_threshold
+            if proposal.items and not proposal.ambiguous and proposal.score >= threshold:
+                items_by_line[line] = self.env["account.move.line"].browse(i.line_id for i in proposal.items)
+        done = self._dunning_reconcile_batch(items_by_line)
+        # Reconciled or not, failed or not: every line of the batch was tried, so that none is retried forever.
+        self.dunning_auto_match_tried = True
+        return done
+
+    @api.model
+    def _dunning_reconcile_batch(self, items_by_line):
+        """Reconcile statement lines with their open receivable items, as a batch: each line's entry is rewritten,
+        then all are reconciled in one reconciliation plan, so that what follows a payment (paid invoices leave
+        the reminders, thank-yous, promises) runs once for the batch.
+
+        When anything in the batch fails, the batch is undone and its lines are reconciled one at a time, each in
+        its own savepoint: a failing line spares the others. A line that claims an item an earlier line of the
+        batch claims too goes alone after the batch, so that the first pays it as it would one at a time.
+
+        :param dict items_by_line: statement line -> ``account.move.line`` items it pays
+        :return: the statement lines reconciled
+        """
+        Item = self.env["account.move.line"]
+        lines = self.browse(line.id for line in items_by_line)
+        # The lines and items read together (one query per model, not per line): each line's items are prefetched
+        # with all the others.
+        items = Item.union(*items_by_line.values())
+        (items | lines.move_id.line_ids).fetch()
+        (items.move_id | lines.move_id).fetch()
+        items_by_line = {
+            line.with_prefetch(lines._prefetch_ids): line_items.with_prefetch(items._prefetch_ids)
+            for line, line_items in items_by_line.items()
+        }
+        batch, alone, claimed = {}, {}, Item
+        for line, line_items in items_by_line.items():
+            if line_items & claimed:
+                alone[line] = line_items
+                continue
+            claimed |= line_items
+            batch[line] = line_items
+        done = self.browse()
+        if batch:
+            try:
+                with self.env.cr.savepoint():
+                    prepared = {}
+                    for line, line_items in batch.items():
+                        try:
+                            prepared[line] = line._dunning_prepare_reconcile(line_items)
+                        except UserError as error:
+                            # Checked before anything is written: the line is left out, the batch goes on.
+                            _logger.info("statement line %s not reconciled automatically: %s", line.id, error)
+                    if prepared:
+                        Item._reconcile_plan(self._dunning_rewrite_entries(prepared))
+                done = self.browse(line.id for line in prepared)
+            except Exception:  # one line's failure must spare the others: they are reconciled one at a time
+                _logger.info("dunning auto-reconciliation: batch of %d lines failed, one at a time", len(batch))
+                alone = {**batch, **alone}
+        for line, line_items in alone.items():
+            try:
+                with self.env.cr.savepoint():
+                    line._dunning_reconcile_with(line_items)
+                done |= line
+            except UserError as error:
+                _logger.info("statement line %s not reconciled automatically: %s", line.id, error)
+            except Exception:  # one line's failure must spare the others of the batch
+                _logger.exception("statement line %s: automatic reconciliation failed", line.id)
+        return done
 
     @api.model
     def _dunning_auto_match_again_for_invoices(self, invoices):
@@ -269,6 +330,19 @@ class AccountBankStatementLine(models.Model):
         :param receivable_lines: ``account.move.line`` records, open and receivable
         :raise UserError: when the statement line is already reconciled or an item is no longer open
         """
+        plan = self._dunning_rewrite_entries({self: self._dunning_prepare_reconcile(receivable_lines)})
+        self.env["account.move.line"]._reconcile_plan(plan)
+
+    def _dunning_prepare_reconcile(self, receivable_lines):
+        """Check this statement line and its items, apply the items' credits, and say how the line's entry is to be
+        rewritten (see :meth:`_dunning_reconcile_with`); nothing else is written.
+
+        :param receivable_lines: ``account.move.line`` records, open and receivable
+        :return: ``(partner, counterparts)``: the line's partner (``res.partner``), and ``(item, values)`` of the
+            journal items that replace the suspense line, where item is the ``account.move.line`` the new one
+            pays, or False for what is left on the suspense account
+        :raise UserError: before anything is written, when a check fails
+        """
         self.ensure_one()
         _liquidity, suspense, counterparts_done = self._seek_for_lines()
         if self.is_reconciled or not suspense:
@@ -315,48 +389,67 @@ class AccountBankStatementLine(models.Model):
             counterparts.append((item, {"amount_currency": -paid, "balance": -balance}))
             remaining -= paid
             remaining_balance -= balance
-        commands = [Command.delete(suspense.id)]
-        for item, amounts in counterparts:
-            commands.append(
-                Command.create(
-                    {
-                        "name": self.payment_ref or item.move_id.name,
-                        "account_id": item.account_id.id,
-                        "partner_id": item.partner_id.id,
-                        "currency_id": transaction_currency.id,
-                        **amounts,
-                    }
-                )
+        partner = self.partner_id or receivable_lines.partner_id[:1]
+        new_lines = [
+            (
+                item,
+                {
+                    "name": self.payment_ref or item.move_id.name,
+                    "account_id": item.account_id.id,
+                    "partner_id": item.partner_id.id,
+                    "currency_id": transaction_currency.id,
+                    **amounts,
+                },
             )
+            for item, amounts in counterparts
+        ]
         if not transaction_currency.is_zero(remaining):
-            commands.append(
-                Command.create(
+            new_lines.append(
+                (
+                    False,
                     {
                         "name": self.payment_ref,
                         "account_id": self.journal_id.suspense_account_id.id,
-                        "partner_id": self.partner_id.id,
+                        "partner_id": partner.id,
                         "currency_id": transaction_currency.id,
                         "amount_currency": -remaining,
                         "balance": -remaining_balance,
-                    }
+                    },
                 )
             )
-        if not self.partner_id:
-            self.partner_id = receivable_lines.partner_id[:1]
-        self.with_context(force_delete=True, skip_readonly_check=True).move_id.write({"line_ids": commands})
-        new_lines = self.move_id.line_ids.filtered(
-            lambda aml: aml.account_id.account_type == "asset_receivable" and not aml.reconciled
-        )
-        for item, amounts in counterparts:
-            counterpart = new_lines.filtered(
-                lambda aml, item=item, amounts=amounts: (
-                    aml.account_id == item.account_id
-                    and aml.partner_id == item.partner_id
-                    and transaction_currency.compare_amounts(aml.amount_currency, amounts["amount_currency"]) == 0
-                )
-            )[:1]
-            new_lines -= counterpart
-            (counterpart | item).reconcile()
+        return partner, new_lines
+
+    @api.model
+    def _dunning_rewrite_entries(self, prepared):
+        """Replace the suspense line of each statement line's entry with the journal items prepared for it, for all
+        the lines at once: one unlink, one write of the partners, one create; Odoo checks that every entry stays
+        balanced and brings the statement lines in line with their entries.
+
+        :param dict prepared: statement line -> ``(partner, counterparts)`` of :meth:`_dunning_prepare_reconcile`
+        :return: the reconciliation plan: a list of ``account.move.line`` pairs (new journal item, item it pays)
+        """
+        Item = self.env["account.move.line"]
+        suspense, to_partner, vals_list, paid = Item, defaultdict(lambda: Item), [], []
+        for line, (partner, counterparts) in prepared.items():
+            liquidity, line_suspense, _other = line._seek_for_lines()
+            suspense |= line_suspense
+            if liquidity.partner_id != partner:
+                to_partner[partner] |= liquidity
+            for item, vals in counterparts:
+                vals_list.append({**vals, "move_id": line.move_id.id})
+                paid.append(item)
+        moves = self.browse(line.id for line in prepared).move_id
+        with moves._check_balanced({"records": moves}):
+            suspense.with_context(force_delete=True).unlink()
+            # The statement lines and their entries take the partner from the liquidity lines when the new items
+            # are created, all in one pass (a write of each liquidity line would bring its own line in line alone).
+            for partner, liquidity in to_partner.items():
+                liquidity.with_context(skip_account_move_synchronization=True).write({"partner_id": partner.id})
+            created = Item.create(vals_list)
+        plan = [new | item for new, item in zip(created, paid, strict=True) if item]
+        # The reconciliation reads the pairs together, not pair by pair.
+        plan_ids = [aml_id for pair in plan for aml_id in pair.ids]
+        return [pair.with_prefetch(plan_ids) for pair in plan]
 
     def _dunning_apply_credits(self, invoice_lines, credits):
         """Reconcile the debtor's ``credits`` with ``invoice_lines`` before the payment settles the rest.

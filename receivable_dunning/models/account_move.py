@@ -93,8 +93,12 @@ class AccountMove(models.Model):
         customer is not chosen yet: the web client computes this on a new invoice before anything is filled in."""
         self.dunning_policy_id = False
         invoices = self.filtered(lambda move: move.move_type == "out_invoice" and move.commercial_partner_id)
-        for (partner, company), moves in invoices.grouped(lambda m: (m.commercial_partner_id, m.company_id)).items():
-            moves.dunning_policy_id = partner.with_company(company or self.env.company)._dunning_get_policy()
+        for company, company_moves in invoices.grouped("company_id").items():
+            debtors = company_moves.commercial_partner_id.with_company(company or self.env.company)
+            # One read per company of what _dunning_get_policy reads, not one per debtor.
+            debtors.fetch(["commercial_partner_id", "dunning_policy_id"])
+            for partner, moves in company_moves.grouped("commercial_partner_id").items():
+                moves.dunning_policy_id = partner.with_company(company or self.env.company)._dunning_get_policy()
 
     @api.depends("dunning_level_id", "dunning_last_date", "invoice_date_due", "no_followup", "dunning_hold_until")
     def _compute_dunning_next_date(self):
@@ -185,7 +189,12 @@ class AccountMove(models.Model):
         )
         pending_reminders = pending_lines.reminder_id
         pending_lines.unlink()
-        pending_reminders.filtered(lambda reminder: not reminder.line_ids)._update_state(
+        still_listing = (
+            self.env["dunning.reminder.line"]
+            .sudo()
+            ._read_group([("reminder_id", "in", pending_reminders.ids)], groupby=["reminder_id"])
+        )
+        (pending_reminders - self.env["dunning.reminder"].union(*(r for (r,) in still_listing)))._update_state(
             ("draft", "queued", "failed"), "cancelled"
         )
 

@@ -256,14 +256,14 @@ class TestFaultIsolation(DunningEngineCommon):
         broken = self._bank_line(first.payment_reference, 1000.0)
         fine = self._bank_line(second.payment_reference, 400.0)
         Line = type(self.env["account.bank.statement.line"])
-        reconcile_with = Line._dunning_reconcile_with
+        prepare_reconcile = Line._dunning_prepare_reconcile
 
         def failing_reconcile(line, items):
             if line == broken:
                 raise KeyError("a tax of the bank journal is missing")
-            return reconcile_with(line, items)
+            return prepare_reconcile(line, items)
 
-        with patch.object(Line, "_dunning_reconcile_with", failing_reconcile), mute_logger(STATEMENT_LOGGER):
+        with patch.object(Line, "_dunning_prepare_reconcile", failing_reconcile), mute_logger(STATEMENT_LOGGER):
             self._auto_reconcile()
         self.assertTrue(fine.is_reconciled)
         self.assertIn(second.payment_state, ("paid", "in_payment"))

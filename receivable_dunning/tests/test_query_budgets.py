@@ -1,10 +1,11 @@
-"""Query budgets of the four hot paths: a change that adds a query per record fails one of these tests.
+"""Query budgets of the five hot paths: a change that adds a query per record fails one of these tests.
 
 Each path is measured on a small and on a large batch, after a warm-up on the same data (the registry's caches
 are filled, the ORM cache is invalidated before each measure), and every measure is rolled back. A path whose
 cost must not depend on the number of records asserts that both counts are within ``SLACK`` of each other; the
-dispatch, which sends a batch at once but may fall back to one reminder at a time, asserts its cost per reminder.
-Each test also asserts an absolute ceiling: the figure measured when the budget was set, plus a little headroom.
+dispatch, which sends a batch at once but may fall back to one reminder at a time, asserts its cost per reminder,
+and the auto-reconciliation, which rewrites one bank entry per line, its cost per line. Each test also asserts an
+absolute ceiling: the figure measured when the budget was set, plus a little headroom.
 """
 
 import logging
@@ -43,6 +44,12 @@ STATEMENT_VALUES_BUDGET = 23
 STATEMENT_PAGE_BUDGET = 32
 # account.bank.statement.line._dunning_match_proposals(): 11 queries for 50 lines, 11 for 100.
 MATCHING_BUDGET = 14
+# account.bank.statement.line._dunning_auto_reconcile() of lines paying dunned invoices by their RF reference:
+# 334 queries for 20 lines, 554 for 40, i.e. 11 per line and 114 fixed. The batch rewrites the entries and
+# reconciles them together, and what follows a payment runs once; what remains per line is Odoo's own work on
+# each bank entry (its suspense line deleted, a counterpart created, its partner's fiscal position).
+RECONCILE_PER_LINE = 12
+RECONCILE_BUDGET = 600
 
 
 @tagged("post_install", "-at_install")
@@ -317,3 +324,54 @@ class TestQueryBudgets(DunningEngineCommon, DunningHttpCommon):
         self.assertEqual(len(proposals), 100)
         self.assertGreater(len([proposal for proposal in proposals if proposal.items]), 60)
         self._assert_constant("statement matching", small, large, MATCHING_BUDGET)
+
+    def test_auto_reconcile_costs_a_bounded_number_of_queries_per_line(self):
+        """Budget 5: _dunning_auto_reconcile() of 20, then 40 statement lines, each paying a dunned invoice by its
+        RF reference: paid hook, thank-yous and promises once per batch, a bounded number of queries per line."""
+        bank = self.company_data["default_journal_bank"]
+        bank.dunning_auto_reconcile_threshold = 70
+        self.company_data["default_journal_sale"].invoice_reference_model = "euro"
+        debtors = self._debtors("Reconcile", 40)
+        invoices = self._invoices(debtors, 1, days_overdue=15)
+        self._run()
+        self.assertEqual(len(self._dispatch()), 40)
+        self.assertEqual(len(invoices.dunning_level_id), 1, "dunned: each payment queues a thank-you")
+        lines = self.env["account.bank.statement.line"].create(
+            [
+                {
+                    "journal_id": bank.id,
+                    "date": fields.Date.today(),
+                    "payment_ref": invoice.payment_reference,
+                    "amount": invoice.amount_total,
+                }
+                for invoice in invoices
+            ]
+        )
+        with self._rolled_back():
+            self._warm_up(lines[:20]._dunning_auto_reconcile)
+        with self._rolled_back():
+            small, done = self._count(lines[:20]._dunning_auto_reconcile)
+            self.assertEqual(done, lines[:20])
+        with self._rolled_back():
+            large, done = self._count(lines._dunning_auto_reconcile)
+            self.assertEqual(done, lines)
+            self.assertEqual(set(invoices.mapped("payment_state")) - {"in_payment"}, {"paid"})
+            thanks = self.env["dunning.reminder"].search([("reminder_type", "=", "thanks")])
+            self.assertEqual(len(thanks.line_ids), 40)
+        per_line = (large - small) / 20
+        _logger.info(
+            "query budget auto-reconcile: %d queries (20 lines), %d queries (40 lines): %.2f per line, %.1f fixed",
+            small,
+            large,
+            per_line,
+            small - 20 * per_line,
+        )
+        self.assertLessEqual(
+            large - small,
+            20 * RECONCILE_PER_LINE + SLACK,
+            f"auto-reconcile: {per_line:.2f} queries per line, over the budget of {RECONCILE_PER_LINE}; "
+            f"the queries made per line (20 -> 40 lines):\n{self._grown()}",
+        )
+        self.assertLessEqual(
+            large, RECONCILE_BUDGET, f"auto-reconcile: {large} queries, over the budget of {RECONCILE_BUDGET}"
+        )

@@ -212,6 +212,39 @@ class TestStatementMatch(DunningEngineCommon):
         self.assertEqual(thanks.line_ids.move_id, self.invoice | self.second)
         self.assertEqual(set(thanks.mapped("state")), {"queued"})
 
+    def test_cron_reconciles_a_batch_at_once_and_thanks_each_debtor_once(self):
+        self.bank.dunning_auto_reconcile_threshold = 70
+        with freeze_time(date(2026, 2, 12)):
+            self._run()
+            self._dispatch()
+        invoices = self.invoice | self.second | self.third
+        self.assertEqual(invoices.dunning_level_id, self.level_1)
+        lines = self.env["account.bank.statement.line"].union(
+            *(self._statement_line(invoice.payment_reference, invoice.amount_total) for invoice in invoices)
+        )
+        # The same invoice paid twice: the second line is left open, and does not undo the batch.
+        twice = self._statement_line(self.third.payment_reference, 400.0)
+        paid_together = []
+        on_paid = type(self.env["account.move"])._dunning_on_paid
+
+        def spy_on_paid(moves):
+            if moves:
+                paid_together.append(moves)
+            return on_paid(moves)
+
+        with patch.object(type(self.env["account.move"]), "_dunning_on_paid", spy_on_paid):
+            self._auto_reconcile()
+        self.assertTrue(all(lines.mapped("is_reconciled")))
+        self.assertFalse(twice.is_reconciled)
+        self.assertTrue(twice.dunning_auto_match_tried)
+        self.assertEqual(set(invoices.mapped("payment_state")) - {"in_payment"}, {"paid"})
+        self.assertEqual(paid_together, [invoices], "the paid hook runs once, for the whole batch")
+        self.assertEqual(lines.move_id.line_ids.filtered("reconciled").move_id, lines.move_id)
+        thanks = self.env["dunning.reminder"].search([("reminder_type", "=", "thanks")])
+        self.assertEqual(len(thanks), 2, "one thank-you per debtor")
+        self.assertEqual(sorted(thanks.line_ids.move_id.ids), sorted(invoices.ids), "each invoice thanked once")
+        self.assertEqual([line.partner_id for line in lines], [invoice.partner_id for invoice in invoices])
+
     def test_reminder_reference_pays_every_invoice_it_listed(self):
         with freeze_time(date(2026, 2, 12)):
             reminder = self._run().reminder_ids.filtered(lambda e: e.partner_id == self.debtor)

@@ -1,5 +1,6 @@
 import io
 import logging
+from itertools import pairwise
 
 import lxml.html
 from lxml import etree
@@ -189,7 +190,7 @@ class IrActionsReport(models.Model):
                         )
                     )
                 )
-            for entry, next_entry in zip(entries, entries[1:], strict=False):
+            for entry, next_entry in pairwise(entries):
                 entry.get_object()[NameObject("/Next")] = next_entry
             outline.get_object().update(
                 {

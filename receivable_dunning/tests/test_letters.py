@@ -107,7 +107,9 @@ class TestLetters(DunningEngineCommon):
         self.assertEqual(set(letters), set(reminders.ids))
         for reminder in reminders:
             letter = letters[reminder.id]
-            self.assertEqual((letter.mimetype, letter.res_model, letter.res_id), ("text/html", reminder._name, reminder.id))
+            self.assertEqual(
+                (letter.mimetype, letter.res_model, letter.res_id), ("text/html", reminder._name, reminder.id)
+            )
             html = letter.raw.decode()
             self.assertIn(reminder.partner_id.name, html)
             self.assertIn(reminder.line_ids.move_id.name, html)
@@ -117,7 +119,10 @@ class TestLetters(DunningEngineCommon):
     def test_invoice_pdfs_stored_reused_and_missing_rendered_in_one_call(self):
         self.level_1.write({"send_letter": False, "send_email": True, "attach_invoices": True})
         stored = self.debtor.invoice_ids
-        first, second = self._create_invoice_due(self.debtor, 200.0, DUE), self._create_invoice_due(self.debtor, 300.0, DUE)
+        first, second = (
+            self._create_invoice_due(self.debtor, 200.0, DUE),
+            self._create_invoice_due(self.debtor, 300.0, DUE),
+        )
         stored.invoice_pdf_report_file = base64.b64encode(b"%PDF-1.4 stored invoice")
         self.assertTrue(stored.invoice_pdf_report_id)
         with freeze_time(TODAY):
@@ -131,8 +136,12 @@ class TestLetters(DunningEngineCommon):
         rendered = attachments - stored.invoice_pdf_report_id
         self.assertEqual(len(rendered), 2)
         for invoice, other in ((first, second), (second, first)):
-            pdf = rendered.filtered(lambda attachment, invoice=invoice: invoice.name.replace("/", "_") in attachment.name)
-            self.assertEqual((pdf.mimetype, pdf.res_model, pdf.res_id), ("application/pdf", reminder._name, reminder.id))
+            pdf = rendered.filtered(
+                lambda attachment, invoice=invoice: invoice.name.replace("/", "_") in attachment.name
+            )
+            self.assertEqual(
+                (pdf.mimetype, pdf.res_model, pdf.res_id), ("application/pdf", reminder._name, reminder.id)
+            )
             text = " ".join(pdf_pages(pdf.raw))
             self.assertIn(invoice.name, text)
             self.assertNotIn(other.name, text)

@@ -38,6 +38,8 @@ MATCH_PEER_BUDGET = {"tiny": 60, "small": 120, "full": 180}
 RECONCILE_BUDGET = {"tiny": 60, "small": 240, "full": 300}
 RECONCILE_TARGET = 20  # statement lines reconciled per second
 SINGLE_CLIENT_REQUESTS = 40
+# Reminder letters rendered by ours in the letters section (the peer renders a sample of 20, one per call).
+LETTERS = {"tiny": 50, "small": 200, "full": 1000}
 BARRIER_TIMEOUT = 120  # seconds for the racing workers to load their registry
 CLIENTS = 20
 # Odoo pages measured under the portal load beside ours: the least any page costs on this machine.
@@ -288,6 +290,11 @@ class Bench:
             for db in copies.values():
                 self.drop_db(db)
 
+    def bench_letters(self):
+        self.results["letters"] = self.worker(
+            "letters", timeout=900, extra=[f"--http-port={self.args.http_port}", f"--letters={LETTERS[self.args.size]}"]
+        )
+
     def run_together(self, task, db, count):
         """``count`` workers that load their registry, then start ``task`` together (see worker.task_cron)."""
         self.log(f"{task} x{count} on {db}")
@@ -309,7 +316,7 @@ class Bench:
     def run(self):
         started = time.perf_counter()
         self.ensure_database()
-        for name in ("dunning", "matching", "reconcile", "portal", "cron"):
+        for name in ("dunning", "matching", "reconcile", "portal", "cron", "letters"):
             if name in self.args.skip:
                 continue
             getattr(self, f"bench_{name}")()
@@ -380,6 +387,8 @@ def table_rows(results):
             rows += make_rows(results[section])
     if results.get("cron", {}).get("double"):
         rows += cron_rows(results["cron"])
+    if results.get("letters"):
+        rows += letters_rows(results["letters"])
     return rows
 
 
@@ -679,6 +688,44 @@ def partition_row(label, workers, check):
         "all, once; equal",
         verdict(once),
     )
+def letters_rows(letters):
+    if not available(letters):
+        return [("Letters", why_missing(letters), "", "", "", "FAIL")]
+    rows = []
+    for kind, label, target in (("letters", "Reminder letters", 10), ("invoices", "Invoice PDFs", None)):
+        ours, peer = letters[f"{kind}_ours"], letters[f"{kind}_peer"]
+        ours_rate, peer_rate = ours["documents"] / ours["seconds"], peer["documents"] / peer["seconds"]
+        rows.append(
+            (
+                f"{label}, {ours['documents']} as PDF (peer: {peer['documents']}, one per call): documents/s",
+                num(ours_rate),
+                num(peer_rate),
+                ratio(peer["seconds"] / peer["documents"], ours["seconds"] / ours["documents"]),
+                f">= {target}/s" if target else "-",
+                verdict(ours_rate >= target) if target else "info",
+            )
+        )
+        rows.append(
+            (
+                f"{label}: CPU seconds per document, with wkhtmltopdf's",
+                num(ours["cpu_seconds"] / ours["documents"], 3),
+                num(peer["cpu_seconds"] / peer["documents"], 3),
+                ratio(peer["cpu_seconds"] / peer["documents"], ours["cpu_seconds"] / ours["documents"]),
+                "-",
+                "info",
+            )
+        )
+        rows.append(
+            (
+                f"{label}: wkhtmltopdf processes",
+                f"{ours['processes']} for {ours['documents']}",
+                f"{peer['processes']} for {peer['documents']}",
+                "",
+                "< 1 per document",
+                verdict(ours["processes"] < ours["documents"]),
+            )
+        )
+    return rows
 
 
 def correct_auto(categories, category):
@@ -782,7 +829,7 @@ def main():
     parser.add_argument("--log-dir", default=os.path.join(os.environ.get("RD_STATE_DIR", "/var/tmp"), "bench-logs"))
     parser.add_argument("--http-port", type=int, default=8269)
     parser.add_argument(
-        "--skip", default="", help="comma-separated sections: dunning, matching, reconcile, portal, cron"
+        "--skip", default="", help="comma-separated sections: dunning, matching, reconcile, portal, cron, letters"
     )
     parser.add_argument("--update-docs", action="store_true", help="rewrite this size's table in docs/benchmarks.md")
     parser.add_argument("--strict", action="store_true", help="exit 1 when a target is missed")

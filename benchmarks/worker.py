@@ -7,12 +7,15 @@ same data; only the `cron` task commits, on a copy of the bench database. The re
 """
 
 import argparse
+import contextlib
 import os
+import resource
 import socket
 import sys
 import time
 from collections import Counter, defaultdict
 from datetime import date
+from unittest import mock
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
@@ -577,6 +580,87 @@ def task_cron_check(args):
         }
 
 
+def _serve_http(odoo, env, port):
+    """Odoo's HTTP server in this process, on ``port``: wkhtmltopdf loads the reports' styles from it, as from a
+    running server."""
+    from odoo.service.server import ThreadedServer
+    from odoo.tools import config
+
+    config["http_interface"], config["http_port"] = "127.0.0.1", port
+    ThreadedServer(odoo.http.root).http_spawn()
+    env["ir.config_parameter"].set_param("report.url", f"http://127.0.0.1:{port}")
+
+
+@contextlib.contextmanager
+def _counting_wkhtmltopdf():
+    """Count the wkhtmltopdf processes started in the block (they still run)."""
+    from odoo.addons.base.models import ir_actions_report
+
+    with mock.patch.object(
+        ir_actions_report, "_run_wkhtmltopdf", wraps=ir_actions_report._run_wkhtmltopdf
+    ) as run_wkhtmltopdf:
+        yield run_wkhtmltopdf
+
+
+def _cpu_seconds():
+    """CPU time of this process and of its finished children (wkhtmltopdf): on a shared machine, wall time also
+    counts the time others took."""
+    return sum(
+        usage.ru_utime + usage.ru_stime
+        for usage in (resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN))
+    )
+
+
+def _timed(render, count):
+    """Seconds, CPU seconds, wkhtmltopdf processes and queries of ``render()``, which renders ``count`` documents."""
+    cpu = _cpu_seconds()
+    with _counting_wkhtmltopdf() as run_wkhtmltopdf, common.Probe() as probe:
+        render()
+    return {
+        **probe.as_dict(),
+        "cpu_seconds": round(_cpu_seconds() - cpu, 3),
+        "documents": count,
+        "processes": run_wkhtmltopdf.call_count,
+    }
+
+
+def task_letters(args):
+    """Reminder letters and invoice PDFs as PDF: ours in batches (``_render_letters``, ``_invoice_documents``, a
+    dispatch batch of 100 at a time) vs Odoo's ``_render_qweb_pdf`` one document per call, on the reminders and
+    invoices of a dunning run of the bench database. The peer renders a sample (``--peer-sample``): each of its
+    calls costs the same."""
+    with common.environment(args, args.db) as (odoo, env):
+        meta = _meta(env)
+        _serve_http(odoo, env, args.http_port)
+        asof = date.fromisoformat(meta["asof"])
+        for company in env["res.company"].browse(int(c) for c in meta["companies"]):
+            env["dunning.run"].with_company(company).create(
+                {"company_id": company.id, "trigger": "scheduled", "mode": "send", "date": asof}
+            )._execute()
+        reminders = env["dunning.reminder"].search(
+            [("state", "=", "queued"), ("reminder_type", "=", "reminder")], limit=args.letters, order="id"
+        )
+        moves = reminders.line_ids.move_id.filtered(lambda move: not move.invoice_pdf_report_id)[: args.invoices]
+        Report = env["ir.actions.report"]
+        letter_report = "receivable_dunning.action_report_dunning_letter"
+        Report._render_qweb_pdf(letter_report, reminders[:1].ids)  # the styles' bundle built and served once
+        batches = [reminders[start : start + 100] for start in range(0, len(reminders), 100)]
+        result = {
+            "letters_ours": _timed(lambda: [batch._render_letters() for batch in batches], len(reminders)),
+            "invoices_ours": _timed(lambda: env["dunning.reminder"]._invoice_documents(moves), len(moves)),
+        }
+        sample = reminders[: args.peer_sample]
+        result["letters_peer"] = _timed(
+            lambda: [Report._render_qweb_pdf(letter_report, reminder.ids) for reminder in sample], len(sample)
+        )
+        sample = moves[: args.peer_sample]
+        result["invoices_peer"] = _timed(
+            lambda: [Report._render_qweb_pdf("account.account_invoices", move.ids) for move in sample], len(sample)
+        )
+        env.cr.rollback()
+        return result
+
+
 TASKS = {name[len("task_") :]: func for name, func in globals().items() if name.startswith("task_")}
 
 
@@ -592,6 +676,10 @@ def main():
     parser.add_argument(
         "--chunk", type=int, default=500, help="match_peer, reconcile_*: statement lines per call (profile: lines)"
     )
+    parser.add_argument("--http-port", type=int, default=8411, help="letters: Odoo's HTTP server for wkhtmltopdf")
+    parser.add_argument("--letters", type=int, default=200, help="letters: reminder letters rendered by ours")
+    parser.add_argument("--invoices", type=int, default=50, help="letters: invoice PDFs rendered by ours")
+    parser.add_argument("--peer-sample", type=int, default=20, help="letters: documents the peer renders, each")
     parser.add_argument("--barrier", default="", help="path prefix of the files that start a race (see task_cron)")
     parser.add_argument("--first-run", action="store_true", help="cron_prepare: leave the sequences without range")
     common.add_connection_arguments(parser)

@@ -26,3 +26,4 @@ from . import payment_transaction
 from . import dunning_plan
 from . import dunning_plan_line
 from . import dunning_dispute
+from . import ir_actions_report

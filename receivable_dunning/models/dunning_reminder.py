@@ -114,6 +114,11 @@ class DunningChannel:
     delivery_failures: str | None = None  # ``<delivery_failures>(report)``: {reminder: reason} of a transport report
 
 
+def _mimetype(report_type):
+    """The mimetype of a report rendered as ``report_type``: PDF, or HTML in tests without forced rendering."""
+    return "application/pdf" if report_type == "pdf" else "text/html"
+
+
 def _insert_rows(cr, table, columns, rows):
     """``INSERT`` ``rows`` (tuples in the order of ``columns``) into ``table``, a thousand at a time."""
     head = SQL("INSERT INTO %s (%s) VALUES ", SQL.identifier(table), SQL(", ").join(map(SQL.identifier, columns)))
@@ -766,10 +771,12 @@ class DunningReminder(models.Model):
         """Queue the reminder emails in Odoo's mail queue, each rendered in its recipient's language.
 
         One rendering per template for the whole batch (``mail.template.send_mail_batch`` renders per language and
-        creates the mails together), instead of ``send_mail`` per reminder.
+        creates the mails together), instead of ``send_mail`` per reminder; the invoice PDFs of the levels that
+        attach them are rendered for the whole batch too (:meth:`_invoice_attachments`).
         """
         # What the statement table reads of the invoices, for the whole batch at once.
         self.line_ids.move_id.fetch()
+        attachments = self._invoice_attachments()
         for (template, copy_to), reminders in self.grouped(
             lambda reminder: (reminder._mail_template(), reminder._copy_to())
         ).items():
@@ -778,8 +785,8 @@ class DunningReminder(models.Model):
             for reminder in reminders:
                 mail = mail_of[reminder.id]
                 reminder.write({"mail_id": mail.id, "mail_message_id": mail.mail_message_id.id})
-                if reminder.reminder_type == "reminder" and reminder.level_id.attach_invoices:
-                    mail.attachment_ids = reminder._invoice_attachments()
+                if attachments[reminder.id]:
+                    mail.attachment_ids = attachments[reminder.id]
 
     def _copy_to(self):
         """The formatted address the level copies its reminders to, or False."""
@@ -793,25 +800,61 @@ class DunningReminder(models.Model):
         return user.email_formatted if user.email else False
 
     def _invoice_attachments(self):
-        """The PDF of every listed invoice: the one Odoo kept when the invoice was sent, else a fresh rendering."""
-        attachments = self.env["ir.attachment"]
-        for move in self.line_ids.move_id:
-            if move.invoice_pdf_report_id:
-                attachments |= move.invoice_pdf_report_id
-                continue
-            content, report_type = self.env["ir.actions.report"]._render_qweb_pdf("account.account_invoices", move.ids)
-            attachments |= attachments.create(
-                {
-                    "name": move._get_invoice_report_filename(extension=report_type),
-                    "raw": content,
-                    "res_model": self._name,
-                    "res_id": self.id,
-                    "mimetype": "application/pdf" if report_type == "pdf" else "text/html",
-                }
-            )
-        if self.level_id.send_letter:
-            attachments |= self._render_letter()
+        """The documents the emails of these reminders attach, when their level attaches the invoices: the PDF of
+        every listed invoice and, when the level also sends letters, the reminder letter.
+
+        An invoice's PDF is the one Odoo kept when the invoice was sent; the invoices without one are rendered
+        together (see :meth:`_invoice_documents`), the letters too (see :meth:`_render_letters`).
+
+        :return: dict reminder id -> ir.attachment recordset, empty for a reminder that attaches nothing
+        """
+        attachments = dict.fromkeys(self.ids, self.env["ir.attachment"])
+        attaching = self.filtered(
+            lambda reminder: reminder.reminder_type == "reminder" and reminder.level_id.attach_invoices
+        )
+        moves = attaching.line_ids.move_id
+        documents = self._invoice_documents(moves.filtered(lambda move: not move.invoice_pdf_report_id))
+        vals_list = []
+        for reminder in attaching:
+            for move in reminder.line_ids.move_id:
+                document = documents.get(move.id)
+                if not document:
+                    attachments[reminder.id] |= move.invoice_pdf_report_id
+                elif document["attachment"]:
+                    attachments[reminder.id] |= document["attachment"]
+                else:
+                    vals_list.append(
+                        {
+                            "name": move._get_invoice_report_filename(extension=document["report_type"]),
+                            "raw": document["raw"],
+                            "res_model": self._name,
+                            "res_id": reminder.id,
+                            "mimetype": _mimetype(document["report_type"]),
+                        }
+                    )
+        for attachment in self.env["ir.attachment"].create(vals_list):
+            attachments[attachment.res_id] |= attachment
+        letters = attaching.filtered(lambda reminder: reminder.level_id.send_letter)._render_letters()
+        for reminder_id, letter in letters.items():
+            attachments[reminder_id] |= letter
         return attachments
+
+    @api.model
+    def _invoice_documents(self, moves):
+        """The PDFs of ``moves``, rendered in one wkhtmltopdf call per company and invoice report (the report Odoo
+        sends each invoice with).
+
+        :return: dict invoice id -> document, as :meth:`ir.actions.report._dunning_render_documents` gives them
+        """
+        send = self.env["account.move.send"]
+        documents = {}
+        for (company, report), report_moves in moves.grouped(
+            lambda move: (move.company_id, send._get_default_pdf_report_id(move))
+        ).items():
+            documents.update(
+                self.env["ir.actions.report"].with_company(company)._dunning_render_documents(report, report_moves.ids)
+            )
+        return documents
 
     def _send_sms(self):
         """Post the reminder SMS on the reminder, to the recipient's number in E.164 form, for the SMS queue.
@@ -890,27 +933,38 @@ class DunningReminder(models.Model):
         return failures
 
     def _send_letter(self):
-        """Render the reminder letter and attach it to the reminder, ready to print and post."""
-        self.ensure_one()
-        self.letter_attachment_id = self._render_letter()
-        self.message_post(
-            body=self.env._("Reminder letter ready to print."), attachment_ids=self.letter_attachment_id.ids
-        )
+        """Render the reminder letters together and attach each to its reminder, ready to print and post."""
+        letters = self._render_letters()
+        for reminder in self:
+            reminder.letter_attachment_id = letters[reminder.id]
+            reminder.message_post(
+                body=self.env._("Reminder letter ready to print."), attachment_ids=letters[reminder.id].ids
+            )
 
-    def _render_letter(self):
-        """The reminder letter of this reminder as an attachment (HTML in tests without forced rendering)."""
-        content, report_type = self.env["ir.actions.report"]._render_qweb_pdf(
-            "receivable_dunning.action_report_dunning_letter", self.ids
-        )
-        return self.env["ir.attachment"].create(
-            {
-                "name": f"{self.name.replace('/', '-')}.{report_type}",
-                "raw": content,
-                "res_model": self._name,
-                "res_id": self.id,
-                "mimetype": "application/pdf" if report_type == "pdf" else "text/html",
-            }
-        )
+    def _render_letters(self):
+        """The reminder letters of these reminders, rendered in one wkhtmltopdf call per company and split per
+        reminder (HTML in tests without forced rendering), as attachments created together.
+
+        :return: dict reminder id -> ir.attachment
+        """
+        vals_list = []
+        for company, reminders in self.grouped("company_id").items():
+            letters = (
+                self.env["ir.actions.report"]
+                .with_company(company)
+                ._dunning_render_documents("receivable_dunning.action_report_dunning_letter", reminders.ids)
+            )
+            vals_list.extend(
+                {
+                    "name": f"{reminder.name.replace('/', '-')}.{letters[reminder.id]['report_type']}",
+                    "raw": letters[reminder.id]["raw"],
+                    "res_model": self._name,
+                    "res_id": reminder.id,
+                    "mimetype": _mimetype(letters[reminder.id]["report_type"]),
+                }
+                for reminder in reminders
+            )
+        return {attachment.res_id: attachment for attachment in self.env["ir.attachment"].create(vals_list)}
 
     def _send_call(self):
         """Schedule a call, due on the reminder's date, for the level's responsible or the debtor's collector."""

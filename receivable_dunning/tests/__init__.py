@@ -2,6 +2,7 @@ from . import test_access_rights
 from . import test_charges
 from . import test_debtor
 from . import test_dispatch
+from . import test_letters
 from . import test_dunning_policy
 from . import test_dunning_rules
 from . import test_dunning_run

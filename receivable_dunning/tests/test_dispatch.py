@@ -146,24 +146,6 @@ class TestDispatch(DunningEngineCommon, SMSCase):
         self.assertEqual(sms_reminder.attempt_count, 1)
         self.assertEqual(run.reminder_ids.filtered(lambda e: e.channel == "email").state, "sent")
 
-    def test_letter_is_attached(self):
-        self.level_1.write({"send_email": False, "send_letter": True})
-        run = self._queue()
-        with freeze_time(TODAY):
-            self._dispatch()
-        attachment = run.reminder_ids.letter_attachment_id
-        self.assertTrue(attachment)
-        self.assertIn(self.invoice.name, attachment.raw.decode())
-
-    def test_letter_real_pdf(self):
-        self.level_1.write({"send_email": False, "send_letter": True})
-        run = self._queue()
-        with freeze_time(TODAY):
-            run.reminder_ids.with_context(force_report_rendering=True)._dispatch()
-        attachment = run.reminder_ids.letter_attachment_id
-        self.assertEqual(attachment.mimetype, "application/pdf")
-        self.assertTrue(attachment.raw.startswith(b"%PDF"))
-
     def test_call_activity_for_the_collector(self):
         collector = self._create_collector("collector")
         self.level_1.write({"send_email": False, "create_call": True})

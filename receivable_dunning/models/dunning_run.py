@@ -6,7 +6,7 @@ from datetime import timedelta
 from psycopg2.errors import UniqueViolation
 
 from odoo import api, fields, models
-from odoo.exceptions import UserError
+from odoo.exceptions import AccessError, UserError
 from odoo.tools import SQL
 
 from ..tools.credits import Credit, Invoice, allocate_credits
@@ -26,7 +26,7 @@ class DunningRun(models.Model):
 
     _name = "dunning.run"
     _description = "Dunning Run"
-    _inherit = ["mail.thread"]
+    _inherit = ["mail.thread", "mail.activity.mixin"]
     _order = "date desc, id desc"
     _check_company_auto = True
 
@@ -140,17 +140,32 @@ class DunningRun(models.Model):
         return True
 
     def action_send(self):
-        """Send the reminders proposed by a run in review mode."""
-        for run in self.filtered(lambda r: r.state == "review"):
-            run.reminder_ids._update_state(("draft",), "queued")
+        """Send the reminders proposed by a run in review mode, or by a scheduled run that its policies held for
+        review: only a dunning manager sends the latter."""
+        to_send = self.filtered(lambda r: r.state == "review")
+        held = to_send.filtered(lambda r: r.trigger == "scheduled")
+        if held and not self.env.user.has_group("receivable_dunning.group_dunning_manager"):
+            raise AccessError(
+                self.env._(
+                    "Only a dunning manager sends the reminders of the scheduled run %(run)s (field %(field)s of its "
+                    "policies).",
+                    run=held[0].name,
+                    field=self.env["dunning.policy"]._fields["review_before_sending"]._description_string(self.env),
+                )
+            )
+        for run in to_send:
+            run.reminder_ids.filtered(lambda r: r.state == "draft")._update_state(("draft",), "queued")
             run.state = "done"
+        to_send.activity_feedback(["mail.mail_activity_data_todo"], feedback=self.env._("Reminders sent."))
         self.env["dunning.reminder"]._trigger_dispatch()
         return True
 
     def action_cancel(self):
         """Cancel the run's reminders that have not been delivered yet."""
         self.reminder_ids.action_cancel()
-        self.filtered(lambda r: r.state in ("draft", "review")).state = "cancelled"
+        to_cancel = self.filtered(lambda r: r.state in ("draft", "review"))
+        to_cancel.state = "cancelled"
+        to_cancel.activity_unlink(["mail.mail_activity_data_todo"])
         return True
 
     def action_view_reminders(self):
@@ -205,14 +220,34 @@ class DunningRun(models.Model):
             run._mark_failed(error)
         return run
 
+    def _managers(self):
+        """The internal users of the dunning manager group who work in the run's company."""
+        self.ensure_one()
+        return self.env.ref("receivable_dunning.group_dunning_manager").all_user_ids.filtered(
+            lambda user: self.company_id in user.company_ids and not user.share
+        )
+
+    def _ask_review(self):
+        """A scheduled run stopped in review: each dunning manager of the company gets an activity to send it."""
+        self.ensure_one()
+        for manager in self._managers():
+            self.activity_schedule(
+                "mail.mail_activity_data_todo",
+                summary=self.env._("Review dunning run %(run)s", run=self.name),
+                note=self.env._(
+                    "The policy asks for a review before sending: check the proposed reminders of %(company)s, "
+                    "then use Send Reminders.",
+                    company=self.company_id.name,
+                ),
+                user_id=manager.id,
+            )
+
     def _mark_failed(self, error):
         """Mark this run failed with the reason of ``error`` and tell the company's dunning managers."""
         self.ensure_one()
         reason = error.args[0] if isinstance(error, UserError) else f"{type(error).__name__}: {error}"
         self.write({"state": "failed", "failure_reason": reason})
-        managers = self.env.ref("receivable_dunning.group_dunning_manager").all_user_ids.filtered(
-            lambda user: self.company_id in user.company_ids and not user.share
-        )
+        managers = self._managers()
         try:
             with self.env.cr.savepoint():
                 self.message_post(
@@ -251,14 +286,13 @@ class DunningRun(models.Model):
         proposals, exceptions = self._level_invoices(rows)
         self._queue_reminders(proposals, exceptions)
         broken_promises.escalated = True
-        self.write(
-            {
-                "state": "review" if self.mode == "review" else "done",
-                "duration": time.monotonic() - started,
-            }
-        )
-        if self.mode == "send":
+        states = set(self.reminder_ids.mapped("state"))
+        to_review = self.mode == "review" or "draft" in states
+        self.write({"state": "review" if to_review else "done", "duration": time.monotonic() - started})
+        if "queued" in states:
             self.env["dunning.reminder"]._trigger_dispatch()
+        if to_review and self.trigger == "scheduled":
+            self._ask_review()
         _logger.info(
             "dunning run %s (%s): %d invoices selected, %d reminders, %d exceptions in %.2fs",
             self.name,

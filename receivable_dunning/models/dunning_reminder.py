@@ -671,6 +671,14 @@ class DunningReminder(models.Model):
         for reason, reminder_ids in by_reason.items():
             reminders_sudo.browse(reminder_ids)._mark_failed(reason)
 
+    # === BUSINESS METHODS - FALLBACK === #
+
+    @api.model
+    def _internal_channels(self):
+        """Channels that are work for the collector (a call to make), not messages to the debtor: the debtor's
+        channel preferences leave them alone and a delivery failure never falls back to them."""
+        return {"call"}
+
     @api.model
     def _contact_problem(self, channel, recipient):
         """Why ``recipient`` cannot receive a reminder through ``channel``, or False when it can.

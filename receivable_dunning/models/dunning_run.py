@@ -748,14 +748,18 @@ class DunningRun(models.Model):
         claimed = self._existing_claims(proposals)
         charged = self._charge_history(proposals)
         recipients = self._recipients({proposal["partner_id"] for proposal in proposals})
-        state = "draft" if self.mode == "review" else "queued"
+        refused = self.env["res.partner"]._dunning_refused_channels(recipients)
         company = self.company_id
         reminder_vals = []
         for proposal in proposals:
             level = proposal["level"]
             currency = self.env["res.currency"].browse(proposal["currency_id"])
             recipient = recipients[proposal["partner_id"]]
-            for channel in level._enabled_channels():
+            channels = level._enabled_channels(refused[proposal["partner_id"]])
+            if problem := self._no_channel_problem(level, channels, recipient.commercial_partner_id):
+                exceptions.append(self._exception_vals(proposal["partner_id"], "no_channel", problem))
+            state = "draft" if self._to_review(level) else "queued"
+            for channel in channels:
                 lines = [self._line_vals(line, channel, currency, claimed, charged) for line in proposal["lines"]]
                 if not any(vals["is_escalation"] for vals in lines):
                     continue  # every escalation of this debtor was already claimed for this channel
@@ -782,6 +786,36 @@ class DunningRun(models.Model):
         self.env["dunning.run.exception"].create(
             [{**vals, "run_id": self.id, "company_id": company.id} for vals in exceptions]
         )
+
+    def _no_channel_problem(self, level, channels, debtor):
+        """Why the debtor gets no reminder message at ``level``: its preferences refuse every channel of the level
+        that writes to it (a call to make is not a message), or False.
+
+        :param list channels: the level's channels the debtor accepts
+        """
+        internal = self.env["dunning.reminder"]._internal_channels()
+        if any(channel not in internal for channel in channels):
+            return False
+        level_channels = [channel for channel in level._enabled_channels() if channel not in internal]
+        if not level_channels:
+            return False
+        labels = dict(self.env["dunning.reminder"]._fields["channel"]._description_selection(self.env))
+        return self.env._(
+            "Level %(level)s reminds by %(channels)s; %(debtor)s accepts none of them (field %(field)s: "
+            "%(preference)s, or a number on the SMS blacklist).",
+            level=level.name,
+            channels=", ".join(labels[channel] for channel in level_channels),
+            debtor=debtor.display_name,
+            field=debtor._fields["dunning_channel_preference"]._description_string(self.env),
+            preference=dict(debtor._fields["dunning_channel_preference"]._description_selection(self.env)).get(
+                debtor.dunning_channel_preference, self.env._("any")
+            ),
+        )
+
+    def _to_review(self, level):
+        """Whether the reminders of ``level`` wait for a person: in a run in review mode, or in the scheduled run
+        when the level's policy asks for a review before sending."""
+        return self.mode == "review" or (self.trigger == "scheduled" and level.policy_id.review_before_sending)
 
     def _line_vals(self, line, channel, currency, claimed, charged):
         """Values of one invoice's line in a reminder; only an escalation carries charges.

@@ -321,12 +321,15 @@ class DunningRun(models.Model):
         )
 
     def _requeue_failed(self):
-        """Failed reminders of the company are retried by the next run, up to MAX_ATTEMPTS attempts."""
+        """Failed reminders of the company are retried by the next run, up to MAX_ATTEMPTS attempts, but those a
+        fallback reminder replaced."""
         failed = self.env["dunning.reminder"].search(
             [
                 ("company_id", "=", self.company_id.id),
                 ("state", "=", "failed"),
                 ("attempt_count", "<", MAX_ATTEMPTS),
+                # A fallback on another channel took its place: retrying it too would remind the debtor twice.
+                ("fallback_reminder_id", "=", False),
             ]
         )
         failed._update_state(("failed",), "queued")

@@ -21,3 +21,4 @@ from . import test_statement_hardening
 from . import test_fault_isolation
 from . import test_net_position
 from . import test_query_budgets
+from . import test_delivery_preferences

@@ -688,6 +688,8 @@ def partition_row(label, workers, check):
         "all, once; equal",
         verdict(once),
     )
+
+
 def letters_rows(letters):
     if not available(letters):
         return [("Letters", why_missing(letters), "", "", "", "FAIL")]

@@ -127,10 +127,13 @@ class DunningLevel(models.Model):
         registry)."""
         return [(channel.level_field, code) for code, channel in self.env["dunning.reminder"]._channels().items()]
 
-    def _enabled_channels(self):
-        """Return the channel codes enabled on this level, in dispatch order."""
+    def _enabled_channels(self, refused=()):
+        """Return the channel codes enabled on this level, in dispatch order, but those in ``refused``.
+
+        :param refused: channel codes a debtor refuses (``res.partner._dunning_refused_channels``)
+        """
         self.ensure_one()
-        return [channel for field, channel in self._channel_fields() if self[field]]
+        return [channel for field, channel in self._channel_fields() if self[field] and channel not in refused]
 
     # === BUSINESS METHODS - LEVEL ORDER, WHEN A LEVEL IS REACHED, FEE === #
 

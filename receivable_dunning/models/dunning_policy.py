@@ -61,6 +61,10 @@ class DunningPolicy(models.Model):
     send_thanks = fields.Boolean(
         string="Thank-you Message", default=True, help="Email the debtor when an invoice that was dunned gets paid."
     )
+    review_before_sending = fields.Boolean(
+        help="The daily scheduled run proposes the reminders of this policy instead of sending them, and gives the "
+        "dunning managers an activity: a manager sends them from the run. Manual runs are not affected.",
+    )
     note = fields.Html(translate=True)
     statement_link_days = fields.Integer(
         string="Statement Link Validity (days)",

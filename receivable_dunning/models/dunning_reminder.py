@@ -72,6 +72,23 @@ REMINDER_LINE_COLUMNS = (
 )
 
 
+# Failures of the creditor's own transport (mail server down, sender refused, no SMS credit, an error nobody
+# named): they say nothing of the debtor's contact, so the reminder is retried as it is, with no fallback.
+TRANSPORT_FAILURES = frozenset(
+    {
+        "unknown",
+        "mail_smtp",
+        "mail_from_invalid",
+        "mail_from_missing",
+        "mail_spam",
+        "sms_credit",
+        "sms_acc",
+        "sms_server",
+        "sms_registration_needed",
+    }
+)
+
+
 def reminder_name(date_scheduled, reminder_id):
     """A reminder's reference, from its id: unique and increasing without a sequence call per reminder."""
     return f"DUN/{date_scheduled.year}/{reminder_id:06d}"
@@ -271,9 +288,27 @@ class DunningReminder(models.Model):
         "invoice. A failed charges invoice leaves the reminder sent and gives the collector an activity.",
     )
     charge_error = fields.Text(string="Charges Error", readonly=True, copy=False)
+    fallback_of_id = fields.Many2one(
+        "dunning.reminder",
+        readonly=True,
+        copy=False,
+        index="btree_not_null",
+        ondelete="set null",
+        help="The reminder that could not be delivered and that this one replaces on another channel.",
+    )
+    fallback_reminder_id = fields.Many2one(
+        "dunning.reminder",
+        string="Fallback",
+        readonly=True,
+        copy=False,
+        ondelete="set null",
+        help="The reminder queued on another channel when this one could not be delivered; it replaces the retry.",
+    )
 
     # Queued and failed reminders are the dispatch queue: keep that scan small.
     _dispatch_idx = models.Index("(company_id, date_scheduled) WHERE state IN ('queued', 'failed')")
+    # Once: a second report of the same failure, or a second worker, cannot queue a second fallback.
+    _fallback_uniq = models.UniqueIndex("(fallback_of_id) WHERE fallback_of_id IS NOT NULL")
 
     # === COMPUTE METHODS === #
 
@@ -705,10 +740,12 @@ class DunningReminder(models.Model):
     @api.model
     def _report_delivery_failures(self, channel, report):
         """A transport reports messages of ``channel`` that were not delivered: fail the sent reminders they carried,
-        with the reason the channel reads in the report. The next run retries them.
+        with the reason the channel reads in the report. When the debtor's contact is at fault, a fallback reminder
+        on another channel takes their place (:meth:`_queue_fallbacks`); otherwise the next run retries them.
 
         :param str channel: a code of the channel registry (see :meth:`_channels`)
-        :param dict report: what the transport reports, as the channel's ``delivery_failures`` method reads it
+        :param dict report: what the transport reports, as the channel's ``delivery_failures`` method reads it, and
+            ``failure_type``, the ``mail.notification`` failure type, when the transport gives one
         """
         # sudo: delivery reports arrive as whoever runs the mail queue or the SMS cron, or as the public user.
         reminders_sudo = self.sudo()
@@ -717,8 +754,184 @@ class DunningReminder(models.Model):
         for reminder, reason in failures.items():
             if reminder.channel == channel and reminder.state == "sent":
                 by_reason[reason].append(reminder.id)
+        failed = reminders_sudo.browse()
         for reason, reminder_ids in by_reason.items():
-            reminders_sudo.browse(reminder_ids)._mark_failed(reason)
+            reminders = reminders_sudo.browse(reminder_ids)
+            reminders._mark_failed(reason)
+            failed |= reminders
+        if not failed or report.get("failure_type") in TRANSPORT_FAILURES:
+            return
+        try:
+            with self.env.cr.savepoint():
+                failed._queue_fallbacks(failures)
+        except Exception:  # a fallback that cannot be queued leaves the failed reminders to the next run's retry
+            _logger.warning("dunning reminders %s: no fallback queued", failed.mapped("name"), exc_info=True)
+            self.env.invalidate_all()
+
+    # === BUSINESS METHODS - FALLBACK === #
+
+    @api.model
+    def _internal_channels(self):
+        """Channels that are work for the collector (a call to make), not messages to the debtor: the debtor's
+        channel preferences leave them alone and a delivery failure never falls back to them."""
+        return {"call"}
+
+    def _queue_fallbacks(self, reasons):
+        """Queue, once, a reminder of the same invoices on another channel for each of these failed reminders.
+
+        The fallback goes through the first channel after the failed one in the registry order (email, SMS,
+        letter: a letter is the last resort) that the debtor accepts, that its recipient can be reached by, and
+        that has not carried these invoices at this level yet (that reminder already reached the debtor). A
+        fallback has no fallback of its own, and invoices paid since are left out. The failed reminder is not
+        retried: its fallback replaces it. Reminders and lines are inserted by :meth:`_bulk_create`.
+
+        :param dict reasons: reminder -> why it was not delivered
+        :return: the fallback reminders
+        """
+        originals = self.filtered(
+            lambda reminder: (
+                reminder.state == "failed"
+                and reminder.reminder_type == "reminder"
+                and reminder.level_id
+                and not reminder.fallback_of_id
+                and not reminder.fallback_reminder_id
+            )
+        )
+        if not originals:
+            return self.browse()
+        recipients = {reminder.partner_id.id: reminder.recipient_id or reminder.partner_id for reminder in originals}
+        refused = self.env["res.partner"]._dunning_refused_channels(recipients)
+        claimed = originals._claimed_channels()
+        today = fields.Date.context_today(self)
+        vals_list, replaced = [], self.browse()
+        for original in originals:
+            lines = original.line_ids.filtered(lambda line: line.move_id.payment_state in ("not_paid", "partial"))
+            channel = original._fallback_channel(refused[original.partner_id.id], claimed)
+            if lines and channel:
+                vals_list.append(original._fallback_vals(channel, lines, today))
+                replaced |= original
+        if not replaced:
+            return self.browse()
+        fallbacks = self._bulk_create(vals_list)
+        self._link_fallbacks(replaced, fallbacks)
+        labels = dict(self._fields["channel"]._description_selection(self.env))
+        replaced._message_log_batch(
+            bodies={
+                original.id: Markup("<p>%s</p>")
+                % self.env._(
+                    "Not delivered: %(reason)s Reminder %(fallback)s takes its place by %(channel)s.",
+                    reason=reasons.get(original, ""),
+                    fallback=fallback.name,
+                    channel=labels[fallback.channel],
+                )
+                for original, fallback in zip(replaced, fallbacks, strict=True)
+            }
+        )
+        fallbacks._message_log_batch(
+            bodies={
+                fallback.id: Markup("<p>%s</p>")
+                % self.env._(
+                    "Fallback of reminder %(original)s, whose %(channel)s was not delivered: %(reason)s",
+                    original=original.name,
+                    channel=labels[original.channel],
+                    reason=reasons.get(original, ""),
+                )
+                for original, fallback in zip(replaced, fallbacks, strict=True)
+            }
+        )
+        self._trigger_dispatch()
+        return fallbacks
+
+    def _claimed_channels(self):
+        """(invoice, level, channel) claimed by a live escalation line, for the invoices of these reminders, in one
+        query (as ``dunning.run._existing_claims``)."""
+        lines = self.env["dunning.reminder.line"].search_fetch(
+            [
+                ("move_id", "in", self.line_ids.move_id.ids),
+                ("is_escalation", "=", True),
+                ("state", "!=", "cancelled"),
+            ],
+            ["move_id", "level_id", "channel"],
+        )
+        return {(line.move_id.id, line.level_id.id, line.channel) for line in lines}
+
+    def _fallback_channel(self, refused, claimed):
+        """The channel this failed reminder falls back to, or False.
+
+        :param set refused: the channels the debtor refuses
+        :param set claimed: the output of :meth:`_claimed_channels`
+        """
+        self.ensure_one()
+        channels = list(self._channels())
+        internal = self._internal_channels()
+        escalations = {(line.move_id.id, line.level_id.id) for line in self.line_ids if line.is_escalation}
+        recipient = self.recipient_id or self.partner_id
+        for channel in channels[channels.index(self.channel) + 1 :]:
+            if channel in internal or channel in refused:
+                continue
+            if any((move_id, level_id, channel) in claimed for move_id, level_id in escalations):
+                continue
+            if not self._contact_problem(channel, recipient):
+                return channel
+        return False
+
+    def _fallback_vals(self, channel, lines, date):
+        """The values of the fallback of this reminder, for :meth:`_bulk_create`: the same debtor, level, invoices
+        and figures (its charges were claimed and stay claimed once), queued on ``channel`` for ``date``."""
+        self.ensure_one()
+        return {
+            "run_id": self.run_id.id or None,
+            "company_id": self.company_id.id,
+            "currency_id": self.currency_id.id,
+            "partner_id": self.partner_id.id,
+            "recipient_id": self.recipient_id.id,
+            "level_id": self.level_id.id,
+            "channel": channel,
+            "state": "queued",
+            "trigger": self.trigger,
+            "date_scheduled": date,
+            "line_ids": [
+                {
+                    "move_id": line.move_id.id,
+                    "level_id": line.level_id.id,
+                    "is_escalation": line.is_escalation,
+                    "date_due": line.date_due or None,
+                    "days_overdue": line.days_overdue,
+                    "amount_residual": line.amount_residual,
+                    "amount_credit": line.amount_credit,
+                    "amount_fee": line.amount_fee,
+                    "includes_compensation": line.includes_compensation,
+                    "amount_interest": line.amount_interest,
+                    "interest_date_from": line.interest_date_from or None,
+                    "interest_date_to": line.interest_date_to or None,
+                }
+                for line in lines
+            ],
+            "credit_line_ids": self.credit_line_ids.ids,
+        }
+
+    @api.model
+    def _link_fallbacks(self, originals, fallbacks):
+        """Link each original to its fallback and back, in one statement (the fallbacks were inserted by SQL)."""
+        self.flush_model(["fallback_of_id", "fallback_reminder_id"])
+        links = SQL(", ").join(
+            SQL("(%s, %s)", original.id, fallback.id) for original, fallback in zip(originals, fallbacks, strict=True)
+        )
+        self.env.cr.execute(
+            SQL(
+                """
+                UPDATE dunning_reminder reminder
+                   SET fallback_of_id = CASE WHEN reminder.id = link.fallback_id
+                                             THEN link.original_id ELSE reminder.fallback_of_id END,
+                       fallback_reminder_id = CASE WHEN reminder.id = link.original_id
+                                                   THEN link.fallback_id ELSE reminder.fallback_reminder_id END
+                  FROM (VALUES %s) AS link(original_id, fallback_id)
+                 WHERE reminder.id IN (link.original_id, link.fallback_id)
+                """,
+                links,
+            )
+        )
+        self.invalidate_model(["fallback_of_id", "fallback_reminder_id"])
 
     @api.model
     def _contact_problem(self, channel, recipient):

@@ -6,7 +6,7 @@ from datetime import timedelta
 from psycopg2.errors import UniqueViolation
 
 from odoo import api, fields, models
-from odoo.exceptions import UserError
+from odoo.exceptions import AccessError, UserError
 from odoo.tools import SQL
 
 from ..tools.credits import Credit, Invoice, allocate_credits
@@ -31,7 +31,7 @@ class DunningRun(models.Model):
 
     _name = "dunning.run"
     _description = "Dunning Run"
-    _inherit = ["mail.thread"]
+    _inherit = ["mail.thread", "mail.activity.mixin"]
     _order = "date desc, id desc"
     _check_company_auto = True
 
@@ -158,17 +158,32 @@ class DunningRun(models.Model):
         return True
 
     def action_send(self):
-        """Send the reminders proposed by a run in review mode."""
-        for run in self.filtered(lambda r: r.state == "review"):
-            run.reminder_ids._update_state(("draft",), "queued")
+        """Send the reminders proposed by a run in review mode, or by a scheduled run that its policies held for
+        review: only a dunning manager sends the latter."""
+        to_send = self.filtered(lambda r: r.state == "review")
+        held = to_send.filtered(lambda r: r.trigger == "scheduled")
+        if held and not self.env.user.has_group("receivable_dunning.group_dunning_manager"):
+            raise AccessError(
+                self.env._(
+                    "Only a dunning manager sends the reminders of the scheduled run %(run)s (field %(field)s of its "
+                    "policies).",
+                    run=held[0].name,
+                    field=self.env["dunning.policy"]._fields["review_before_sending"]._description_string(self.env),
+                )
+            )
+        for run in to_send:
+            run.reminder_ids.filtered(lambda r: r.state == "draft")._update_state(("draft",), "queued")
             run.state = "done"
+        to_send.activity_feedback(["mail.mail_activity_data_todo"], feedback=self.env._("Reminders sent."))
         self.env["dunning.reminder"]._trigger_dispatch()
         return True
 
     def action_cancel(self):
         """Cancel the run's reminders that have not been delivered yet."""
         self.reminder_ids.action_cancel()
-        self.filtered(lambda r: r.state in ("draft", "review")).state = "cancelled"
+        to_cancel = self.filtered(lambda r: r.state in ("draft", "review"))
+        to_cancel.state = "cancelled"
+        to_cancel.activity_unlink(["mail.mail_activity_data_todo"])
         return True
 
     def action_view_reminders(self):
@@ -223,14 +238,34 @@ class DunningRun(models.Model):
             run._mark_failed(error)
         return run
 
+    def _managers(self):
+        """The internal users of the dunning manager group who work in the run's company."""
+        self.ensure_one()
+        return self.env.ref("receivable_dunning.group_dunning_manager").all_user_ids.filtered(
+            lambda user: self.company_id in user.company_ids and not user.share
+        )
+
+    def _ask_review(self):
+        """A scheduled run stopped in review: each dunning manager of the company gets an activity to send it."""
+        self.ensure_one()
+        for manager in self._managers():
+            self.activity_schedule(
+                "mail.mail_activity_data_todo",
+                summary=self.env._("Review dunning run %(run)s", run=self.name),
+                note=self.env._(
+                    "The policy asks for a review before sending: check the proposed reminders of %(company)s, "
+                    "then use Send Reminders.",
+                    company=self.company_id.name,
+                ),
+                user_id=manager.id,
+            )
+
     def _mark_failed(self, error):
         """Mark this run failed with the reason of ``error`` and tell the company's dunning managers."""
         self.ensure_one()
         reason = error.args[0] if isinstance(error, UserError) else f"{type(error).__name__}: {error}"
         self.write({"state": "failed", "failure_reason": reason})
-        managers = self.env.ref("receivable_dunning.group_dunning_manager").all_user_ids.filtered(
-            lambda user: self.company_id in user.company_ids and not user.share
-        )
+        managers = self._managers()
         try:
             with self.env.cr.savepoint():
                 self.message_post(
@@ -295,10 +330,15 @@ class DunningRun(models.Model):
         return len(rows), len(exceptions)
 
     def _close(self, duration):
-        """The run has queued (or proposed) all its reminders: wake the dispatcher in send mode."""
-        self.write({"state": "review" if self.mode == "review" else "done", "duration": duration})
-        if self.mode == "send":
+        """The run has queued (or proposed) all its reminders: wake the dispatcher for the queued ones, and ask the
+        dunning managers to review a scheduled run that proposed reminders (policies that review before sending)."""
+        states = {state for (state,) in self.env["dunning.reminder"]._read_group([("run_id", "=", self.id)], ["state"])}
+        to_review = self.mode == "review" or "draft" in states
+        self.write({"state": "review" if to_review else "done", "duration": duration})
+        if "queued" in states:
             self.env["dunning.reminder"]._trigger_dispatch()
+        if to_review and self.trigger == "scheduled":
+            self._ask_review()
 
     def _close_partitioned(self):
         """Close a run whose partitions are all processed: done (or to review), or failed with the reason."""
@@ -431,12 +471,15 @@ class DunningRun(models.Model):
         return promises
 
     def _requeue_failed(self):
-        """Failed reminders of the company are retried by the next run, up to MAX_ATTEMPTS attempts."""
+        """Failed reminders of the company are retried by the next run, up to MAX_ATTEMPTS attempts, but those a
+        fallback reminder replaced."""
         failed = self.env["dunning.reminder"].search(
             [
                 ("company_id", "=", self.company_id.id),
                 ("state", "=", "failed"),
                 ("attempt_count", "<", MAX_ATTEMPTS),
+                # A fallback on another channel took its place: retrying it too would remind the debtor twice.
+                ("fallback_reminder_id", "=", False),
             ]
         )
         failed._update_state(("failed",), "queued")
@@ -862,14 +905,18 @@ class DunningRun(models.Model):
         claimed = self._existing_claims(proposals)
         charged = self._charge_history(proposals)
         recipients = self._recipients({proposal["partner_id"] for proposal in proposals})
-        state = "draft" if self.mode == "review" else "queued"
+        refused = self.env["res.partner"]._dunning_refused_channels(recipients)
         company = self.company_id
         reminder_vals = []
         for proposal in proposals:
             level = proposal["level"]
             currency = self.env["res.currency"].browse(proposal["currency_id"])
             recipient = recipients[proposal["partner_id"]]
-            for channel in level._enabled_channels():
+            channels = level._enabled_channels(refused[proposal["partner_id"]])
+            if problem := self._no_channel_problem(level, channels, recipient.commercial_partner_id):
+                exceptions.append(self._exception_vals(proposal["partner_id"], "no_channel", problem))
+            state = "draft" if self._to_review(level) else "queued"
+            for channel in channels:
                 lines = [self._line_vals(line, channel, currency, claimed, charged) for line in proposal["lines"]]
                 if not any(vals["is_escalation"] for vals in lines):
                     continue  # every escalation of this debtor was already claimed for this channel
@@ -896,6 +943,36 @@ class DunningRun(models.Model):
         self.env["dunning.run.exception"].create(
             [{**vals, "run_id": self.id, "company_id": company.id} for vals in exceptions]
         )
+
+    def _no_channel_problem(self, level, channels, debtor):
+        """Why the debtor gets no reminder message at ``level``: its preferences refuse every channel of the level
+        that writes to it (a call to make is not a message), or False.
+
+        :param list channels: the level's channels the debtor accepts
+        """
+        internal = self.env["dunning.reminder"]._internal_channels()
+        if any(channel not in internal for channel in channels):
+            return False
+        level_channels = [channel for channel in level._enabled_channels() if channel not in internal]
+        if not level_channels:
+            return False
+        labels = dict(self.env["dunning.reminder"]._fields["channel"]._description_selection(self.env))
+        return self.env._(
+            "Level %(level)s reminds by %(channels)s; %(debtor)s accepts none of them (field %(field)s: "
+            "%(preference)s, or a number on the SMS blacklist).",
+            level=level.name,
+            channels=", ".join(labels[channel] for channel in level_channels),
+            debtor=debtor.display_name,
+            field=debtor._fields["dunning_channel_preference"]._description_string(self.env),
+            preference=dict(debtor._fields["dunning_channel_preference"]._description_selection(self.env)).get(
+                debtor.dunning_channel_preference, self.env._("any")
+            ),
+        )
+
+    def _to_review(self, level):
+        """Whether the reminders of ``level`` wait for a person: in a run in review mode, or in the scheduled run
+        when the level's policy asks for a review before sending."""
+        return self.mode == "review" or (self.trigger == "scheduled" and level.policy_id.review_before_sending)
 
     def _line_vals(self, line, channel, currency, claimed, charged):
         """Values of one invoice's line in a reminder; only an escalation carries charges.

@@ -15,6 +15,7 @@ class DunningRunException(models.Model):
     reason = fields.Selection(
         [
             ("no_contact", "No usable contact"),
+            ("no_channel", "No allowed channel"),
             ("on_hold", "On hold"),
             ("interval", "Interval not reached"),
             ("under_minimum", "Under minimum"),

@@ -33,8 +33,10 @@ class MailTemplate(models.Model):
             variables.update(**add_context)
         variables.update(dunning_batch_records=self.env[model].browse(res_ids), dunning_batch_separator=separator)
         options = dict(options or {})
-        if not self._unrestricted_rendering and not self.env.is_admin() and not self.env.user.has_group(
-            "mail.group_mail_template_editor"
+        if (
+            not self._unrestricted_rendering
+            and not self.env.is_admin()
+            and not self.env.user.has_group("mail.group_mail_template_editor")
         ):
             options["raise_on_forbidden_code_for_model"] = model
         try:

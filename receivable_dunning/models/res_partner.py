@@ -7,7 +7,14 @@ from odoo.fields import Domain
 # The collectors' decisions on a customer, which only dunning users may change: any user who edits customers
 # could otherwise put one on hold or change its policy, over RPC or an import.
 DUNNING_COLLECTOR_FIELDS = frozenset(
-    {"dunning_policy_id", "dunning_collector_id", "dunning_hold_until", "dunning_contact", "dunning_statement_revoked"}
+    {
+        "dunning_policy_id",
+        "dunning_collector_id",
+        "dunning_hold_until",
+        "dunning_contact",
+        "dunning_statement_revoked",
+        "dunning_channel_preference",
+    }
 )
 
 
@@ -30,6 +37,14 @@ class ResPartner(models.Model):
     dunning_contact = fields.Boolean(
         copy=False,
         help="Reminders of the company go to this contact first, before its invoice address.",
+    )
+    # The debtor's own wish, whichever company reminds it: not company-dependent, as the hold.
+    dunning_channel_preference = fields.Selection(
+        [("email", "Email only"), ("no_sms", "No SMS"), ("letter", "Post only")],
+        string="Reminder Channels",
+        copy=False,
+        help="Which of the level's channels may remind this customer; all of them when empty. The collector's call "
+        "is not a message to the customer and is kept. A number on the SMS blacklist receives no reminder SMS.",
     )
     dunning_promise_ids = fields.One2many("dunning.promise", "partner_id", string="Promises to Pay", readonly=True)
     dunning_hold_until = fields.Date(
@@ -216,6 +231,29 @@ class ResPartner(models.Model):
             "target": "new",
         }
 
+    def action_dunning_sms_opt_out(self):
+        """Put the customer's phone number on Odoo's SMS blacklist: it receives no reminder SMS, nor any other SMS
+        that honours the blacklist (SMS marketing, the mass SMS composer). Only an administrator takes a number
+        off the blacklist, with the button next to the phone number."""
+        if not self._dunning_is_collector():
+            self._dunning_raise_not_collector(", ".join(self.mapped("display_name")), {"phone_sanitized_blacklisted"})
+        numbers = []
+        for partner in self.commercial_partner_id:
+            if not partner.phone_sanitized:
+                raise UserError(
+                    self.env._(
+                        "%(debtor)s has no phone number to opt out of SMS (field %(field)s).",
+                        debtor=partner.display_name,
+                        field=self._fields["phone"]._description_string(self.env),
+                    )
+                )
+            numbers.append(partner.phone_sanitized)
+        # sudo: only administrators write the blacklist; a collector records the customer's opt-out there.
+        self.env["phone.blacklist"].sudo()._add(
+            numbers, message=self.env._("Opted out of SMS reminders, recorded by %(user)s.", user=self.env.user.name)
+        )
+        self.commercial_partner_id.invalidate_recordset(["phone_sanitized_blacklisted", "phone_blacklisted"])
+
     def _dunning_is_collector(self):
         return self.env.su or self.env.user.has_group("receivable_dunning.group_dunning_user")
 
@@ -253,3 +291,24 @@ class ResPartner(models.Model):
         self.ensure_one()
         partner = self.commercial_partner_id
         return partner.dunning_policy_id or self.env.company.dunning_policy_id
+
+    @api.model
+    def _dunning_refused_channels(self, recipients):
+        """The reminder channels each debtor refuses: those its preference leaves out, and SMS when its own number
+        or the number its reminders go to is on Odoo's SMS blacklist. Internal channels (the collector's call)
+        are never refused. In a constant number of queries.
+
+        :param dict recipients: debtor (commercial partner) id -> ``res.partner`` its reminders are addressed to
+        :return: dict debtor id -> set of channel codes
+        """
+        Reminder = self.env["dunning.reminder"]
+        message_channels = set(Reminder._channels()) - Reminder._internal_channels()
+        kept_by = {"email": {"email"}, "letter": {"letter"}, "no_sms": message_channels - {"sms"}}
+        debtors = self.browse(list(recipients))
+        blacklisted = (debtors | self.union(*recipients.values())).filtered("phone_sanitized_blacklisted")
+        refused = {}
+        for debtor in debtors:
+            refused[debtor.id] = message_channels - kept_by.get(debtor.dunning_channel_preference, message_channels)
+            if debtor in blacklisted or recipients[debtor.id] in blacklisted:
+                refused[debtor.id].add("sms")
+        return refused

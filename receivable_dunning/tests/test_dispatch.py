@@ -236,6 +236,8 @@ class TestDispatch(DunningEngineCommon, SMSCase):
         self.env["mail.thread"].sudo().message_process(False, dsn)
 
     def test_email_bounce_reported_later_fails_the_reminder(self):
+        # No other channel reaches the debtor: no fallback takes the reminder's place (see test_delivery_preferences).
+        self.debtor.write({"street": False, "city": False})
         self.level_1.cc_mode = "collector"
         self.debtor.with_company(self.env.company).dunning_collector_id = self.env.user
         self.env.user.email = "collector@example.com"

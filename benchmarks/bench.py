@@ -665,7 +665,7 @@ def dispatch_rows(dispatch):
                 "Dispatch: SQL queries per reminder queued (peer: per composer email)",
                 num(per_mail),
                 num(peer["queries"] / peer["mails"]) if peer_ok else why_missing(peer),
-                ratio(per_mail, peer["queries"] / peer["mails"]) if peer_ok else "n/a",
+                ratio(peer["queries"] / peer["mails"], per_mail) if peer_ok else "n/a",
                 "<= 5",
                 verdict(per_mail <= 5),
             ),
@@ -714,12 +714,15 @@ def queue_rows(dispatch):
         wall2 = sink2["last"] - min(w["started"] for w in double["workers"] if "started" in w)
         rows.append(
             (
-                "Mail queue in 2 processes: messages claimed twice; distinct accepted vs queued",
-                f"{sink2['twice']:,} twice; {sink2['distinct']:,} vs {outgoing:,}",
+                "Mail queue in 2 processes: messages claimed twice; distinct accepted vs 1 process; calls aborted",
+                (
+                    f"{sink2['twice']:,} twice; {sink2['distinct']:,} vs {sink1.get('distinct', 0):,}; "
+                    f"{sum(w.get('aborted') or 0 for w in double['workers'])}"
+                ),
                 "",
                 "",
                 "0; equal, no worker error",
-                verdict(not errors and sink2["twice"] == 0 and sink2["distinct"] == outgoing),
+                verdict(not errors and sink2["twice"] == 0 and sink2["distinct"] == sink1.get("distinct")),
             )
         )
     if wall1 and wall2:
@@ -745,13 +748,13 @@ def e2e_rows(dispatch):
     double = dispatch.get("e2e_double") or {}
     budget = dispatch.get("e2e_budget")
     rows = []
-    if available(single) and queue.get("sink", {}).get("last"):
+    if "dispatch_done" in single and not single.get("error") and queue.get("sink", {}).get("last"):
         queue_started = min(w["started"] for w in queue["workers"] if "started" in w)
         run_s = single["run_done"] - single["started"]
         dispatch_s = single["dispatch_done"] - single["started"]
         queue_s = queue["sink"]["last"] - queue_started
         seconds = dispatch_s + queue_s
-        unfinished = single.get("dispatch_left") or queue["sink"]["distinct"] < single["mails"].get("outgoing", 0)
+        unfinished = single.get("dispatch_left") or any(w.get("states", {}).get("outgoing") for w in queue["workers"])
         rows.append(
             (
                 "End to end, 1 process: run start to last message accepted by the sink (s)",
@@ -766,7 +769,8 @@ def e2e_rows(dispatch):
             )
         )
     elif single:
-        rows.append(("End to end, 1 process", why_missing(single), "", "", "<= 300 s", "FAIL"))
+        problem = single.get("error", "")[:60] or why_missing(single)
+        rows.append(("End to end, 1 process", problem, "", "", "<= 300 s", "FAIL"))
     workers, sink = double.get("workers") or [], double.get("sink") or {}
     if workers:
         errors = _worker_errors(workers)

@@ -566,16 +566,25 @@ def task_mail_server(args):
 
 
 def _empty_mail_queue(env, deadline):
-    """``mail.mail.process_email_queue()`` (it commits after each message) until no message is outgoing."""
+    """``mail.mail.process_email_queue()`` until no message is outgoing, each call in its own transaction as the
+    mail cron's. The queue commits after each message and logs its own errors; a call whose transaction it left
+    aborted (a serialization failure when another process sent the same message) is rolled back and counted.
+
+    :return: (calls, calls aborted)
+    """
     Mail = env["mail.mail"]
-    calls = 0
+    calls = aborted = 0
     outgoing = [("state", "=", "outgoing")]
     while time.time() < deadline and Mail.search_count(outgoing):
         Mail.process_email_queue()
-        env.cr.commit()
-        env.invalidate_all()
         calls += 1
-    return calls
+        try:
+            env.cr.commit()
+        except Exception:
+            env.cr.rollback()
+            aborted += 1
+        env.invalidate_all()
+    return calls, aborted
 
 
 def _mail_states(env):
@@ -591,14 +600,13 @@ def task_mail_queue(args):
         if args.barrier:
             wait_at_barrier(args.barrier)
         started = time.time()
-        error = None
+        result = {"started": started}
         try:
-            calls = _empty_mail_queue(env, started + args.budget)
+            result["calls"], result["aborted"] = _empty_mail_queue(env, started + args.budget)
         except Exception as exc:  # reported, not hidden: a second worker must not fail
-            error, calls = repr(exc), None
+            result["error"] = repr(exc)
             env.cr.rollback()
-        ended = time.time()
-        return {"started": started, "ended": ended, "calls": calls, "error": error, "states": _mail_states(env)}
+        return {**result, "ended": time.time(), "states": _mail_states(env)}
 
 
 def task_dispatch_e2e(args):
@@ -615,32 +623,29 @@ def task_dispatch_e2e(args):
             wait_at_barrier(args.barrier)
         started = time.time()
         deadline = started + args.budget
-        phases, error = {}, None
+        phases = {}
         try:
             env["dunning.run"]._cron_dunning_run()
             env.cr.commit()
             phases["run_done"] = time.time()
             today = fields.Date.context_today(Reminder)
             domain = [("state", "=", "queued"), ("date_scheduled", "<=", today)]
-            idle = 0
             while time.time() < deadline:
                 before = Reminder.search_count(domain)
                 if not before:
                     break
-                Reminder._cron_dunning_dispatch()  # commits its batch
+                Reminder._cron_dunning_dispatch()  # commits the batch it could lock
+                env.cr.commit()  # a new transaction, as the cron's next call: this process sees the other's work
                 env.invalidate_all()
-                if Reminder.search_count(domain) == before:  # what is left is locked by the other process
-                    idle += 1
-                    if idle > 200:
-                        break
-                    time.sleep(0.05)
+                if Reminder.search_count(domain) == before:  # the batch it found is locked by the other process
+                    time.sleep(0.2)
             phases["dispatch_done"] = time.time()
             phases["dispatch_left"] = Reminder.search_count(domain)
             if args.until == "queue":
-                phases["queue_calls"] = _empty_mail_queue(env, deadline)
+                phases["queue_calls"], phases["queue_aborted"] = _empty_mail_queue(env, deadline)
                 phases["queue_done"] = time.time()
         except Exception as exc:  # reported, not hidden
-            error = repr(exc)
+            phases["error"] = repr(exc)
             env.cr.rollback()
         env.cr.execute("SELECT channel, state, count(*) FROM dunning_reminder GROUP BY channel, state")
         reminders = [list(row) for row in env.cr.fetchall()]
@@ -648,7 +653,6 @@ def task_dispatch_e2e(args):
             "started": started,
             "ended": time.time(),
             **phases,
-            "error": error,
             "run_date": str(fields.Date.context_today(Reminder)),
             "asof": _meta(env)["asof"],
             "reminders": reminders,

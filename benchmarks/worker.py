@@ -630,6 +630,7 @@ def task_dispatch_e2e(args):
             phases["run_done"] = time.time()
             today = fields.Date.context_today(Reminder)
             domain = [("state", "=", "queued"), ("date_scheduled", "<=", today)]
+            calls = idle = 0
             while time.time() < deadline:
                 before = Reminder.search_count(domain)
                 if not before:
@@ -637,8 +638,11 @@ def task_dispatch_e2e(args):
                 Reminder._cron_dunning_dispatch()  # commits the batch it could lock
                 env.cr.commit()  # a new transaction, as the cron's next call: this process sees the other's work
                 env.invalidate_all()
+                calls += 1
                 if Reminder.search_count(domain) == before:  # the batch it found is locked by the other process
+                    idle += 1
                     time.sleep(0.2)
+            phases["dispatch_calls"], phases["dispatch_idle"] = calls, idle
             phases["dispatch_done"] = time.time()
             phases["dispatch_left"] = Reminder.search_count(domain)
             if args.until == "queue":

@@ -793,6 +793,18 @@ def e2e_rows(dispatch):
                     verdict(not errors and not unfinished and seconds <= 300 and sink["twice"] == 0),
                 )
             )
+        calls = [f"{w['dispatch_idle']} of {w['dispatch_calls']}" for w in ok if "dispatch_calls" in w]
+        if calls:
+            rows.append(
+                (
+                    "  End to end, 2 processes: dispatch-cron calls that found their batch locked",
+                    ", ".join(calls),
+                    "",
+                    "",
+                    "-",
+                    "info",
+                )
+            )
         if errors:
             rows.append(
                 ("End to end, 2 processes: worker errors", f"{len(errors)}: {errors[0][:60]}", "", "", "0", "FAIL")

@@ -793,11 +793,15 @@ def e2e_rows(dispatch):
                     verdict(not errors and not unfinished and seconds <= 300 and sink["twice"] == 0),
                 )
             )
-        calls = [f"{w['dispatch_idle']} of {w['dispatch_calls']}" for w in ok if "dispatch_calls" in w]
+        calls = [
+            f"{w['dispatch_idle']} / {w.get('dispatch_aborted', 0)} of {w['dispatch_calls']}"
+            for w in ok
+            if "dispatch_calls" in w
+        ]
         if calls:
             rows.append(
                 (
-                    "  End to end, 2 processes: dispatch-cron calls that found their batch locked",
+                    "  End to end, 2 processes: dispatch-cron calls that found their batch locked / rolled back",
                     ", ".join(calls),
                     "",
                     "",

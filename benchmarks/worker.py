@@ -614,6 +614,8 @@ def task_dispatch_e2e(args):
     dispatch, then the mail queue until empty; alone or racing another process (--barrier). Commits; --until
     dispatch stops before the mail queue (the bench then empties it with task_mail_queue). --budget bounds it."""
     with common.environment(args, args.db) as (_odoo, env):
+        from psycopg2 import OperationalError
+
         from odoo import fields
 
         Reminder = env["dunning.reminder"]
@@ -630,18 +632,25 @@ def task_dispatch_e2e(args):
             phases["run_done"] = time.time()
             today = fields.Date.context_today(Reminder)
             domain = [("state", "=", "queued"), ("date_scheduled", "<=", today)]
-            calls = idle = 0
-            while time.time() < deadline:
-                before = Reminder.search_count(domain)
-                if not before:
-                    break
-                Reminder._cron_dunning_dispatch()  # commits the batch it could lock
-                env.cr.commit()  # a new transaction, as the cron's next call: this process sees the other's work
+            calls = idle = aborted = 0
+            left = Reminder.search_count(domain)
+            env.cr.commit()
+            while left and time.time() < deadline:
+                try:
+                    Reminder._cron_dunning_dispatch()  # a transaction of its own; commits the batch it could lock
+                    env.cr.commit()
+                except OperationalError:  # as the cron runner: a serialization failure is rolled back, retried
+                    env.cr.rollback()
+                    aborted += 1
                 env.invalidate_all()
                 calls += 1
-                if Reminder.search_count(domain) == before:  # the batch it found is locked by the other process
+                now_left = Reminder.search_count(domain)
+                env.cr.commit()  # the next call starts a transaction that sees the other process's work
+                if now_left == left:  # the batch it found is locked by the other process
                     idle += 1
                     time.sleep(0.2)
+                left = now_left
+            phases["dispatch_aborted"] = aborted
             phases["dispatch_calls"], phases["dispatch_idle"] = calls, idle
             phases["dispatch_done"] = time.time()
             phases["dispatch_left"] = Reminder.search_count(domain)

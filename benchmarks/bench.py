@@ -775,9 +775,9 @@ def e2e_rows(dispatch):
     if workers:
         errors = _worker_errors(workers)
         ok = [w for w in workers if "started" in w]
-        if ok and sink.get("last"):
+        if ok:
             last = max(ok, key=lambda w: w["ended"])
-            seconds = sink["last"] - min(w["started"] for w in ok)
+            seconds = (sink.get("last") or last["ended"]) - min(w["started"] for w in ok)
             sent = last.get("mails", {}).get("sent", 0)
             unfinished = any(w.get("dispatch_left") for w in ok) or last.get("mails", {}).get("outgoing", 0) > 0
             rows.append(

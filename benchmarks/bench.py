@@ -4,7 +4,8 @@
    by dataset.py; reused while its generator version, seed and sizes match.
 2. Each figure in a fresh process (worker.py): our dunning run vs OCA account_credit_control, our matcher vs OCA
    account_reconcile_oca, our statement page vs Odoo's /my/invoices under load, the dunning cron in one and in two
-   processes on copies of the database.
+   processes on copies of the database, the reminders dispatched (ours vs Odoo's mass-mail composer) and handed
+   to an SMTP sink by Odoo's mail queue, in one and two processes (smtp_sink.py).
 3. A table (figure, ours, peer, ratio, target, verdict) on stdout, benchmarks/results.json, and with
    --update-docs the section of docs/benchmarks.md for this size.
 

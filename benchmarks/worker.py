@@ -2,8 +2,8 @@
 
 A fresh process per measurement keeps the peak-memory figure (ru_maxrss growth) honest and the registry caches
 cold in the same way for us and for the peers. Measured work is rolled back, so that every measurement sees the
-same data; only the `cron` task commits, on a copy of the bench database. The result is printed as one line
-``RD_BENCH_RESULT {json}`` (see common.emit).
+same data; only the `cron` tasks and the dispatch section's `mail_*` and `dispatch_e2e` tasks commit, on copies of
+the bench database. The result is printed as one line ``RD_BENCH_RESULT {json}`` (see common.emit).
 """
 
 import argparse

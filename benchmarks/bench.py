@@ -4,7 +4,8 @@
    by dataset.py; reused while its generator version, seed and sizes match.
 2. Each figure in a fresh process (worker.py): our dunning run vs OCA account_credit_control, our matcher vs OCA
    account_reconcile_oca, our statement page vs Odoo's /my/invoices under load, the dunning cron in one and in two
-   processes on copies of the database.
+   processes on copies of the database, the reminders dispatched (ours vs Odoo's mass-mail composer) and handed
+   to an SMTP sink by Odoo's mail queue, in one and two processes (smtp_sink.py).
 3. A table (figure, ours, peer, ratio, target, verdict) on stdout, benchmarks/results.json, and with
    --update-docs the section of docs/benchmarks.md for this size.
 
@@ -40,6 +41,11 @@ RECONCILE_TARGET = 20  # statement lines reconciled per second
 SINGLE_CLIENT_REQUESTS = 40
 # Reminder letters rendered by ours in the letters section (the peer renders a sample of 20, one per call).
 LETTERS = {"tiny": 50, "small": 200, "full": 1000}
+# Dispatch section: email reminders measured at most (0: all) and seconds of measured work, for ours and the peer;
+# the end-to-end runs' budget (the target is 300 s: a run still going past the budget has failed it).
+DISPATCH_CAP = {"tiny": 0, "small": 0, "full": 2000}
+DISPATCH_BUDGET = {"tiny": 120, "small": 300, "full": 300}
+E2E_BUDGET = {"tiny": 120, "small": 330, "full": 330}
 BARRIER_TIMEOUT = 120  # seconds for the racing workers to load their registry
 CLIENTS = 20
 # Odoo pages measured under the portal load beside ours: the least any page costs on this machine.
@@ -142,9 +148,9 @@ class Bench:
     def drop_db(self, db):
         self.psql(f'DROP DATABASE IF EXISTS "{db}" WITH (FORCE)')
 
-    def copy_db(self, target):
+    def copy_db(self, target, template=None):
         self.drop_db(target)
-        self.psql(f'CREATE DATABASE "{target}" TEMPLATE "{self.db}"')
+        self.psql(f'CREATE DATABASE "{target}" TEMPLATE "{template or self.db}"')
 
     # === DATABASE === #
 
@@ -295,12 +301,58 @@ class Bench:
             "letters", timeout=900, extra=[f"--http-port={self.args.http_port}", f"--letters={LETTERS[self.args.size]}"]
         )
 
-    def run_together(self, task, db, count):
+    def bench_dispatch(self):
+        """The reminders as the debtor gets them: rendered and queued (ours vs Odoo's mass-mail composer, rolled
+        back), the mail queue emptied to an SMTP sink by one and two processes, and the whole way from the run to
+        the sink, on scratch copies of the database (see docs/benchmarks.md)."""
+        import smtp_sink
+
+        size = self.args.size
+        section = {}
+        self.results["dispatch"] = section
+        cap, budget = DISPATCH_CAP[size], DISPATCH_BUDGET[size]
+        section["cap"], section["budget"] = cap, budget
+        ours = section["ours"] = self.worker(
+            "dispatch_ours", timeout=budget + 600, extra=[f"--limit={cap}", f"--budget={budget}"]
+        )
+        if available(ours) and ours["reminders"]:
+            section["peer"] = self.worker(
+                "dispatch_peer", timeout=budget + 600, extra=[f"--limit={ours['reminders']}", f"--budget={budget}"]
+            )
+        e2e_budget = E2E_BUDGET[size]
+        section["e2e_budget"] = e2e_budget
+        base, race, queue_single, queue_double = (f"{self.db}_dispatch_{n}" for n in ("base", "e2e2", "q1", "q2"))
+        with smtp_sink.SmtpSink() as sink:
+            try:
+                self.copy_db(base)
+                self.worker("mail_server", timeout=300, db=base, extra=[f"--smtp-port={sink.port}"])
+                self.copy_db(race, template=base)
+                # One process: the run and the dispatch cron, then (below) the mail queue on a copy of what they left.
+                section["e2e_single"] = self.worker(
+                    "dispatch_e2e",
+                    timeout=e2e_budget + 600,
+                    db=base,
+                    extra=["--until=dispatch", f"--budget={e2e_budget}"],
+                )
+                self.copy_db(queue_single, template=base)
+                self.copy_db(queue_double, template=base)
+                for name, db, count in (("queue_single", queue_single, 1), ("queue_double", queue_double, 2)):
+                    sink.reset()
+                    workers = self.run_together("mail_queue", db, count, extra=[f"--budget={e2e_budget}"])
+                    section[name] = {"workers": workers, "sink": sink.stats()}
+                sink.reset()
+                workers = self.run_together("dispatch_e2e", race, 2, extra=[f"--budget={e2e_budget}"])
+                section["e2e_double"] = {"workers": workers, "sink": sink.stats()}
+            finally:
+                for db in (base, race, queue_single, queue_double):
+                    self.drop_db(db)
+
+    def run_together(self, task, db, count, extra=()):
         """``count`` workers that load their registry, then start ``task`` together (see worker.task_cron)."""
         self.log(f"{task} x{count} on {db}")
         with tempfile.TemporaryDirectory(prefix="rd-bench-") as directory:
             barrier = os.path.join(directory, "race")
-            started = [self.start_worker(task, db=db, extra=[f"--barrier={barrier}"]) for _ in range(count)]
+            started = [self.start_worker(task, db=db, extra=[f"--barrier={barrier}", *extra]) for _ in range(count)]
             deadline = time.monotonic() + BARRIER_TIMEOUT
             while time.monotonic() < deadline:
                 ready = [name for name in os.listdir(directory) if name.startswith("race.ready.")]
@@ -316,7 +368,7 @@ class Bench:
     def run(self):
         started = time.perf_counter()
         self.ensure_database()
-        for name in ("dunning", "matching", "reconcile", "portal", "cron", "letters"):
+        for name in ("dunning", "matching", "reconcile", "portal", "cron", "letters", "dispatch"):
             if name in self.args.skip:
                 continue
             getattr(self, f"bench_{name}")()
@@ -389,6 +441,8 @@ def table_rows(results):
         rows += cron_rows(results["cron"])
     if results.get("letters"):
         rows += letters_rows(results["letters"])
+    if results.get("dispatch"):
+        rows += dispatch_rows(results["dispatch"])
     return rows
 
 
@@ -730,6 +784,196 @@ def letters_rows(letters):
     return rows
 
 
+def dispatch_rows(dispatch):
+    """Rows of the dispatch section: rendering and queueing, the mail queue to the sink, end to end."""
+    rows = []
+    ours, peer = dispatch.get("ours") or {}, dispatch.get("peer") or {}
+    if available(ours) and ours.get("mails"):
+        peer_ok = available(peer) and peer.get("mails")
+        rate = ours["mails"] / ours["seconds"]
+        peer_rate = peer["mails"] / peer["seconds"] if peer_ok else None
+        scope = f"{ours['reminders']:,} of {ours['email_queued']:,} email reminders"
+        if (dispatch.get("cap") and ours["email_queued"] > dispatch["cap"]) or ours.get("budget_hit"):
+            scope += f", capped at {dispatch['cap'] or ours['email_queued']:,} / {dispatch['budget']} s"
+        peer_text = why_missing(peer)
+        if peer_ok:
+            peer_text = num(peer_rate) + (" (budget hit)" if peer.get("budget_hit") else "")
+        per_mail = ours["queries"] / ours["mails"]
+        rows += [
+            (
+                f"Dispatch ({scope}): reminders rendered and queued per second (peer: mass-mail composer)",
+                num(rate),
+                peer_text,
+                f"{rate / peer_rate:,.2f}x" if peer_rate else "n/a",
+                ">= 200/s",
+                verdict(rate >= 200),
+            ),
+            (
+                "Dispatch: SQL queries per reminder queued (peer: per composer email)",
+                num(per_mail),
+                num(peer["queries"] / peer["mails"]) if peer_ok else why_missing(peer),
+                ratio(peer["queries"] / peer["mails"], per_mail) if peer_ok else "n/a",
+                "<= 5",
+                verdict(per_mail <= 5),
+            ),
+            (
+                "Dispatch: mails queued / reminders failed (invalid address); recipients' languages",
+                f"{ours['mails']:,} / {ours['states'].get('failed', 0):,}; {len(ours.get('languages') or {})}",
+                f"{peer['mails']:,}; {peer.get('languages')}" if peer_ok else "",
+                "",
+                "-",
+                "info",
+            ),
+        ]
+    elif dispatch.get("ours"):
+        rows.append(("Dispatch", why_missing(ours), why_missing(peer), "", "", "FAIL"))
+    rows += queue_rows(dispatch)
+    rows += e2e_rows(dispatch)
+    return rows
+
+
+def _worker_errors(workers):
+    return [w.get("error") or f"timeout {w['timeout']} s" for w in workers if w.get("error") or "timeout" in w]
+
+
+def queue_rows(dispatch):
+    single, double = dispatch.get("queue_single") or {}, dispatch.get("queue_double") or {}
+    if not single.get("workers"):
+        return []
+    rows = []
+    errors = _worker_errors(single["workers"] + double.get("workers", []))
+    sink1, sink2 = single.get("sink") or {}, double.get("sink") or {}
+    outgoing = (dispatch.get("e2e_single") or {}).get("mails", {}).get("outgoing")
+    wall1 = wall2 = None
+    if sink1.get("last"):
+        wall1 = sink1["last"] - min(w["started"] for w in single["workers"] if "started" in w)
+        rows.append(
+            (
+                f"Mail queue to the SMTP sink, 1 process: messages per second ({sink1['messages']:,} of {outgoing:,})",
+                num(sink1["messages"] / wall1),
+                "",
+                "",
+                "-",
+                "info",
+            )
+        )
+    if sink2.get("last"):
+        wall2 = sink2["last"] - min(w["started"] for w in double["workers"] if "started" in w)
+        rows.append(
+            (
+                "Mail queue in 2 processes: messages claimed twice; distinct accepted vs 1 process; calls aborted",
+                (
+                    f"{sink2['twice']:,} twice; {sink2['distinct']:,} vs {sink1.get('distinct', 0):,}; "
+                    f"{sum(w.get('aborted') or 0 for w in double['workers'])}"
+                ),
+                "",
+                "",
+                "0; equal, no worker error",
+                verdict(not errors and sink2["twice"] == 0 and sink2["distinct"] == sink1.get("distinct")),
+            )
+        )
+    if wall1 and wall2:
+        rows.append(
+            (
+                "Mail queue: wall time 1 process / 2 processes (s)",
+                f"{num(wall1, 2)} / {num(wall2, 2)}",
+                "",
+                f"{wall1 / wall2:.2f}x speed-up",
+                "-",
+                "info",
+            )
+        )
+    if errors:
+        rows.append(("Mail queue: worker errors", f"{len(errors)}: {errors[0][:60]}", "", "", "0", "FAIL"))
+    return rows
+
+
+def e2e_rows(dispatch):
+    """End to end, 1 process: the run and dispatch cron (e2e_single), then the mail queue of what they left
+    (queue_single), one after the other as one process would; 2 processes: both together (e2e_double)."""
+    single, queue = dispatch.get("e2e_single") or {}, dispatch.get("queue_single") or {}
+    double = dispatch.get("e2e_double") or {}
+    budget = dispatch.get("e2e_budget")
+    rows = []
+    if "dispatch_done" in single and not single.get("error") and queue.get("sink", {}).get("last"):
+        queue_started = min(w["started"] for w in queue["workers"] if "started" in w)
+        run_s = single["run_done"] - single["started"]
+        dispatch_s = single["dispatch_done"] - single["started"]
+        queue_s = queue["sink"]["last"] - queue_started
+        seconds = dispatch_s + queue_s
+        unfinished = single.get("dispatch_left") or any(w.get("states", {}).get("outgoing") for w in queue["workers"])
+        rows.append(
+            (
+                "End to end, 1 process: run start to last message accepted by the sink (s)",
+                (
+                    f"{'>= ' if unfinished else ''}{num(seconds, 1)} (run {num(run_s, 1)}, "
+                    f"dispatch {num(dispatch_s - run_s, 1)}, queue {num(queue_s, 1)})"
+                ),
+                "",
+                "",
+                "<= 300 s",
+                verdict(not unfinished and seconds <= 300),
+            )
+        )
+    elif single:
+        problem = single.get("error", "")[:60] or why_missing(single)
+        rows.append(("End to end, 1 process", problem, "", "", "<= 300 s", "FAIL"))
+    workers, sink = double.get("workers") or [], double.get("sink") or {}
+    if workers:
+        errors = _worker_errors(workers)
+        ok = [w for w in workers if "started" in w]
+        if ok:
+            last = max(ok, key=lambda w: w["ended"])
+            seconds = (sink.get("last") or last["ended"]) - min(w["started"] for w in ok)
+            sent = last.get("mails", {}).get("sent", 0)
+            unfinished = any(w.get("dispatch_left") for w in ok) or last.get("mails", {}).get("outgoing", 0) > 0
+            rows.append(
+                (
+                    "End to end, 2 processes (s); messages claimed twice",
+                    (
+                        f"{'>= ' if unfinished else ''}{num(seconds, 1)}; {sink['twice']:,} twice "
+                        f"({sink['distinct']:,} distinct, {sent:,} sent)"
+                    ),
+                    "",
+                    "",
+                    "<= 300 s; 0",
+                    verdict(not errors and not unfinished and seconds <= 300 and sink["twice"] == 0),
+                )
+            )
+        calls = [
+            f"{w['dispatch_idle']} / {w.get('dispatch_aborted', 0)} of {w['dispatch_calls']}"
+            for w in ok
+            if "dispatch_calls" in w
+        ]
+        if calls:
+            rows.append(
+                (
+                    "  End to end, 2 processes: dispatch-cron calls that found their batch locked / rolled back",
+                    ", ".join(calls),
+                    "",
+                    "",
+                    "-",
+                    "info",
+                )
+            )
+        if errors:
+            rows.append(
+                ("End to end, 2 processes: worker errors", f"{len(errors)}: {errors[0][:60]}", "", "", "0", "FAIL")
+            )
+    if budget and rows:
+        rows.append(
+            (
+                f"  (end-to-end runs stopped after {budget} s: '>=' marks one that did not finish)",
+                "",
+                "",
+                "",
+                "-",
+                "info",
+            )
+        )
+    return rows
+
+
 def correct_auto(categories, category):
     return f"{num(share(categories, (category,), 'correct'))} / {num(share(categories, (category,), 'auto'))}"
 
@@ -831,7 +1075,9 @@ def main():
     parser.add_argument("--log-dir", default=os.path.join(os.environ.get("RD_STATE_DIR", "/var/tmp"), "bench-logs"))
     parser.add_argument("--http-port", type=int, default=8269)
     parser.add_argument(
-        "--skip", default="", help="comma-separated sections: dunning, matching, reconcile, portal, cron, letters"
+        "--skip",
+        default="",
+        help="comma-separated sections: dunning, matching, reconcile, portal, cron, letters, dispatch",
     )
     parser.add_argument("--update-docs", action="store_true", help="rewrite this size's table in docs/benchmarks.md")
     parser.add_argument("--strict", action="store_true", help="exit 1 when a target is missed")

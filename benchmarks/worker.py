@@ -2,8 +2,8 @@
 
 A fresh process per measurement keeps the peak-memory figure (ru_maxrss growth) honest and the registry caches
 cold in the same way for us and for the peers. Measured work is rolled back, so that every measurement sees the
-same data; only the `cron` task commits, on a copy of the bench database. The result is printed as one line
-``RD_BENCH_RESULT {json}`` (see common.emit).
+same data; only the `cron` tasks and the dispatch section's `mail_*` and `dispatch_e2e` tasks commit, on copies of
+the bench database. The result is printed as one line ``RD_BENCH_RESULT {json}`` (see common.emit).
 """
 
 import argparse
@@ -661,6 +661,309 @@ def task_letters(args):
         return result
 
 
+# === DISPATCH: the reminders rendered, queued in Odoo's mail queue and handed to a mail server === #
+
+
+def _first_run(env):
+    """The first dunning run of every company on the dataset's date, as task_dunning_ours runs it (not measured)."""
+    meta = _meta(env)
+    asof = date.fromisoformat(meta["asof"])
+    for company in env["res.company"].browse(int(c) for c in meta["companies"]):
+        env["dunning.run"].with_company(company).create(
+            {"company_id": company.id, "trigger": "scheduled", "mode": "send", "date": asof}
+        )._execute()
+    env.flush_all()
+
+
+def _email_dispatch_domain(env):
+    """The dispatch cron's domain (``_cron_dunning_dispatch``), restricted to the email reminders."""
+    from odoo import fields
+
+    today = fields.Date.context_today(env["dunning.reminder"])
+    return [("state", "=", "queued"), ("date_scheduled", "<=", today), ("channel", "=", "email")]
+
+
+def _dispatch_batch_size(env):
+    return int(env["ir.config_parameter"].sudo().get_param("receivable_dunning.dispatch_batch_size", 100))
+
+
+def _max_id(env, table):
+    env.cr.execute(f"SELECT coalesce(max(id), 0) FROM {table}")
+    return env.cr.fetchone()[0]
+
+
+def task_dispatch_ours(args):
+    """The first run's queued email reminders dispatched as the cron does: batches of the cron's size, in its order,
+    locked with try_lock_for_update, then ``_dispatch()`` (the cron without its commit). --limit caps the reminders
+    measured, --budget the seconds; the work is rolled back. A failed reminder (invalid address) counts as
+    measured: it leaves the queue as a sent one does."""
+    with common.environment(args, args.db) as (_odoo, env):
+        _first_run(env)
+        Reminder = env["dunning.reminder"]
+        domain = _email_dispatch_domain(env)
+        batch_size = _dispatch_batch_size(env)
+        queued = Reminder.search_count(domain)
+        limit = min(args.limit or queued, queued)
+        mail_before = _max_id(env, "mail_mail")
+        env.invalidate_all()  # the cron starts in a new transaction: nothing of the run in the caches
+        done, seen = [], set()
+        deadline = time.perf_counter() + args.budget
+        with common.Probe() as probe:
+            while len(done) < limit and time.perf_counter() < deadline:
+                batch = Reminder.search(
+                    domain, limit=min(batch_size, limit - len(done)), order="attempt_count, id"
+                ).try_lock_for_update()
+                if not batch or seen & set(batch.ids):
+                    break
+                batch._dispatch()
+                env.flush_all()
+                seen |= set(batch.ids)
+                done += batch.ids
+        env.cr.execute("SELECT count(*) FROM mail_mail WHERE id > %s", [mail_before])
+        mails = env.cr.fetchone()[0]
+        env.cr.execute(
+            """SELECT state, count(*), count(mail_id) FROM dunning_reminder WHERE id = ANY(%s) GROUP BY state""",
+            [done],
+        )
+        states = {state: count for state, count, _mails in env.cr.fetchall()}
+        env.cr.execute(
+            """SELECT p.lang, count(*) FROM dunning_reminder r
+                 JOIN res_partner p ON p.id = coalesce(r.recipient_id, r.partner_id)
+                WHERE r.id = ANY(%s) AND r.mail_id IS NOT NULL GROUP BY p.lang ORDER BY p.lang""",
+            [done],
+        )
+        languages = dict(env.cr.fetchall())
+        # Rendered in the recipient's language: one subject per language among the mails (the reference left out).
+        env.cr.execute(
+            """SELECT p.lang, count(DISTINCT regexp_replace(m.subject, '[(].*[)]|^[^:]*:', '', 'g'))
+                 FROM dunning_reminder r JOIN mail_mail mm ON mm.id = r.mail_id
+                 JOIN mail_message m ON m.id = mm.mail_message_id
+                 JOIN res_partner p ON p.id = coalesce(r.recipient_id, r.partner_id)
+                WHERE r.id = ANY(%s) GROUP BY p.lang""",
+            [done],
+        )
+        subjects_per_lang = dict(env.cr.fetchall())
+        env.cr.execute(
+            """SELECT count(DISTINCT regexp_replace(m.subject, '[(].*[)]|^[^:]*:', '', 'g'))
+                 FROM dunning_reminder r JOIN mail_mail mm ON mm.id = r.mail_id
+                 JOIN mail_message m ON m.id = mm.mail_message_id WHERE r.id = ANY(%s)""",
+            [done],
+        )
+        distinct_subjects = env.cr.fetchone()[0]
+        env.cr.rollback()
+        return {
+            **probe.as_dict(),
+            "email_queued": queued,
+            "limit": limit,
+            "reminders": len(done),
+            "mails": mails,
+            "states": states,
+            "languages": languages,
+            "subjects_per_language": subjects_per_lang,
+            "distinct_subjects": distinct_subjects,
+            "batch_size": batch_size,
+            "budget": args.budget,
+            "budget_hit": len(done) < limit,
+        }
+
+
+def task_dispatch_peer(args):
+    """Odoo's mass-mail composer with account's invoice email template, on one open invoice of each debtor that
+    got an email reminder in task_dispatch_ours: the same run, the first --limit email reminders in the cron's order
+    (those ours measured), by chunks of the cron's batch size; queued, not sent; rolled back."""
+    with common.environment(args, args.db) as (_odoo, env):
+        from odoo.tools import email_normalize, split_every
+
+        _first_run(env)
+        domain = _email_dispatch_domain(env)
+        reminder_ids = env["dunning.reminder"].search(domain, limit=args.limit or None, order="attempt_count, id").ids
+        # The debtors whose reminder got an email (a valid address: ours fails the others), each with the oldest
+        # invoice its reminder lists.
+        env.cr.execute(
+            """SELECT r.id, p.email, min(l.move_id) FROM dunning_reminder r
+                 JOIN dunning_reminder_line l ON l.reminder_id = r.id
+                 JOIN res_partner p ON p.id = coalesce(r.recipient_id, r.partner_id)
+                WHERE r.id = ANY(%s) GROUP BY r.id, p.email""",
+            [reminder_ids],
+        )
+        move_of = {rid: move_id for rid, email, move_id in env.cr.fetchall() if email_normalize(email or "")}
+        move_ids = [move_of[rid] for rid in reminder_ids if rid in move_of]
+        template = env.ref("account.email_template_edi_invoice")
+        batch_size = _dispatch_batch_size(env)
+        mail_before = _max_id(env, "mail_mail")
+        env.invalidate_all()
+        done = 0
+        deadline = time.perf_counter() + args.budget
+        with common.Probe() as probe:
+            for chunk in split_every(batch_size, move_ids, list):
+                if time.perf_counter() > deadline:
+                    break
+                composer = (
+                    env["mail.compose.message"]
+                    .with_context(active_model="account.move", active_ids=chunk)
+                    .create(
+                        {
+                            "composition_mode": "mass_mail",
+                            "model": "account.move",
+                            "res_ids": repr(chunk),
+                            "template_id": template.id,
+                            "force_send": False,
+                        }
+                    )
+                )
+                composer._action_send_mail()
+                env.flush_all()
+                done += len(chunk)
+        env.cr.execute("SELECT count(*) FROM mail_mail WHERE id > %s", [mail_before])
+        mails = env.cr.fetchone()[0]
+        env.cr.execute(
+            "SELECT count(DISTINCT p.lang) FROM account_move m JOIN res_partner p ON p.id = m.partner_id "
+            "WHERE m.id = ANY(%s)",
+            [move_ids[:done]],
+        )
+        languages = env.cr.fetchone()[0]
+        env.cr.rollback()
+        return {
+            **probe.as_dict(),
+            "invoices": done,
+            "invoices_wanted": len(move_ids),
+            "mails": mails,
+            "languages": languages,
+            "budget_hit": done < len(move_ids),
+        }
+
+
+def _point_mail_server(env, port):
+    """Odoo's outgoing mail to the bench's SMTP sink on 127.0.0.1:port: one ir.mail_server, first in priority."""
+    env["ir.mail_server"].search([]).active = False
+    env["ir.mail_server"].create(
+        {
+            "name": "bench sink",
+            "smtp_host": "127.0.0.1",
+            "smtp_port": port,
+            "smtp_encryption": "none",
+            "smtp_authentication": "login",
+            "sequence": 1,
+        }
+    )
+
+
+def task_mail_server(args):
+    """On a scratch copy (committed): the outgoing mail server pointed at the sink, before the end-to-end race."""
+    with common.environment(args, args.db) as (_odoo, env):
+        _point_mail_server(env, args.smtp_port)
+        env.cr.commit()
+        return {"smtp_port": args.smtp_port}
+
+
+def _empty_mail_queue(env, deadline):
+    """``mail.mail.process_email_queue()`` until no message is outgoing, each call in its own transaction as the
+    mail cron's. The queue commits after each message and logs its own errors; a call whose transaction it left
+    aborted (a serialization failure when another process sent the same message) is rolled back and counted.
+
+    :return: (calls, calls aborted)
+    """
+    Mail = env["mail.mail"]
+    calls = aborted = 0
+    outgoing = [("state", "=", "outgoing")]
+    while time.time() < deadline and Mail.search_count(outgoing):
+        Mail.process_email_queue()
+        calls += 1
+        try:
+            env.cr.commit()
+        except Exception:
+            env.cr.rollback()
+            aborted += 1
+        env.invalidate_all()
+    return calls, aborted
+
+
+def _mail_states(env):
+    env.cr.execute("SELECT state, count(*) FROM mail_mail GROUP BY state")
+    return dict(env.cr.fetchall())
+
+
+def task_mail_queue(args):
+    """Empty the mail queue to the sink, alone or racing another process (--barrier, as task_cron)."""
+    with common.environment(args, args.db) as (_odoo, env):
+        env["mail.mail"].search([], limit=1)
+        env.cr.rollback()
+        if args.barrier:
+            wait_at_barrier(args.barrier)
+        started = time.time()
+        result = {"started": started}
+        try:
+            result["calls"], result["aborted"] = _empty_mail_queue(env, started + args.budget)
+        except Exception as exc:  # reported, not hidden: a second worker must not fail
+            result["error"] = repr(exc)
+            env.cr.rollback()
+        return {**result, "ended": time.time(), "states": _mail_states(env)}
+
+
+def task_dispatch_e2e(args):
+    """End to end as the crons would: the dunning cron, the dispatch cron (all channels) until nothing is left to
+    dispatch, then the mail queue until empty; alone or racing another process (--barrier). Commits; --until
+    dispatch stops before the mail queue (the bench then empties it with task_mail_queue). --budget bounds it."""
+    with common.environment(args, args.db) as (_odoo, env):
+        from psycopg2 import OperationalError
+
+        from odoo import fields
+
+        Reminder = env["dunning.reminder"]
+        Reminder.search([], limit=1)
+        env.cr.rollback()
+        if args.barrier:
+            wait_at_barrier(args.barrier)
+        started = time.time()
+        deadline = started + args.budget
+        phases = {}
+        try:
+            env["dunning.run"]._cron_dunning_run()
+            env.cr.commit()
+            phases["run_done"] = time.time()
+            today = fields.Date.context_today(Reminder)
+            domain = [("state", "=", "queued"), ("date_scheduled", "<=", today)]
+            calls = idle = aborted = 0
+            left = Reminder.search_count(domain)
+            env.cr.commit()
+            while left and time.time() < deadline:
+                try:
+                    Reminder._cron_dunning_dispatch()  # a transaction of its own; commits the batch it could lock
+                    env.cr.commit()
+                except OperationalError:  # as the cron runner: a serialization failure is rolled back, retried
+                    env.cr.rollback()
+                    aborted += 1
+                env.invalidate_all()
+                calls += 1
+                now_left = Reminder.search_count(domain)
+                env.cr.commit()  # the next call starts a transaction that sees the other process's work
+                if now_left == left:  # the batch it found is locked by the other process
+                    idle += 1
+                    time.sleep(0.2)
+                left = now_left
+            phases["dispatch_aborted"] = aborted
+            phases["dispatch_calls"], phases["dispatch_idle"] = calls, idle
+            phases["dispatch_done"] = time.time()
+            phases["dispatch_left"] = Reminder.search_count(domain)
+            if args.until == "queue":
+                phases["queue_calls"], phases["queue_aborted"] = _empty_mail_queue(env, deadline)
+                phases["queue_done"] = time.time()
+        except Exception as exc:  # reported, not hidden
+            phases["error"] = repr(exc)
+            env.cr.rollback()
+        env.cr.execute("SELECT channel, state, count(*) FROM dunning_reminder GROUP BY channel, state")
+        reminders = [list(row) for row in env.cr.fetchall()]
+        return {
+            "started": started,
+            "ended": time.time(),
+            **phases,
+            "run_date": str(fields.Date.context_today(Reminder)),
+            "asof": _meta(env)["asof"],
+            "reminders": reminders,
+            "mails": _mail_states(env),
+        }
+
+
 TASKS = {name[len("task_") :]: func for name, func in globals().items() if name.startswith("task_")}
 
 
@@ -682,6 +985,9 @@ def main():
     parser.add_argument("--peer-sample", type=int, default=20, help="letters: documents the peer renders, each")
     parser.add_argument("--barrier", default="", help="path prefix of the files that start a race (see task_cron)")
     parser.add_argument("--first-run", action="store_true", help="cron_prepare: leave the sequences without range")
+    parser.add_argument("--limit", type=int, default=0, help="dispatch_ours: reminders measured at most (0: all)")
+    parser.add_argument("--smtp-port", type=int, default=0, help="mail_*: port of the bench's SMTP sink")
+    parser.add_argument("--until", default="queue", choices=("dispatch", "queue"), help="dispatch_e2e: last phase")
     common.add_connection_arguments(parser)
     args = parser.parse_args()
     common.emit(TASKS[args.task](args))

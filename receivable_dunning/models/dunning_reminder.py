@@ -586,21 +586,37 @@ class DunningReminder(models.Model):
 
     @api.model
     def _cron_dunning_dispatch(self):
-        """Send a batch of queued reminders, keeping only those this worker could lock.
+        """Send a batch of queued reminders, claimed with ``FOR UPDATE SKIP LOCKED`` in the query that finds them.
 
+        Several workers (the dispatch action copied per cron worker, or on several servers) share the queue: each
+        claims the first reminders no other worker holds, and holds them until its batch commits. A search followed
+        by ``try_lock_for_update()`` would give every worker the same first batch, of which all but one keep nothing.
         Reminders retried after a failure come after the fresh ones (fewest attempts first): a reminder that fails
         every time never fills the batch ahead of the queue behind it.
         """
         batch_size = int(
             self.env["ir.config_parameter"].sudo().get_param("receivable_dunning.dispatch_batch_size", 100)
         )
-        domain = [("state", "=", "queued"), ("date_scheduled", "<=", fields.Date.context_today(self))]
-        reminders = self.search(domain, limit=batch_size, order="attempt_count, id").try_lock_for_update()
+        reminders = self._claim_queued(batch_size)
         if not reminders:
             return
         reminders._dispatch()
-        remaining = self.search_count(domain) if len(reminders) == batch_size else 0
+        remaining = self.search_count(self._queued_domain()) if len(reminders) == batch_size else 0
         self.env["ir.cron"]._commit_progress(len(reminders), remaining=remaining)
+
+    @api.model
+    def _queued_domain(self):
+        return [("state", "=", "queued"), ("date_scheduled", "<=", fields.Date.context_today(self))]
+
+    @api.model
+    def _claim_queued(self, limit):
+        """The first ``limit`` reminders due for dispatch that no other transaction holds, locked until this one
+        ends."""
+        query = self._search(self._queued_domain(), limit=limit, order="attempt_count, id")
+        claimed = self.env.execute_query(
+            SQL("%s FOR UPDATE OF %s SKIP LOCKED", query.select(), SQL.identifier(self._table))
+        )
+        return self.browse(reminder_id for (reminder_id,) in claimed)
 
     @api.model
     def _trigger_dispatch(self):

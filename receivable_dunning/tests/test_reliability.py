@@ -4,6 +4,7 @@ from unittest.mock import patch
 from freezegun import freeze_time
 from psycopg2 import IntegrityError
 
+from odoo import SUPERUSER_ID, api
 from odoo.exceptions import UserError
 from odoo.sql_db import db_connect
 from odoo.tests import tagged
@@ -106,17 +107,33 @@ class TestReliability(DunningEngineCommon):
         self.assertEqual(len(run), 1)
         self.assertEqual(len(run.reminder_ids), len(self.debtors))
 
-    def test_dispatch_skips_reminders_locked_by_another_worker(self):
-        with freeze_time(TODAY):
-            run = self._run()
-        locked = run.reminder_ids[:3]
-        # try_lock_for_update is what keeps two dispatchers apart: rows it cannot lock are left alone.
-        with (
-            patch.object(
-                type(self.env["dunning.reminder"]), "try_lock_for_update", lambda reminders: reminders - locked
-            ),
-            freeze_time(TODAY),
-        ):
-            self._cron_dispatch()
-        self.assertEqual(set(locked.mapped("state")), {"queued"})
-        self.assertEqual(set((run.reminder_ids - locked).mapped("state")), {"sent"})
+    def test_two_dispatchers_claim_different_reminders(self):
+        """Three real connections on committed reminders: what one dispatcher holds, the other skips, and a
+        dispatcher that dies leaves its reminders to the next."""
+        company = self.env.ref("base.main_company")
+        cursors = [db_connect(self.env.cr.dbname).cursor() for _worker in range(3)]
+        setup = cursors[2]
+        try:
+            setup.execute(
+                """INSERT INTO dunning_reminder (name, company_id, currency_id, partner_id, reminder_type, channel,
+                                                 state, trigger, date_scheduled, attempt_count)
+                   SELECT 'RD-TEST-CLAIM/' || n, %s, %s, %s, 'reminder', 'email', 'queued', 'manual', %s, 0
+                     FROM generate_series(1, 5) AS n
+                RETURNING id""",
+                [company.id, company.currency_id.id, company.partner_id.id, date(2000, 1, 1)],
+            )
+            reminder_ids = sorted(reminder_id for (reminder_id,) in setup.fetchall())
+            setup.commit()
+            first, second, third = (api.Environment(cr, SUPERUSER_ID, {})["dunning.reminder"] for cr in cursors)
+            self.assertEqual(first._claim_queued(2).ids, reminder_ids[:2])
+            self.assertEqual(second._claim_queued(10).ids, reminder_ids[2:])
+            self.assertFalse(third._claim_queued(10), "every reminder is held by a dispatcher")
+            cursors[0].rollback()  # the first dispatcher dies: its reminders are claimed again
+            self.assertEqual(third._claim_queued(10).ids, reminder_ids[:2])
+        finally:
+            for cr in cursors:
+                cr.rollback()
+            setup.execute("DELETE FROM dunning_reminder WHERE name LIKE 'RD-TEST-CLAIM/%%'")
+            setup.commit()
+            for cr in cursors:
+                cr.close()

@@ -1,8 +1,35 @@
 from odoo import models
+from odoo.tools import SQL
 
 
 class MailMail(models.Model):
     _inherit = "mail.mail"
+
+    def _send(self, *args, **kwargs):
+        """Send only the mails of this batch that this transaction could claim.
+
+        Odoo reads each mail's state before sending it, without a lock: two processes emptying the queue together
+        (the mail queue beside a dispatch worker, or on several servers) both find a mail outgoing and send it
+        twice. The mails are locked with ``SKIP LOCKED`` and their state read again: a mail another process holds
+        is its to send; one it has sent since is no longer outgoing. The lock lasts until the batch commits.
+        """
+        return super(MailMail, self._dunning_claim_outgoing())._send(*args, **kwargs)
+
+    def _dunning_claim_outgoing(self):
+        if not self:
+            return self
+        self.flush_recordset(["state"])
+        claimed = {
+            mail_id
+            for (mail_id,) in self.env.execute_query(
+                SQL(
+                    "SELECT id FROM mail_mail WHERE id = ANY(%s) AND state = 'outgoing' FOR UPDATE SKIP LOCKED",
+                    self.ids,
+                )
+            )
+        }
+        self.invalidate_recordset(["state"])
+        return self.filtered(lambda mail: mail.id in claimed)
 
     def _postprocess_sent_message(self, success_pids, success_emails, failure_reason=False, failure_type=None):
         """A reminder whose email the mail server refused is marked failed: retried by the next run, or replaced by

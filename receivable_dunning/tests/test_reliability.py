@@ -107,6 +107,34 @@ class TestReliability(DunningEngineCommon):
         self.assertEqual(len(run), 1)
         self.assertEqual(len(run.reminder_ids), len(self.debtors))
 
+    def test_two_mail_queues_never_send_the_same_mail(self):
+        """Two real connections emptying the mail queue: a mail held by one is skipped by the other, and a mail no
+        longer outgoing is sent by neither."""
+        cursors = [db_connect(self.env.cr.dbname).cursor() for _worker in range(3)]
+        setup = cursors[2]
+        try:
+            setup.execute(
+                """WITH message AS (
+                       INSERT INTO mail_message (subject, message_type, body)
+                       SELECT 'RD-TEST-QUEUE/' || n, 'email_outgoing', '<p>x</p>' FROM generate_series(1, 3) AS n
+                       RETURNING id)
+                   INSERT INTO mail_mail (mail_message_id, state, email_to, auto_delete)
+                   SELECT id, 'outgoing', 'someone@example.com', false FROM message RETURNING id"""
+            )
+            mail_ids = sorted(mail_id for (mail_id,) in setup.fetchall())
+            setup.execute("UPDATE mail_mail SET state = 'sent' WHERE id = %s", [mail_ids[2]])
+            setup.commit()
+            first, second = (api.Environment(cr, SUPERUSER_ID, {})["mail.mail"] for cr in cursors[:2])
+            self.assertEqual(first.browse(mail_ids[:1])._dunning_claim_outgoing().ids, mail_ids[:1])
+            self.assertEqual(second.browse(mail_ids)._dunning_claim_outgoing().ids, mail_ids[1:2])
+        finally:
+            for cr in cursors:
+                cr.rollback()
+            setup.execute("DELETE FROM mail_message WHERE subject LIKE 'RD-TEST-QUEUE/%%'")
+            setup.commit()
+            for cr in cursors:
+                cr.close()
+
     def test_two_dispatchers_claim_different_reminders(self):
         """Three real connections on committed reminders: what one dispatcher holds, the other skips, and a
         dispatcher that dies leaves its reminders to the next."""

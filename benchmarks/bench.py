@@ -255,12 +255,20 @@ class Bench:
             except (RuntimeError, OSError) as error:
                 section["peer"] = {"error": str(error)}
             url = info.get("statement_url")
+            empty_page = FLOOR_PAGES["floor_portal_page"]
             if url:
-                path = url.split("://", 1)[-1].split("/", 1)[-1]
-                section["ours"] = load.run(port, "/" + path, requests_total, CLIENTS)
-                section["ours_single"] = load.run(port, "/" + path, SINGLE_CLIENT_REQUESTS, 1)
+                path = "/" + url.split("://", 1)[-1].split("/", 1)[-1]
+                section["ours"] = load.run(port, path, requests_total, CLIENTS)
+                # Our page and the empty portal page in turn, so that both see the same load from the rest of the
+                # machine: their ratio is the statement's own cost.
+                section["ours_single"], section["floor_portal_page_single"] = load.run_alternating(
+                    port, [(path, b""), empty_page], SINGLE_CLIENT_REQUESTS
+                )
             else:
                 section["ours"] = {"available": False}
+                section["floor_portal_page_single"] = load.run(
+                    port, empty_page[0], SINGLE_CLIENT_REQUESTS, 1, expect=empty_page[1]
+                )
             # What Odoo itself needs under the same load, whatever the page: the floor of the p95 target.
             for name, (floor_path, marker) in FLOOR_PAGES.items():
                 section[name] = load.run(port, floor_path, requests_total, CLIENTS, expect=marker)
@@ -608,6 +616,9 @@ def portal_rows(portal):
     info = portal.get("info", {})
     label = f"{info.get('debtor_open_invoices', '?')} open invoices, {CLIENTS} clients"
     ours_ok, peer_ok = available(ours) and ours.get("p95_ms"), available(peer) and peer.get("p95_ms")
+    ours_single, empty_single = portal.get("ours_single") or {}, portal.get("floor_portal_page_single") or {}
+    ours_single_ok = available(ours_single) and ours_single.get("p50_ms")
+    empty_ok = available(empty_single) and empty_single.get("p50_ms")
     rows += [
         (
             f"Portal statement ({label}): p50 (ms)",
@@ -631,7 +642,7 @@ def portal_rows(portal):
                 f"{num(single.get('p50_ms'))} / {num(single.get('p95_ms'))}"
                 if available(single) and single.get("p50_ms")
                 else why_missing(single)
-                for single in (portal.get("ours_single") or {}, portal.get("peer_single") or {})
+                for single in (ours_single, portal.get("peer_single") or {})
             ),
             "",
             "-",
@@ -653,6 +664,14 @@ def portal_rows(portal):
                 ("/web/manifest.webmanifest (no template)", portal.get("floor_route") or {}),
             )
             if floor
+        ),
+        (
+            "Statement page, 1 client: p50 vs empty portal page, 1 client",
+            num(ours_single.get("p50_ms")) if ours_single_ok else why_missing(ours_single),
+            num(empty_single.get("p50_ms")) if empty_ok else why_missing(empty_single),
+            ratio(ours_single.get("p50_ms"), empty_single.get("p50_ms")) if ours_single_ok and empty_ok else "n/a",
+            "<= 2x",
+            verdict(ours_single["p50_ms"] <= 2 * empty_single["p50_ms"]) if ours_single_ok and empty_ok else "n/a",
         ),
         (
             "Portal statement: errors / requests",

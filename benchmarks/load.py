@@ -104,8 +104,40 @@ def run(port, path, requests_total, clients, cookie=None, expect=b"", deadline_s
         thread.start()
     for thread in threads:
         thread.join(max(0.0, deadline - time.monotonic()) + 5)
+    return _stats(latencies, errors, time.perf_counter() - started, clients)
+
+
+def run_alternating(port, pages, rounds, deadline_seconds=300, warmup=10):
+    """One client requesting each of ``pages`` ((path, expect) pairs) in turn, ``rounds`` times: the latency of
+    each page alone, with whatever else runs on the machine spread evenly over all of them, so that their
+    ratio holds on a busy machine. Returns one result per page, as :func:`run`."""
+    for path, _expect in pages:
+        for _ in range(warmup):
+            _request(port, "GET", path)
+    samples = [([], []) for _page in pages]
+    deadline = time.monotonic() + deadline_seconds
+    started = time.perf_counter()
+    for _ in range(rounds):
+        if time.monotonic() > deadline:
+            break
+        for (path, expect), (latencies, errors) in zip(pages, samples, strict=True):
+            request_started = time.perf_counter()
+            try:
+                status, _headers, body = _request(port, "GET", path)
+                reason = None if status == 200 and expect in body else f"status {status}"
+            except OSError as error:
+                reason = repr(error)
+            elapsed = (time.perf_counter() - request_started) * 1000
+            if reason:
+                errors.append(reason)
+            else:
+                latencies.append(elapsed)
     wall = time.perf_counter() - started
-    latencies.sort()
+    return [_stats(latencies, errors, wall, 1) for latencies, errors in samples]
+
+
+def _stats(latencies, errors, wall, clients):
+    latencies = sorted(latencies)
 
     def pct(p):
         if not latencies:

@@ -3,7 +3,7 @@ import re
 from freezegun import freeze_time
 from lxml import html
 
-from odoo import fields
+from odoo import fields, tools
 from odoo.exceptions import UserError
 from odoo.tests import JsonRpcException, tagged
 from odoo.tools import mute_logger
@@ -111,6 +111,20 @@ class TestStatementAccess(DunningPortalCommon):
         self.assertIn("Relevé de Debtor One", text)
         self.assertIn("Payer les factures sélectionnées", text)
         self.assertIn("Contester cette facture", text)
+
+    def test_amounts_and_dates_read_as_odoo_formats_them(self):
+        """The page formats its amounts and dates itself, with the language looked up once: same text as Odoo."""
+        self.env["res.lang"]._activate_lang("fr_FR")
+        eur, usd = self.env.ref("base.EUR"), self.env.ref("base.USD")
+        amounts = [0.0, 0.004, -0.5, 12.345, -1234.5, 987654321.019]
+        dates = [fields.Date.to_date("2026-03-09"), days_ago(400), False]
+        for lang in ("en_US", "fr_FR"):
+            env = self.env(context={"lang": lang})
+            format_amount, format_date = env["dunning.statement"]._formatters()
+            for currency, amount in ((currency, amount) for currency in (eur, usd) for amount in amounts):
+                self.assertEqual(format_amount(amount, currency), tools.format_amount(env, amount, currency))
+            for date in dates:
+                self.assertEqual(format_date(date), tools.format_date(env, date))
 
     def test_collector_opens_the_statement_the_debtor_sees(self):
         self.policy.statement_link_days = 10

@@ -1086,27 +1086,39 @@ class DunningReminder(models.Model):
         return documents
 
     def _send_sms(self):
-        """Post the reminder SMS on the reminder, to the recipient's number in E.164 form, for the SMS queue.
+        """Post each reminder's SMS on the reminder, to the recipient's number in E.164 form, for the SMS queue.
 
-        Odoo's SMS notification links the SMS to the message through a tracker, so that the provider's answer,
-        at sending or in a later delivery report, reaches the reminder (see ``sms.tracker``).
+        The texts are rendered per template for the whole batch, in each recipient's language. Odoo's SMS
+        notification links each SMS to its message through a tracker, so that the provider's answer, at sending or
+        in a later delivery report, reaches the reminder (see ``sms.tracker``).
         """
-        self.ensure_one()
-        recipient = self.recipient_id or self.partner_id
-        template = self.level_id.sms_template_id or self.env.ref("receivable_dunning.sms_template_dunning_reminder")
-        body = template._render_field("body", self.ids, compute_lang=True)[self.id]
+        default_template = self.env.ref("receivable_dunning.sms_template_dunning_reminder")
+        bodies = {}
+        for template, reminders in self.grouped(
+            lambda reminder: reminder.level_id.sms_template_id or default_template
+        ).items():
+            bodies.update(template._render_field("body", reminders.ids, compute_lang=True))
         # A retry replaces the SMS that failed: cancelled, it can no longer be resent by hand beside the new one.
         # sudo: sms.sms is a technical model that only administrators may read.
         self.sms_id.sudo().filtered(lambda sms: sms.state == "error").action_set_canceled()
-        message = self._message_sms(
-            body,
-            partner_ids=recipient.ids,
-            sms_pid_to_number={recipient.id: to_e164(recipient.phone, recipient.country_id.code)},
-            put_in_queue=True,
-        )
+        messages = {}
+        for reminder in self:
+            recipient = reminder.recipient_id or reminder.partner_id
+            messages[reminder] = reminder._message_sms(
+                bodies[reminder.id],
+                partner_ids=recipient.ids,
+                sms_pid_to_number={recipient.id: to_e164(recipient.phone, recipient.country_id.code)},
+                put_in_queue=True,
+            )
         # sudo: sms.sms is a technical model that only administrators may read.
-        sms_sudo = self.env["sms.sms"].sudo().search([("mail_message_id", "=", message.id)], limit=1)
-        self.write({"mail_message_id": message.id, "sms_id": sms_sudo.id})
+        sms_of = (
+            self.env["sms.sms"]
+            .sudo()
+            .search([("mail_message_id", "in", [message.id for message in messages.values()])])
+            .grouped("mail_message_id")
+        )
+        for reminder, message in messages.items():
+            reminder.write({"mail_message_id": message.id, "sms_id": sms_of[message][:1].id})
 
     def _message_receive_bounce(self, email, partner):
         """A reminder email that comes back undelivered, even days later, fails the reminder: the next run retries
@@ -1196,25 +1208,26 @@ class DunningReminder(models.Model):
         return {attachment.res_id: attachment for attachment in self.env["ir.attachment"].create(vals_list)}
 
     def _send_call(self):
-        """Schedule a call, due on the reminder's date, for the level's responsible or the debtor's collector."""
-        self.ensure_one()
-        partner = self.partner_id.with_company(self.company_id)
-        responsible = (
-            self.level_id.activity_user_id
-            or partner.dunning_collector_id
-            or self.line_ids.move_id.invoice_user_id[:1]
-            or self.env.user
-        )
-        activity_type = self.level_id.activity_type_id or self.env.ref("mail.mail_activity_data_call")
-        self.activity_id = self.activity_schedule(
-            activity_type_id=activity_type.id,
-            date_deadline=self.date_scheduled,
-            summary=self.env._(
-                "Call %(debtor)s about %(amount)s overdue", debtor=partner.name, amount=self._amount_text()
-            ),
-            note=self._statement_note(),
-            user_id=responsible.id,
-        )
+        """Schedule a call for each reminder, due on its date, for the level's responsible or the debtor's
+        collector."""
+        default_type = self.env.ref("mail.mail_activity_data_call")
+        for reminder in self:
+            partner = reminder.partner_id.with_company(reminder.company_id)
+            responsible = (
+                reminder.level_id.activity_user_id
+                or partner.dunning_collector_id
+                or reminder.line_ids.move_id.invoice_user_id[:1]
+                or self.env.user
+            )
+            reminder.activity_id = reminder.activity_schedule(
+                activity_type_id=(reminder.level_id.activity_type_id or default_type).id,
+                date_deadline=reminder.date_scheduled,
+                summary=self.env._(
+                    "Call %(debtor)s about %(amount)s overdue", debtor=partner.name, amount=reminder._amount_text()
+                ),
+                note=reminder._statement_note(),
+                user_id=responsible.id,
+            )
 
     def _amount_text(self):
         return self.currency_id.format(self.amount_total)

@@ -87,6 +87,29 @@ class TestDispatch(DunningEngineCommon, SMSCase):
             sms_reminder.sms_id.sudo()._send()
         self.assertSMSIapSent(["+32470123456"])
 
+    def test_sms_and_calls_of_a_batch_sent_together(self):
+        """Two debtors at a level with SMS and a call: each SMS goes to its own number with its own text, each call
+        is for its own debtor, the batch needing no second try one reminder at a time."""
+        self.policy.escalation_mode = "catch_up"
+        self.level_2.create_call = True
+        other = self._create_debtor("Debtor Two", email="debtor.two@example.com", phone="0471 98 76 54")
+        self.debtor.phone = "0470 12 34 56"
+        for invoice in (self.invoice, self._create_invoice_due(other, 50.0, DUE)):
+            invoice.invoice_date_due = on(-10, DUE)  # level 2: email, SMS and call
+        run = self._queue()
+        with (
+            self.assertNoLogs("odoo.addons.receivable_dunning.models.dunning_reminder", level="INFO"),
+            freeze_time(TODAY),
+        ):
+            self._dispatch()
+        self.assertEqual(set(run.reminder_ids.mapped("state")), {"sent"})
+        for debtor, number in ((self.debtor, "+32470123456"), (other, "+32471987654")):
+            sms = run.reminder_ids.filtered(lambda r, debtor=debtor: r.partner_id == debtor and r.channel == "sms")
+            self.assertEqual(sms.sms_id.number, number)
+            self.assertIn(sms.name, sms.sms_id.body)
+            call = run.reminder_ids.filtered(lambda r, debtor=debtor: r.partner_id == debtor and r.channel == "call")
+            self.assertIn(debtor.name, call.activity_id.summary)
+
     def test_sms_refused_by_provider_fails_and_is_retried(self):
         run, sms_reminder = self._sent_sms_reminder()
         first_sms = sms_reminder.sms_id

@@ -293,12 +293,8 @@ def task_match_peer(args):
 def _dun_before_reconcile(env, meta):
     """Untimed set-up of the reconciliation tasks: a dunning run queues reminders, and the invoices they escalate
     carry that level as if they were sent, so that a payment withdraws pending reminders and queues thank-yous."""
+    _first_run(env)
     asof = date.fromisoformat(meta["asof"])
-    for company in env["res.company"].browse(int(c) for c in meta["companies"]):
-        env["dunning.run"].with_company(company).create(
-            {"company_id": company.id, "trigger": "scheduled", "mode": "send", "date": asof}
-        )._execute()
-    env.flush_all()
     env.cr.execute(
         """UPDATE account_move move SET dunning_level_id = line.level_id, dunning_last_date = %s
              FROM dunning_reminder_line line

@@ -1,6 +1,8 @@
+from contextlib import contextmanager
 from datetime import date, timedelta
 
 from odoo import Command, fields
+from odoo.sql_db import db_connect
 from odoo.tests.common import new_test_user
 
 from odoo.addons.account.tests.common import AccountTestInvoicingCommon
@@ -13,6 +15,23 @@ DUE = date(2026, 3, 1)
 def on(days, due=DUE):
     """The day ``days`` after ``due`` (before it when ``days`` is negative)."""
     return due + timedelta(days=days)
+
+
+@contextmanager
+def committed_connections(env, count, cleanup):
+    """``count`` cursors on the test's database outside the test's transaction, for what only committed rows and
+    other transactions show (row locks between workers). ``cleanup`` is the SQL that deletes what the test
+    committed, run whatever happens."""
+    cursors = [db_connect(env.cr.dbname).cursor() for _connection in range(count)]
+    try:
+        yield cursors
+    finally:
+        for cr in cursors:
+            cr.rollback()
+        cursors[-1].execute(cleanup)
+        cursors[-1].commit()
+        for cr in cursors:
+            cr.close()
 
 
 def days_ago(days):

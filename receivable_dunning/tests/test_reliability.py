@@ -10,7 +10,7 @@ from odoo.sql_db import db_connect
 from odoo.tests import tagged
 from odoo.tools import mute_logger
 
-from .common import on
+from .common import committed_connections, on
 from .engine_common import DunningEngineCommon
 
 DUE = date(2026, 6, 15)
@@ -110,9 +110,10 @@ class TestReliability(DunningEngineCommon):
     def test_two_mail_queues_never_send_the_same_mail(self):
         """Two real connections emptying the mail queue: a mail held by one is skipped by the other, and a mail no
         longer outgoing is sent by neither."""
-        cursors = [db_connect(self.env.cr.dbname).cursor() for _worker in range(3)]
-        setup = cursors[2]
-        try:
+        with committed_connections(
+            self.env, 3, "DELETE FROM mail_message WHERE subject LIKE 'RD-TEST-QUEUE/%'"
+        ) as cursors:
+            setup = cursors[2]
             setup.execute(
                 """WITH message AS (
                        INSERT INTO mail_message (subject, message_type, body)
@@ -127,21 +128,15 @@ class TestReliability(DunningEngineCommon):
             first, second = (api.Environment(cr, SUPERUSER_ID, {})["mail.mail"] for cr in cursors[:2])
             self.assertEqual(first.browse(mail_ids[:1])._dunning_claim_outgoing().ids, mail_ids[:1])
             self.assertEqual(second.browse(mail_ids)._dunning_claim_outgoing().ids, mail_ids[1:2])
-        finally:
-            for cr in cursors:
-                cr.rollback()
-            setup.execute("DELETE FROM mail_message WHERE subject LIKE 'RD-TEST-QUEUE/%%'")
-            setup.commit()
-            for cr in cursors:
-                cr.close()
 
     def test_two_dispatchers_claim_different_reminders(self):
         """Three real connections on committed reminders: what one dispatcher holds, the other skips, and a
         dispatcher that dies leaves its reminders to the next."""
         company = self.env.ref("base.main_company")
-        cursors = [db_connect(self.env.cr.dbname).cursor() for _worker in range(3)]
-        setup = cursors[2]
-        try:
+        with committed_connections(
+            self.env, 3, "DELETE FROM dunning_reminder WHERE name LIKE 'RD-TEST-CLAIM/%'"
+        ) as cursors:
+            setup = cursors[2]
             setup.execute(
                 """INSERT INTO dunning_reminder (name, company_id, currency_id, partner_id, reminder_type, channel,
                                                  state, trigger, date_scheduled, attempt_count)
@@ -158,10 +153,3 @@ class TestReliability(DunningEngineCommon):
             self.assertFalse(third._claim_queued(10), "every reminder is held by a dispatcher")
             cursors[0].rollback()  # the first dispatcher dies: its reminders are claimed again
             self.assertEqual(third._claim_queued(10).ids, reminder_ids[:2])
-        finally:
-            for cr in cursors:
-                cr.rollback()
-            setup.execute("DELETE FROM dunning_reminder WHERE name LIKE 'RD-TEST-CLAIM/%%'")
-            setup.commit()
-            for cr in cursors:
-                cr.close()

@@ -10,11 +10,10 @@ from unittest.mock import patch
 from freezegun import freeze_time
 
 from odoo import SUPERUSER_ID, api
-from odoo.sql_db import db_connect
 from odoo.tests import tagged
 from odoo.tools import mute_logger
 
-from .common import on
+from .common import committed_connections, on
 from .engine_common import DunningEngineCommon
 
 DUE = date(2026, 6, 15)
@@ -246,10 +245,10 @@ class TestRunPartitions(DunningEngineCommon):
 
     def test_two_workers_never_claim_the_same_partition(self):
         """Three real connections on committed partitions: what one worker holds, the others skip."""
-        dbname = self.env.cr.dbname
-        cursors = [db_connect(dbname).cursor() for _worker in range(3)]
-        setup = cursors[2]
-        try:
+        with committed_connections(
+            self.env, 3, "DELETE FROM dunning_run WHERE name = 'RUN/TEST/PARTITIONS'"
+        ) as cursors:
+            setup = cursors[2]
             setup.execute(
                 """INSERT INTO dunning_run (name, company_id, date, mode, trigger, state)
                    VALUES ('RUN/TEST/PARTITIONS', %s, %s, 'send', 'manual', 'running') RETURNING id""",
@@ -273,10 +272,3 @@ class TestRunPartitions(DunningEngineCommon):
             third = api.Environment(setup, SUPERUSER_ID, {})["dunning.run.partition"]
             self.assertEqual(third._claim(), claimed_first.with_env(third.env))
             setup.rollback()
-        finally:
-            for cr in cursors:
-                cr.rollback()
-            setup.execute("DELETE FROM dunning_run WHERE name = 'RUN/TEST/PARTITIONS'")
-            setup.commit()
-            for cr in cursors:
-                cr.close()

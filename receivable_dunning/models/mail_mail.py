@@ -6,14 +6,19 @@ class MailMail(models.Model):
     _inherit = "mail.mail"
 
     def _send(self, *args, **kwargs):
-        """Send only the mails of this batch that this transaction could claim.
+        """Send each mail only if this transaction could claim it, just before sending it.
 
-        Odoo reads each mail's state before sending it, without a lock: two processes emptying the queue together
-        (the mail queue beside a dispatch worker, or on several servers) both find a mail outgoing and send it
-        twice. The mails are locked with ``SKIP LOCKED`` and their state read again: a mail another process holds
-        is its to send; one it has sent since is no longer outgoing. The lock lasts until the batch commits.
+        Odoo reads each mail's state before sending it, without a lock, and commits after each mail when it empties
+        the queue: two processes emptying the queue together (the mail queue beside a dispatch worker, or on several
+        servers) both find a mail outgoing and send it twice. Each mail is locked with ``SKIP LOCKED`` and its state
+        read again right before it is sent: a mail another process holds is its to send; one it has sent since is
+        no longer outgoing. The lock lasts until the mail's commit.
         """
-        return super(MailMail, self._dunning_claim_outgoing())._send(*args, **kwargs)
+        for mail in self:
+            claimed = mail._dunning_claim_outgoing()
+            if claimed:
+                super(MailMail, claimed)._send(*args, **kwargs)
+        return True
 
     def _dunning_claim_outgoing(self):
         if not self:

@@ -662,6 +662,7 @@ def task_letters(args):
 
 def _first_run(env):
     """The first dunning run of every company on the dataset's date, as task_dunning_ours runs it (not measured)."""
+    _unpartitioned(env)
     meta = _meta(env)
     asof = date.fromisoformat(meta["asof"])
     for company in env["res.company"].browse(int(c) for c in meta["companies"]):
@@ -915,6 +916,9 @@ def task_dispatch_e2e(args):
         phases = {}
         try:
             env["dunning.run"]._cron_dunning_run()
+            env.cr.commit()
+            # A company over the partition size is split: its partitions are run by every process that is there.
+            env["dunning.run.partition"]._cron_run_partitions()
             env.cr.commit()
             phases["run_done"] = time.time()
             today = fields.Date.context_today(Reminder)

@@ -2,6 +2,7 @@
 # `make bench`: receivable_dunning measured next to its peers (OCA account_credit_control and
 # account_reconcile_oca, Odoo's /my/invoices) in one run on the same data; see docs/benchmarks.md.
 #   SIZE=small (default, under 2 minutes once its database exists) | full (the issue's sizes) | tiny
+#   BENCH_DB=<name> (a copy of the bench database, e.g. for two benches at once)
 #   SEED=<int>  UPDATE_DOCS=1 (rewrite this size's table in docs/benchmarks.md)  BENCH_SKIP=portal,cron
 #   BENCH_STRICT=1 (exit 1 when a target is missed)  BENCH_HTTP_PORT=8269
 # The peers live only in a separate virtualenv, $RD_STATE_DIR/venv-bench; nothing of theirs enters the repo.
@@ -36,6 +37,7 @@ args=(--size "${SIZE:-small}" --log-dir "$STATE_DIR/bench-logs" --http-port "${B
       --odoo-src "$ODOO_SRC" --addons-path "$(addons_path),$PEER_ADDONS"
       --db-host "$DB_HOST" --db-port "$DB_PORT" --db-user "$DB_USER")
 [ -n "${SEED:-}" ] && args+=(--seed "$SEED")
+[ -n "${BENCH_DB:-}" ] && args+=(--db "$BENCH_DB")
 [ -n "${BENCH_SKIP:-}" ] && args+=(--skip "$BENCH_SKIP")
 [ -n "${UPDATE_DOCS:-}" ] && args+=(--update-docs)
 [ -n "${BENCH_STRICT:-}" ] && args+=(--strict)

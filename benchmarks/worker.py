@@ -830,6 +830,46 @@ def task_dispatch_peer(args):
         }
 
 
+def task_dispatch_floor(args):
+    """Odoo's own floor under the dispatch: the emails of the first --limit reminders (in the cron's order), already
+    rendered, stored as Odoo stores any email (``mail.mail.create``: the mail and its message, whose HTML body
+    Odoo sanitizes), by chunks of the cron's batch size. No rendering and no effects: what no dispatch built on
+    Odoo's mail queue can go under. The emails are rendered first by ``_dispatch()`` (not measured) and that work
+    is rolled back before the measure; the measured work is rolled back too."""
+    with common.environment(args, args.db) as (_odoo, env):
+        from odoo.tools import split_every
+
+        _first_run(env)
+        domain = _email_dispatch_domain(env)
+        Reminder = env["dunning.reminder"]
+        reminders = Reminder.search(domain, limit=args.limit or None, order="attempt_count, id")
+        fields = ("subject", "body_html", "email_from", "email_to", "email_cc", "reply_to", "recipient_ids")
+        fields += ("model", "res_id", "mail_server_id", "auto_delete", "message_type")
+        with env.cr.savepoint() as savepoint:
+            for batch in split_every(_dispatch_batch_size(env), reminders.ids, Reminder.browse):
+                batch._dispatch()
+            env.flush_all()
+            mails = reminders.mail_id
+            vals_list = [
+                {
+                    **{name: mail[name] for name in fields if not mail._fields[name].relational},
+                    "mail_server_id": mail.mail_server_id.id,
+                    "recipient_ids": [(6, 0, mail.recipient_ids.ids)],
+                    "body": mail.body_html,
+                }
+                for mail in mails
+            ]
+            savepoint.rollback()
+        env.invalidate_all()
+        MailSudo = env["mail.mail"].sudo()
+        with common.Probe() as probe:
+            for chunk in split_every(_dispatch_batch_size(env), vals_list, list):
+                MailSudo.create(chunk)
+                env.flush_all()
+        env.cr.rollback()
+        return {**probe.as_dict(), "mails": len(vals_list)}
+
+
 def _point_mail_server(env, port):
     """Odoo's outgoing mail to the bench's SMTP sink on 127.0.0.1:port: one ir.mail_server, first in priority."""
     env["ir.mail_server"].search([]).active = False

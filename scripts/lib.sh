@@ -83,8 +83,8 @@ ensure_odoo() {
 
 # --- Report font ----------------------------------------------------------------------------
 # Odoo's report font, Lato, installed as system fonts from the TrueType files of Odoo's own web fonts: Debian's
-# wkhtmltopdf (unpatched Qt) draws the text of a web font as vector paths, ten times slower than a system font, which
-# it embeds (see LOCAL_FONT_FACES in receivable_dunning/models/ir_actions_report.py). Per user unless run as root.
+# wkhtmltopdf (unpatched Qt) draws the text of a web font as vector paths, with four times the CPU of a system font,
+# which it embeds (see LOCAL_FONT_FACES in receivable_dunning/models/ir_actions_report.py). Per user unless root.
 ensure_report_fonts() {
     local source="$ODOO_SRC/addons/web/static/fonts/lato" target font missing=0
     if as_root; then target=/usr/local/share/fonts/odoo-lato; else target=${XDG_DATA_HOME:-$HOME/.local/share}/fonts/odoo-lato; fi

@@ -126,7 +126,7 @@ class IrActionsReport(models.Model):
         splits the PDF by its outline. For :meth:`_dunning_render_documents`, the documents are joined into one,
         each starting on a new page, and the PDF is given the outline the patched build writes: one top-level
         entry per document, so that Odoo's split applies. The documents also take the report font from the
-        system's fonts (:data:`LOCAL_FONT_FACES`). A patched build needs none of this.
+        system's fonts (:data:`LOCAL_FONT_FACES`). A patched build is left to Odoo's own call.
         """
         unpatched = self.env.context.get("dunning_join_documents") and not _wkhtml().is_patched_qt
         count = len(bodies)

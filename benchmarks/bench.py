@@ -793,6 +793,16 @@ def letters_rows(letters):
         )
         rows.append(
             (
+                f"{label}: documents/s of wkhtmltopdf alone (the wall time of its processes, the floor)",
+                num(ours["documents"] / ours["wkhtmltopdf_seconds"]),
+                num(peer["documents"] / peer["wkhtmltopdf_seconds"]),
+                "",
+                "-",
+                "info",
+            )
+        )
+        rows.append(
+            (
                 f"{label}: wkhtmltopdf processes",
                 f"{ours['processes']} for {ours['documents']}",
                 f"{peer['processes']} for {peer['documents']}",

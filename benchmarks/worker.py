@@ -589,12 +589,21 @@ def _serve_http(odoo, env, port):
 
 @contextlib.contextmanager
 def _counting_wkhtmltopdf():
-    """Count the wkhtmltopdf processes started in the block (they still run)."""
+    """Count the wkhtmltopdf processes started in the block (they still run) and add up their wall time in
+    ``run_wkhtmltopdf.seconds``."""
     from odoo.addons.base.models import ir_actions_report
 
-    with mock.patch.object(
-        ir_actions_report, "_run_wkhtmltopdf", wraps=ir_actions_report._run_wkhtmltopdf
-    ) as run_wkhtmltopdf:
+    run = ir_actions_report._run_wkhtmltopdf
+
+    def timed_run(args):
+        started = time.perf_counter()
+        try:
+            return run(args)
+        finally:
+            run_wkhtmltopdf.seconds += time.perf_counter() - started
+
+    with mock.patch.object(ir_actions_report, "_run_wkhtmltopdf", wraps=timed_run) as run_wkhtmltopdf:
+        run_wkhtmltopdf.seconds = 0.0
         yield run_wkhtmltopdf
 
 
@@ -617,6 +626,7 @@ def _timed(render, count):
         "cpu_seconds": round(_cpu_seconds() - cpu, 3),
         "documents": count,
         "processes": run_wkhtmltopdf.call_count,
+        "wkhtmltopdf_seconds": round(run_wkhtmltopdf.seconds, 3),
     }
 
 

@@ -81,6 +81,23 @@ ensure_odoo() {
     repair_odoo_manifests
 }
 
+# --- Report font ----------------------------------------------------------------------------
+# Odoo's report font, Lato, installed as system fonts from the TrueType files of Odoo's own web fonts: Debian's
+# wkhtmltopdf (unpatched Qt) draws the text of a web font as vector paths, with four times the CPU of a system font,
+# which it embeds (see LOCAL_FONT_FACES in receivable_dunning/models/ir_actions_report.py). Per user unless root.
+ensure_report_fonts() {
+    local source="$ODOO_SRC/addons/web/static/fonts/lato" target font missing=0
+    if as_root; then target=/usr/local/share/fonts/odoo-lato; else target=${XDG_DATA_HOME:-$HOME/.local/share}/fonts/odoo-lato; fi
+    for font in "$source"/*.ttf; do
+        cmp -s "$font" "$target/$(basename "$font")" || missing=1
+    done
+    [ "$missing" = 0 ] && return 0
+    log "installing Odoo's report font (Lato) as system fonts in $target"
+    mkdir -p "$target"
+    cp "$source"/*.ttf "$target/"
+    if command -v fc-cache >/dev/null; then fc-cache "$target"; fi
+}
+
 # --- Python virtualenv ----------------------------------------------------------------------
 # pip, without the machine's notes about local package indexes that hold nothing for a name.
 pip_quiet() {
@@ -189,6 +206,7 @@ odoo_bin() {
 setup_all() {
     ensure_system_packages
     ensure_odoo
+    ensure_report_fonts
     ensure_venv
     ensure_postgres
 }

@@ -23,6 +23,15 @@ def pdf_pages(raw):
     return [" ".join(page.extract_text().split()) for page in PdfFileReader(io.BytesIO(raw)).pages]
 
 
+def pdf_fonts(raw):
+    """The names of the fonts a PDF's pages write their text in."""
+    return {
+        str(font.get_object()["/BaseFont"])
+        for page in PdfFileReader(io.BytesIO(raw)).pages
+        for font in page["/Resources"].get("/Font", {}).values()
+    }
+
+
 @tagged("post_install", "-at_install")
 class TestLetters(DunningEngineCommon):
     """Letters and invoice PDFs are rendered for a whole batch of reminders at once, then split per document."""
@@ -30,8 +39,9 @@ class TestLetters(DunningEngineCommon):
     @classmethod
     def setUpClass(cls):
         super().setUpClass()
-        # wkhtmltopdf loads the report's styles from Odoo's HTTP server: serve them with the test's cursor, as an
-        # HttpCase does, rather than wait for the registry the test runner holds.
+        # wkhtmltopdf loads the report's styles and fonts from Odoo's HTTP server: serve them with the test's cursor,
+        # as an HttpCase does, rather than wait for the registry the test runner holds (its requests are let through
+        # by allow_pdf_render()).
         cls.registry_enter_test_mode_cls()
         cls.level_1.write({"send_email": False, "send_letter": True})
         cls.debtors = (
@@ -68,12 +78,14 @@ class TestLetters(DunningEngineCommon):
 
     def test_letter_real_pdf(self):
         reminder = self._letter_reminders()[0]
-        with freeze_time(TODAY):
+        with self.allow_pdf_render(), freeze_time(TODAY):
             reminder.with_context(force_report_rendering=True)._dispatch()
         attachment = reminder.letter_attachment_id
         self.assertEqual(attachment.mimetype, "application/pdf")
         self.assertTrue(attachment.raw.startswith(b"%PDF"))
         self.assertIn(reminder.partner_id.name, " ".join(pdf_pages(attachment.raw)))
+        # The report font (Lato) embedded as a font, not its web font drawn as paths or another font in its place.
+        self.assertIn("/Lato-Regular", pdf_fonts(attachment.raw))
 
     def test_letters_of_a_batch_in_one_wkhtmltopdf_call(self):
         # The first debtor's letter lists enough invoices to take more than one page: the PDF cannot be split one
@@ -81,7 +93,7 @@ class TestLetters(DunningEngineCommon):
         for amount in range(40):
             self._create_invoice_due(self.debtor, 10.0 + amount, DUE)
         reminders = self._letter_reminders()
-        with self._count_wkhtmltopdf() as run_wkhtmltopdf, freeze_time(TODAY):
+        with self.allow_pdf_render(), self._count_wkhtmltopdf() as run_wkhtmltopdf, freeze_time(TODAY):
             reminders.with_context(force_report_rendering=True)._send_letter()
         self.assertEqual(run_wkhtmltopdf.call_count, 1)
         letters = reminders.letter_attachment_id
@@ -129,7 +141,7 @@ class TestLetters(DunningEngineCommon):
             self._run()
         reminder = self._reminders(channel="email")
         self.assertEqual(reminder.line_ids.move_id, stored | first | second)
-        with self._count_wkhtmltopdf() as run_wkhtmltopdf, freeze_time(TODAY):
+        with self.allow_pdf_render(), self._count_wkhtmltopdf() as run_wkhtmltopdf, freeze_time(TODAY):
             attachments = reminder.with_context(force_report_rendering=True)._invoice_attachments()[reminder.id]
         self.assertEqual(run_wkhtmltopdf.call_count, 1, "the two invoices without a kept PDF rendered together")
         self.assertIn(stored.invoice_pdf_report_id, attachments, "the kept PDF itself, not a new rendering")

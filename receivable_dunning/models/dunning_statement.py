@@ -6,12 +6,14 @@ import babel.dates
 from odoo import fields, models
 from odoo.exceptions import AccessError, ValidationError
 from odoo.fields import Domain
-from odoo.tools import consteq, hmac
+from odoo.tools import SQL, consteq, hmac, str2bool
 from odoo.tools.misc import babel_locale_parse, get_lang, posix_to_ldml
 
 from odoo.addons.base.models.res_lang import intersperse
 
 STATEMENT_TOKEN_SCOPE = "receivable_dunning.statement"
+# account_payment's setting: whether customers may pay their invoices online.
+PORTAL_PAYMENT_PARAM = "account_payment.enable_portal_payment"
 STATEMENT_INVOICE_FIELDS = [
     "name",
     "invoice_date_due",
@@ -144,12 +146,15 @@ class DunningStatement(models.AbstractModel):
         """The debtor's posted customer invoices with something left to pay in ``company``, oldest due first."""
         partner.ensure_one()
         # search_fetch: the statement page reads these columns of every invoice, and only these.
+        return self.env["account.move"].search_fetch(
+            self._open_invoice_domain(partner, company), STATEMENT_INVOICE_FIELDS, order="invoice_date_due, id"
+        )
+
+    def _open_invoice_domain(self, partner, company):
+        """The domain of :meth:`_open_invoices`."""
         Move = self.env["account.move"]
-        return Move.search_fetch(
-            Move._dunning_open_invoice_domain(partner.commercial_partner_id, company)
-            & Domain("amount_residual", ">", 0),
-            STATEMENT_INVOICE_FIELDS,
-            order="invoice_date_due, id",
+        return Move._dunning_open_invoice_domain(partner.commercial_partner_id, company) & Domain(
+            "amount_residual", ">", 0
         )
 
     def _values(self, partner, company):
@@ -163,18 +168,20 @@ class DunningStatement(models.AbstractModel):
         """
         partner = partner.commercial_partner_id
         partner.ensure_one()
-        invoices = self._open_invoices(partner, company)
-        rows = self._invoice_rows(invoices)
-        currency = invoices[:1].currency_id or company.currency_id
-        amount_total = currency.round(sum(invoices.mapped("amount_residual")))
+        rows = self._invoice_rows(partner, company)
+        invoices = self.env["account.move"].browse(row["id"] for row in rows)
+        currency = rows[0]["currency"] if rows else company.currency_id
+        amount_total = currency.round(sum(row["amount_residual"] for row in rows))
         credits = self._open_credits(partner, company, currency)
         amount_credits = currency.round(sum(credit["amount"] for credit in credits))
         amount_charges = currency.round(sum(row["charges"] for row in rows))
-        format_amount = self._formatters()[0]
+        format_amount, format_date = self._formatters()
+        today = self._today()
         return {
             "partner": partner,
             "company": company,
-            "today": fields.Date.context_today(self),
+            "today": today,
+            "today_text": format_date(today),
             "currency": currency,
             "invoices": rows,
             "credits": credits,
@@ -183,57 +190,103 @@ class DunningStatement(models.AbstractModel):
             "amount_total_text": format_amount(amount_total, currency),
             "amount_charges": amount_charges,
             "amount_charges_text": format_amount(amount_charges, currency),
-            "mixed_currencies": len(invoices.currency_id) > 1,
+            "mixed_currencies": len({row["currency"] for row in rows}) > 1,
             **self._payment_information(partner, company, invoices, credits, amount_total - amount_credits, currency),
             **self._plan_values(partner, company, invoices),
         }
 
-    def _invoice_rows(self, invoices):
-        """One row per open invoice of the page, in the order of ``invoices``: its due date and residual as text,
-        the days it is late, the charges reminders claimed on it and not yet invoiced, its open dispute, its plan
-        and whether it may be paid online.
+    def _today(self):
+        """Today in the visitor's time zone, as ``fields.Date.context_today`` gives it.
 
-        :param invoices: the open invoices (see :meth:`_open_invoices`)
-        :return: list of dicts with ``move``, its ``id``, ``name`` and ``level_name``, ``date_due_text``,
-            ``residual_text``, ``days_late``, ``charges``, ``charges_text``, ``dispute``, ``plan`` and ``payable``
+        Without a time zone in the context, that is the user's: its partner's ``tz`` is read alone here, not with
+        the whole partner row the ORM would fetch for it (the public user's, on every visit of the page).
         """
-        today = fields.Date.context_today(self)
-        charges = {
-            move: (fee, interest)
-            for move, fee, interest in self.env["dunning.reminder.line"]._read_group(
-                [
-                    ("move_id", "in", invoices.ids),
-                    ("state", "=", "sent"),
-                    ("charge_move_id", "=", False),
-                ],
-                groupby=["move_id"],
-                aggregates=["amount_fee:sum", "amount_interest:sum"],
+        if not self.env.context.get("tz"):
+            self.env.user.partner_id.fetch(["tz"])
+        return fields.Date.context_today(self)
+
+    def _invoice_rows(self, partner, company):
+        """One row per open invoice of the debtor in ``company`` (see :meth:`_open_invoices`), oldest due first:
+        its due date and residual as text, the days it is late, its level, the charges reminders claimed on it and
+        not yet invoiced, whether it is disputed or in a plan, and whether it may be paid online.
+
+        Read in one query and assembled here: the page lists 50 invoices and more, and reading invoices, levels,
+        charges, disputes and transactions through the ORM cost more than the rest of the page.
+
+        :return: list of dicts with ``id``, ``name``, ``level_name``, ``date_due_text``, ``amount_residual``,
+            ``residual_text``, ``currency`` (``res.currency``), ``days_late``, ``charges``, ``charges_text``,
+            ``dispute`` and ``plan`` (whether the invoice has an open dispute, a plan) and ``payable``
+        """
+        query = self.env["account.move"]._search(
+            self._open_invoice_domain(partner, company), order="invoice_date_due, id"
+        )
+        level_alias = query.left_join(query.table, "dunning_level_id", "dunning_level", "id", "dunning_level_id")
+        move_id = SQL.identifier(query.table, "id")
+        rows = self.env.execute_query(
+            query.select(
+                move_id,
+                *(
+                    SQL.identifier(query.table, column)
+                    for column in ("name", "invoice_date_due", "amount_residual", "amount_total", "currency_id")
+                ),
+                SQL("%s IS NOT NULL", SQL.identifier(query.table, "dunning_plan_id")),
+                self.env["dunning.level"]._field_to_sql(level_alias, "name", query),
+                # The charges reminders claimed on the invoice and no charge invoice billed yet.
+                SQL(
+                    """(SELECT SUM(COALESCE(line.amount_fee, 0) + COALESCE(line.amount_interest, 0))
+                          FROM dunning_reminder_line line
+                         WHERE line.move_id = %s AND line.state = 'sent' AND line.charge_move_id IS NULL)""",
+                    move_id,
+                ),
+                # An open dispute (see account.move._dunning_open_disputes): the invoice is not payable.
+                SQL(
+                    "EXISTS(SELECT 1 FROM dunning_dispute dispute WHERE dispute.move_id = %s AND dispute.state = 'open')",
+                    move_id,
+                ),
+                # A payment under way, which account_payment's _has_to_be_paid does not start again.
+                SQL(
+                    """EXISTS(SELECT 1
+                                FROM account_invoice_transaction_rel rel
+                                JOIN payment_transaction tx ON tx.id = rel.transaction_id
+                                JOIN payment_provider provider ON provider.id = tx.provider_id
+                               WHERE rel.invoice_id = %s AND tx.state IN ('pending', 'authorized')
+                                 AND provider.code NOT IN ('none', 'custom'))""",
+                    move_id,
+                ),
             )
-        }
-        disputed = {dispute.move_id: dispute for dispute in invoices._dunning_open_disputes()}
-        # Formatted here once: QWeb's date and monetary widgets cost more than the rest of the page.
+        )
+        # account_payment's _has_to_be_paid on the values read above, the invoices being posted customer invoices
+        # with a residual (see _open_invoice_domain); the pay routes still call it before taking a payment.
+        # sudo: a setting, which account_payment reads the same way for any visitor.
+        online_payment = str2bool(self.env["ir.config_parameter"].sudo().get_param(PORTAL_PAYMENT_PARAM))
+        today = self._today()
         format_amount, format_date = self._formatters()
-        rows = []
-        for move in invoices:
-            fee, interest = charges.get(move, (0.0, 0.0))
-            rows.append(
+        Currency = self.env["res.currency"]
+        currencies = {}
+        invoice_rows = []
+        for invoice_id, name, date_due, residual, total, currency_id, planned, level_name, charges, disputed, busy in rows:
+            currency = currencies.get(currency_id) or currencies.setdefault(currency_id, Currency.browse(currency_id))
+            charges = charges or 0.0
+            invoice_rows.append(
                 {
-                    "move": move,
-                    # Read once here: the page shows them up to five times per invoice.
-                    "id": move.id,
-                    "name": move.name,
-                    "level_name": move.dunning_level_id.name or "",
-                    "date_due_text": format_date(move.invoice_date_due),
-                    "residual_text": format_amount(move.amount_residual, move.currency_id),
-                    "days_late": max((today - move.invoice_date_due).days, 0) if move.invoice_date_due else 0,
-                    "charges": fee + interest,
-                    "charges_text": format_amount(fee + interest, move.currency_id) if fee + interest else "",
-                    "dispute": disputed.get(move),
-                    "plan": move.dunning_plan_id,
-                    "payable": move not in disputed and move._has_to_be_paid(),
+                    "id": invoice_id,
+                    "name": name,
+                    "level_name": level_name or "",
+                    "date_due_text": format_date(date_due),
+                    "amount_residual": residual,
+                    "residual_text": format_amount(residual, currency),
+                    "currency": currency,
+                    "days_late": max((today - date_due).days, 0) if date_due else 0,
+                    "charges": charges,
+                    "charges_text": format_amount(charges, currency) if charges else "",
+                    "dispute": disputed,
+                    "plan": planned,
+                    "payable": bool(
+                        online_payment and not disputed and not busy and total and not currency.is_zero(residual)
+                    ),
                 }
             )
-        return rows
+        return invoice_rows
 
     def _open_credits(self, partner, company, currency):
         """What the company owes the debtor back in ``currency``: open credit notes and payments not yet matched

@@ -6,7 +6,7 @@ import babel.dates
 from odoo import fields, models
 from odoo.exceptions import AccessError, ValidationError
 from odoo.fields import Domain
-from odoo.tools import SQL, consteq, hmac, str2bool
+from odoo.tools import SQL, consteq, float_round, hmac, str2bool
 from odoo.tools.misc import babel_locale_parse, get_lang, posix_to_ldml
 
 from odoo.addons.base.models.res_lang import intersperse
@@ -256,7 +256,8 @@ class DunningStatement(models.AbstractModel):
             )
         )
         # account_payment's _has_to_be_paid on the values read above, the invoices being posted customer invoices
-        # with a residual (see _open_invoice_domain); the pay routes still call it before taking a payment.
+        # with a residual (see _open_invoice_domain: a stored residual is rounded to its currency, so one above zero
+        # is not zero for it); the pay routes still call it before taking a payment.
         # sudo: a setting, which account_payment reads the same way for any visitor.
         online_payment = str2bool(self.env["ir.config_parameter"].sudo().get_param(PORTAL_PAYMENT_PARAM))
         today = self._today()
@@ -281,9 +282,7 @@ class DunningStatement(models.AbstractModel):
                     "charges_text": format_amount(charges, currency) if charges else "",
                     "dispute": disputed,
                     "plan": planned,
-                    "payable": bool(
-                        online_payment and not disputed and not busy and total and not currency.is_zero(residual)
-                    ),
+                    "payable": bool(online_payment and not disputed and not busy and total),
                 }
             )
         return invoice_rows
@@ -328,14 +327,24 @@ class DunningStatement(models.AbstractModel):
         grouping = ast.literal_eval(lang.grouping)
         thousands_sep, decimal_point = lang.thousands_sep or "", lang.decimal_point
         dates = {}
+        # Each currency's rounding, decimals, symbol and position, read once rather than for every amount.
+        currency_formats = {}
 
         def format_amount(amount, currency):
-            integer, point, decimals = (f"%.{currency.decimal_places}f" % currency.round(amount)).partition(".")
+            if currency.id not in currency_formats:
+                currency_formats[currency.id] = (
+                    currency.rounding,
+                    f"%.{currency.decimal_places}f",
+                    currency.symbol or "",
+                    currency.position == "before",
+                )
+            rounding, pattern, symbol, before = currency_formats[currency.id]
+            integer, point, decimals = (pattern % float_round(amount, precision_rounding=rounding)).partition(".")
             number = intersperse(integer, grouping, thousands_sep)[0] + (decimal_point + decimals if point else "")
             number = number.replace(" ", "\N{NO-BREAK SPACE}").replace("-", "-\N{ZERO WIDTH NO-BREAK SPACE}")
-            if currency.position == "before":
-                return f"{currency.symbol or ''}\N{NO-BREAK SPACE}{number}"
-            return f"{number}\N{NO-BREAK SPACE}{currency.symbol or ''}"
+            if before:
+                return f"{symbol}\N{NO-BREAK SPACE}{number}"
+            return f"{number}\N{NO-BREAK SPACE}{symbol}"
 
         def format_date(date):
             if not date:

@@ -298,22 +298,27 @@ class DunningStatement(models.AbstractModel):
         """
         partner.ensure_one()
         Line = self.env["account.move.line"]
-        lines = Line.search_fetch(
+        query = Line._search(
             Line._dunning_open_credit_domain(partner.commercial_partner_id, company)
             & Domain("currency_id", "=", currency.id),
-            ["move_name", "date", "amount_residual_currency", "currency_id"],
             order="date, id",
+        )
+        # Read as SQL, not fetched into records: the page shows three columns of each, formatted here.
+        lines = self.env.execute_query(
+            query.select(
+                *(SQL.identifier(query.table, column) for column in ("id", "move_name", "date", "amount_residual_currency"))
+            )
         )
         format_amount, format_date = self._formatters()
         return [
             {
-                "line_id": line.id,
-                "name": line.move_name,
-                "date": format_date(line.date),
-                "amount": -line.amount_residual_currency,
-                "amount_text": format_amount(line.amount_residual_currency, currency),
+                "line_id": line_id,
+                "name": move_name,
+                "date": format_date(date),
+                "amount": -residual,
+                "amount_text": format_amount(residual, currency),
             }
-            for line in lines
+            for line_id, move_name, date, residual in lines
         ]
 
     def _formatters(self):

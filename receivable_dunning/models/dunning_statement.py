@@ -337,6 +337,8 @@ class DunningStatement(models.AbstractModel):
 
         def format_amount(amount, currency):
             if currency.id not in currency_formats:
+                # These columns only: a currency's whole row (its labels in every language) costs more to read.
+                currency.fetch(["rounding", "decimal_places", "symbol", "position"])
                 currency_formats[currency.id] = (
                     currency.rounding,
                     f"%.{currency.decimal_places}f",
@@ -366,9 +368,14 @@ class DunningStatement(models.AbstractModel):
         :param invoices: the open invoices of the page
         :param list credits: the credits of the page (see :meth:`_open_credits`)
         :param float balance: what is left to pay in ``currency``, invoices less credits
-        :return: dict with ``total_reference`` (False when no reference settles the balance), ``bank_account``
-            (``res.partner.bank``, possibly empty) and ``qr_code`` (base64 image, or False)
+        :return: dict with ``total_reference`` (False when no reference settles the balance, or there is no bank
+            account or nothing to pay), ``bank_account`` (``res.partner.bank``, possibly empty) and ``qr_code``
+            (base64 image, or False)
         """
+        bank_account = company.partner_id.bank_ids[:1]
+        if not (bank_account and invoices):
+            # The reference is given with the account it is paid to, and only for something to pay.
+            return {"total_reference": False, "bank_account": bank_account, "qr_code": False}
         last_reminder = self.env["dunning.reminder"].search(
             [
                 ("partner_id", "=", partner.id),
@@ -388,12 +395,11 @@ class DunningStatement(models.AbstractModel):
             and set(last_reminder.credit_line_ids.ids) == {credit["line_id"] for credit in credits}
             else False
         )
-        bank_account = company.partner_id.bank_ids[:1]
         qr_code = (
             bank_account.build_qr_code_base64(
                 balance, total_reference, total_reference, currency, partner, silent_errors=True
             )
-            if bank_account and total_reference
+            if total_reference
             else False
         )
         return {"total_reference": total_reference, "bank_account": bank_account, "qr_code": qr_code}
@@ -405,6 +411,8 @@ class DunningStatement(models.AbstractModel):
         :return: dict with ``policy``, ``plans_allowed`` and ``plans`` (proposed or approved ``dunning.plan``)
         """
         policy = partner.with_company(company)._dunning_get_policy()
+        # What the plan form shows of the policy, and only that: its whole row is read on every visit otherwise.
+        policy.fetch(["plan_max_instalments", "plan_min_amount", "plan_max_days"])
         return {
             "policy": policy,
             "plans_allowed": bool(policy.plan_max_instalments > 1 and invoices),

@@ -240,7 +240,8 @@ class DunningStatement(models.AbstractModel):
                 ),
                 # An open dispute (see account.move._dunning_open_disputes): the invoice is not payable.
                 SQL(
-                    "EXISTS(SELECT 1 FROM dunning_dispute dispute WHERE dispute.move_id = %s AND dispute.state = 'open')",
+                    """EXISTS(SELECT 1 FROM dunning_dispute dispute
+                               WHERE dispute.move_id = %s AND dispute.state = 'open')""",
                     move_id,
                 ),
                 # A payment under way, which account_payment's _has_to_be_paid does not start again.
@@ -265,7 +266,19 @@ class DunningStatement(models.AbstractModel):
         Currency = self.env["res.currency"]
         currencies = {}
         invoice_rows = []
-        for invoice_id, name, date_due, residual, total, currency_id, planned, level_name, charges, disputed, busy in rows:
+        for (
+            invoice_id,
+            name,
+            date_due,
+            residual,
+            total,
+            currency_id,
+            planned,
+            level_name,
+            charges,
+            disputed,
+            busy,
+        ) in rows:
             currency = currencies.get(currency_id) or currencies.setdefault(currency_id, Currency.browse(currency_id))
             charges = charges or 0.0
             invoice_rows.append(
@@ -306,7 +319,10 @@ class DunningStatement(models.AbstractModel):
         # Read as SQL, not fetched into records: the page shows three columns of each, formatted here.
         lines = self.env.execute_query(
             query.select(
-                *(SQL.identifier(query.table, column) for column in ("id", "move_name", "date", "amount_residual_currency"))
+                *(
+                    SQL.identifier(query.table, column)
+                    for column in ("id", "move_name", "date", "amount_residual_currency")
+                )
             )
         )
         format_amount, format_date = self._formatters()

@@ -233,9 +233,10 @@ class DunningStatement(models.AbstractModel):
                 self.env["dunning.level"]._field_to_sql(level_alias, "name", query),
                 # The charges reminders claimed on the invoice and no charge invoice billed yet.
                 SQL(
-                    """(SELECT SUM(COALESCE(line.amount_fee, 0) + COALESCE(line.amount_interest, 0))
-                          FROM dunning_reminder_line line
-                         WHERE line.move_id = %s AND line.state = 'sent' AND line.charge_move_id IS NULL)""",
+                    """COALESCE((SELECT SUM(COALESCE(line.amount_fee, 0) + COALESCE(line.amount_interest, 0))
+                                   FROM dunning_reminder_line line
+                                  WHERE line.move_id = %s AND line.state = 'sent'
+                                    AND line.charge_move_id IS NULL), 0)""",
                     move_id,
                 ),
                 # An open dispute (see account.move._dunning_open_disputes): the invoice is not payable.
@@ -280,7 +281,6 @@ class DunningStatement(models.AbstractModel):
             busy,
         ) in rows:
             currency = currencies.get(currency_id) or currencies.setdefault(currency_id, Currency.browse(currency_id))
-            charges = charges or 0.0
             invoice_rows.append(
                 {
                     "id": invoice_id,

@@ -6,12 +6,14 @@ import babel.dates
 from odoo import fields, models
 from odoo.exceptions import AccessError, ValidationError
 from odoo.fields import Domain
-from odoo.tools import consteq, hmac
+from odoo.tools import SQL, consteq, float_round, hmac, str2bool
 from odoo.tools.misc import babel_locale_parse, get_lang, posix_to_ldml
 
 from odoo.addons.base.models.res_lang import intersperse
 
 STATEMENT_TOKEN_SCOPE = "receivable_dunning.statement"
+# account_payment's setting: whether customers may pay their invoices online.
+PORTAL_PAYMENT_PARAM = "account_payment.enable_portal_payment"
 STATEMENT_INVOICE_FIELDS = [
     "name",
     "invoice_date_due",
@@ -144,12 +146,15 @@ class DunningStatement(models.AbstractModel):
         """The debtor's posted customer invoices with something left to pay in ``company``, oldest due first."""
         partner.ensure_one()
         # search_fetch: the statement page reads these columns of every invoice, and only these.
+        return self.env["account.move"].search_fetch(
+            self._open_invoice_domain(partner, company), STATEMENT_INVOICE_FIELDS, order="invoice_date_due, id"
+        )
+
+    def _open_invoice_domain(self, partner, company):
+        """The domain of :meth:`_open_invoices`."""
         Move = self.env["account.move"]
-        return Move.search_fetch(
-            Move._dunning_open_invoice_domain(partner.commercial_partner_id, company)
-            & Domain("amount_residual", ">", 0),
-            STATEMENT_INVOICE_FIELDS,
-            order="invoice_date_due, id",
+        return Move._dunning_open_invoice_domain(partner.commercial_partner_id, company) & Domain(
+            "amount_residual", ">", 0
         )
 
     def _values(self, partner, company):
@@ -163,18 +168,20 @@ class DunningStatement(models.AbstractModel):
         """
         partner = partner.commercial_partner_id
         partner.ensure_one()
-        invoices = self._open_invoices(partner, company)
-        rows = self._invoice_rows(invoices)
-        currency = invoices[:1].currency_id or company.currency_id
-        amount_total = currency.round(sum(invoices.mapped("amount_residual")))
+        rows = self._invoice_rows(partner, company)
+        invoices = self.env["account.move"].browse(row["id"] for row in rows)
+        currency = rows[0]["currency"] if rows else company.currency_id
+        amount_total = currency.round(sum(row["amount_residual"] for row in rows))
         credits = self._open_credits(partner, company, currency)
         amount_credits = currency.round(sum(credit["amount"] for credit in credits))
         amount_charges = currency.round(sum(row["charges"] for row in rows))
-        format_amount = self._formatters()[0]
+        format_amount, format_date = self._formatters()
+        today = self._today()
         return {
             "partner": partner,
             "company": company,
-            "today": fields.Date.context_today(self),
+            "today": today,
+            "today_text": format_date(today),
             "currency": currency,
             "invoices": rows,
             "credits": credits,
@@ -183,57 +190,115 @@ class DunningStatement(models.AbstractModel):
             "amount_total_text": format_amount(amount_total, currency),
             "amount_charges": amount_charges,
             "amount_charges_text": format_amount(amount_charges, currency),
-            "mixed_currencies": len(invoices.currency_id) > 1,
+            "mixed_currencies": len({row["currency"] for row in rows}) > 1,
             **self._payment_information(partner, company, invoices, credits, amount_total - amount_credits, currency),
             **self._plan_values(partner, company, invoices),
         }
 
-    def _invoice_rows(self, invoices):
-        """One row per open invoice of the page, in the order of ``invoices``: its due date and residual as text,
-        the days it is late, the charges reminders claimed on it and not yet invoiced, its open dispute, its plan
-        and whether it may be paid online.
+    def _today(self):
+        """Today in the visitor's time zone, as ``fields.Date.context_today`` gives it.
 
-        :param invoices: the open invoices (see :meth:`_open_invoices`)
-        :return: list of dicts with ``move``, its ``id``, ``name`` and ``level_name``, ``date_due_text``,
-            ``residual_text``, ``days_late``, ``charges``, ``charges_text``, ``dispute``, ``plan`` and ``payable``
+        Without a time zone in the context, that is the user's: its partner's ``tz`` is read alone here, not with
+        the whole partner row the ORM would fetch for it (the public user's, on every visit of the page).
         """
-        today = fields.Date.context_today(self)
-        charges = {
-            move: (fee, interest)
-            for move, fee, interest in self.env["dunning.reminder.line"]._read_group(
-                [
-                    ("move_id", "in", invoices.ids),
-                    ("state", "=", "sent"),
-                    ("charge_move_id", "=", False),
-                ],
-                groupby=["move_id"],
-                aggregates=["amount_fee:sum", "amount_interest:sum"],
+        if not self.env.context.get("tz"):
+            self.env.user.partner_id.fetch(["tz"])
+        return fields.Date.context_today(self)
+
+    def _invoice_rows(self, partner, company):
+        """One row per open invoice of the debtor in ``company`` (see :meth:`_open_invoices`), oldest due first:
+        its due date and residual as text, the days it is late, its level, the charges reminders claimed on it and
+        not yet invoiced, whether it is disputed or in a plan, and whether it may be paid online.
+
+        Read in one query and assembled here: the page lists 50 invoices and more, and reading invoices, levels,
+        charges, disputes and transactions through the ORM cost more than the rest of the page.
+
+        :return: list of dicts with ``id``, ``name``, ``level_name``, ``date_due_text``, ``amount_residual``,
+            ``residual_text``, ``currency`` (``res.currency``), ``days_late``, ``charges``, ``charges_text``,
+            ``dispute`` and ``plan`` (whether the invoice has an open dispute, a plan) and ``payable``
+        """
+        query = self.env["account.move"]._search(
+            self._open_invoice_domain(partner, company), order="invoice_date_due, id"
+        )
+        level_alias = query.left_join(query.table, "dunning_level_id", "dunning_level", "id", "dunning_level_id")
+        move_id = SQL.identifier(query.table, "id")
+        rows = self.env.execute_query(
+            query.select(
+                move_id,
+                *(
+                    SQL.identifier(query.table, column)
+                    for column in ("name", "invoice_date_due", "amount_residual", "amount_total", "currency_id")
+                ),
+                SQL("%s IS NOT NULL", SQL.identifier(query.table, "dunning_plan_id")),
+                self.env["dunning.level"]._field_to_sql(level_alias, "name", query),
+                # The charges reminders claimed on the invoice and no charge invoice billed yet.
+                SQL(
+                    """COALESCE((SELECT SUM(COALESCE(line.amount_fee, 0) + COALESCE(line.amount_interest, 0))
+                                   FROM dunning_reminder_line line
+                                  WHERE line.move_id = %s AND line.state = 'sent'
+                                    AND line.charge_move_id IS NULL), 0)""",
+                    move_id,
+                ),
+                # An open dispute (see account.move._dunning_open_disputes): the invoice is not payable.
+                SQL(
+                    """EXISTS(SELECT 1 FROM dunning_dispute dispute
+                               WHERE dispute.move_id = %s AND dispute.state = 'open')""",
+                    move_id,
+                ),
+                # A payment under way, which account_payment's _has_to_be_paid does not start again.
+                SQL(
+                    """EXISTS(SELECT 1
+                                FROM account_invoice_transaction_rel rel
+                                JOIN payment_transaction tx ON tx.id = rel.transaction_id
+                                JOIN payment_provider provider ON provider.id = tx.provider_id
+                               WHERE rel.invoice_id = %s AND tx.state IN ('pending', 'authorized')
+                                 AND provider.code NOT IN ('none', 'custom'))""",
+                    move_id,
+                ),
             )
-        }
-        disputed = {dispute.move_id: dispute for dispute in invoices._dunning_open_disputes()}
-        # Formatted here once: QWeb's date and monetary widgets cost more than the rest of the page.
+        )
+        # account_payment's _has_to_be_paid on the values read above, the invoices being posted customer invoices
+        # with a residual (see _open_invoice_domain: a stored residual is rounded to its currency, so one above zero
+        # is not zero for it); the pay routes still call it before taking a payment.
+        # sudo: a setting, which account_payment reads the same way for any visitor.
+        online_payment = str2bool(self.env["ir.config_parameter"].sudo().get_param(PORTAL_PAYMENT_PARAM))
+        today = self._today()
         format_amount, format_date = self._formatters()
-        rows = []
-        for move in invoices:
-            fee, interest = charges.get(move, (0.0, 0.0))
-            rows.append(
+        Currency = self.env["res.currency"]
+        currencies = {}
+        invoice_rows = []
+        for (
+            invoice_id,
+            name,
+            date_due,
+            residual,
+            total,
+            currency_id,
+            planned,
+            level_name,
+            charges,
+            disputed,
+            busy,
+        ) in rows:
+            currency = currencies.get(currency_id) or currencies.setdefault(currency_id, Currency.browse(currency_id))
+            invoice_rows.append(
                 {
-                    "move": move,
-                    # Read once here: the page shows them up to five times per invoice.
-                    "id": move.id,
-                    "name": move.name,
-                    "level_name": move.dunning_level_id.name or "",
-                    "date_due_text": format_date(move.invoice_date_due),
-                    "residual_text": format_amount(move.amount_residual, move.currency_id),
-                    "days_late": max((today - move.invoice_date_due).days, 0) if move.invoice_date_due else 0,
-                    "charges": fee + interest,
-                    "charges_text": format_amount(fee + interest, move.currency_id) if fee + interest else "",
-                    "dispute": disputed.get(move),
-                    "plan": move.dunning_plan_id,
-                    "payable": move not in disputed and move._has_to_be_paid(),
+                    "id": invoice_id,
+                    "name": name,
+                    "level_name": level_name or "",
+                    "date_due_text": format_date(date_due),
+                    "amount_residual": residual,
+                    "residual_text": format_amount(residual, currency),
+                    "currency": currency,
+                    "days_late": max((today - date_due).days, 0) if date_due else 0,
+                    "charges": charges,
+                    "charges_text": format_amount(charges, currency) if charges else "",
+                    "dispute": disputed,
+                    "plan": planned,
+                    "payable": bool(online_payment and not disputed and not busy and total),
                 }
             )
-        return rows
+        return invoice_rows
 
     def _open_credits(self, partner, company, currency):
         """What the company owes the debtor back in ``currency``: open credit notes and payments not yet matched
@@ -246,22 +311,30 @@ class DunningStatement(models.AbstractModel):
         """
         partner.ensure_one()
         Line = self.env["account.move.line"]
-        lines = Line.search_fetch(
+        query = Line._search(
             Line._dunning_open_credit_domain(partner.commercial_partner_id, company)
             & Domain("currency_id", "=", currency.id),
-            ["move_name", "date", "amount_residual_currency", "currency_id"],
             order="date, id",
+        )
+        # Read as SQL, not fetched into records: the page shows three columns of each, formatted here.
+        lines = self.env.execute_query(
+            query.select(
+                *(
+                    SQL.identifier(query.table, column)
+                    for column in ("id", "move_name", "date", "amount_residual_currency")
+                )
+            )
         )
         format_amount, format_date = self._formatters()
         return [
             {
-                "line_id": line.id,
-                "name": line.move_name,
-                "date": format_date(line.date),
-                "amount": -line.amount_residual_currency,
-                "amount_text": format_amount(line.amount_residual_currency, currency),
+                "line_id": line_id,
+                "name": move_name,
+                "date": format_date(date),
+                "amount": -residual,
+                "amount_text": format_amount(residual, currency),
             }
-            for line in lines
+            for line_id, move_name, date, residual in lines
         ]
 
     def _formatters(self):
@@ -275,14 +348,26 @@ class DunningStatement(models.AbstractModel):
         grouping = ast.literal_eval(lang.grouping)
         thousands_sep, decimal_point = lang.thousands_sep or "", lang.decimal_point
         dates = {}
+        # Each currency's rounding, decimals, symbol and position, read once rather than for every amount.
+        currency_formats = {}
 
         def format_amount(amount, currency):
-            integer, point, decimals = (f"%.{currency.decimal_places}f" % currency.round(amount)).partition(".")
+            if currency.id not in currency_formats:
+                # These columns only: a currency's whole row (its labels in every language) costs more to read.
+                currency.fetch(["rounding", "decimal_places", "symbol", "position"])
+                currency_formats[currency.id] = (
+                    currency.rounding,
+                    f"%.{currency.decimal_places}f",
+                    currency.symbol or "",
+                    currency.position == "before",
+                )
+            rounding, pattern, symbol, before = currency_formats[currency.id]
+            integer, point, decimals = (pattern % float_round(amount, precision_rounding=rounding)).partition(".")
             number = intersperse(integer, grouping, thousands_sep)[0] + (decimal_point + decimals if point else "")
             number = number.replace(" ", "\N{NO-BREAK SPACE}").replace("-", "-\N{ZERO WIDTH NO-BREAK SPACE}")
-            if currency.position == "before":
-                return f"{currency.symbol or ''}\N{NO-BREAK SPACE}{number}"
-            return f"{number}\N{NO-BREAK SPACE}{currency.symbol or ''}"
+            if before:
+                return f"{symbol}\N{NO-BREAK SPACE}{number}"
+            return f"{number}\N{NO-BREAK SPACE}{symbol}"
 
         def format_date(date):
             if not date:
@@ -299,9 +384,14 @@ class DunningStatement(models.AbstractModel):
         :param invoices: the open invoices of the page
         :param list credits: the credits of the page (see :meth:`_open_credits`)
         :param float balance: what is left to pay in ``currency``, invoices less credits
-        :return: dict with ``total_reference`` (False when no reference settles the balance), ``bank_account``
-            (``res.partner.bank``, possibly empty) and ``qr_code`` (base64 image, or False)
+        :return: dict with ``total_reference`` (False when no reference settles the balance, or there is no bank
+            account or nothing to pay), ``bank_account`` (``res.partner.bank``, possibly empty) and ``qr_code``
+            (base64 image, or False)
         """
+        bank_account = company.partner_id.bank_ids[:1]
+        if not (bank_account and invoices):
+            # The reference is given with the account it is paid to, and only for something to pay.
+            return {"total_reference": False, "bank_account": bank_account, "qr_code": False}
         last_reminder = self.env["dunning.reminder"].search(
             [
                 ("partner_id", "=", partner.id),
@@ -321,12 +411,11 @@ class DunningStatement(models.AbstractModel):
             and set(last_reminder.credit_line_ids.ids) == {credit["line_id"] for credit in credits}
             else False
         )
-        bank_account = company.partner_id.bank_ids[:1]
         qr_code = (
             bank_account.build_qr_code_base64(
                 balance, total_reference, total_reference, currency, partner, silent_errors=True
             )
-            if bank_account and total_reference
+            if total_reference
             else False
         )
         return {"total_reference": total_reference, "bank_account": bank_account, "qr_code": qr_code}
@@ -338,6 +427,8 @@ class DunningStatement(models.AbstractModel):
         :return: dict with ``policy``, ``plans_allowed`` and ``plans`` (proposed or approved ``dunning.plan``)
         """
         policy = partner.with_company(company)._dunning_get_policy()
+        # What the plan form shows of the policy, and only that: its whole row is read on every visit otherwise.
+        policy.fetch(["plan_max_instalments", "plan_min_amount", "plan_max_days"])
         return {
             "policy": policy,
             "plans_allowed": bool(policy.plan_max_instalments > 1 and invoices),

@@ -132,6 +132,33 @@ class TestStatementHardening(DunningPortalCommon):
         self._portal_transaction(self.invoice_old, 100.0)
         self.assertEqual(len(self._transactions(self.invoice_old)), 2)
 
+    def _page_payable(self):
+        """Invoice name -> whether the statement page lets the debtor select it for payment."""
+        page = html.fromstring(self.url_open(self._statement_path()).content)
+        return {
+            row.get("data-invoice"): not row.xpath(".//input[@name='invoice_ids']/@disabled")
+            for row in page.xpath("//table[contains(@class, 'o_dunning_invoices')]/tbody/tr")
+        }
+
+    def test_page_offers_to_pay_what_account_payment_would_take(self):
+        """The page reads its rows in one query: what it offers to pay stays account_payment's _has_to_be_paid,
+        less the disputed invoices."""
+        self._portal_transaction(self.invoice_old, 100.0)
+        self._transactions(self.invoice_old)._set_pending()
+        self._portal_transaction(self.invoice_mid, 250.0)  # a draft: nothing under way
+        self.env["dunning.statement"]._raise_dispute(self.debtor, self.company, self.invoice_new.id, "wrong_amount")
+        invoices = self.invoice_old | self.invoice_mid | self.invoice_new
+        self.assertEqual(
+            self._page_payable(),
+            {self.invoice_old.name: False, self.invoice_mid.name: True, self.invoice_new.name: False},
+        )
+        self.assertEqual(
+            [invoice._has_to_be_paid() for invoice in invoices], [False, True, True], "the dispute is ours alone"
+        )
+        self.env["ir.config_parameter"].sudo().set_param("account_payment.enable_portal_payment", False)
+        self.assertFalse(any(self._page_payable().values()))
+        self.assertFalse(any(invoice._has_to_be_paid() for invoice in invoices))
+
     # === 3. CREDITS === #
 
     def test_credits_of_a_payment_under_way_are_not_deducted_again(self):

@@ -132,14 +132,18 @@ class DunningHandover(models.Model):
             "receivable_dunning.action_report_dunning_handover", self.ids
         )
         # sudo: attached to the debtor, which dunning managers may not edit (attaching requires it).
-        return self.env["ir.attachment"].sudo().create(
-            {
-                "name": f"{self.name.replace('/', '-')}.{report_type}",
-                "raw": content,
-                "res_model": "res.partner",
-                "res_id": self.partner_id.id,
-                "mimetype": _mimetype(report_type),
-            }
+        return (
+            self.env["ir.attachment"]
+            .sudo()
+            .create(
+                {
+                    "name": f"{self.name.replace('/', '-')}.{report_type}",
+                    "raw": content,
+                    "res_model": "res.partner",
+                    "res_id": self.partner_id.id,
+                    "mimetype": _mimetype(report_type),
+                }
+            )
         )
 
     def _dossier_reminders(self):

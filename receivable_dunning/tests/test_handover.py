@@ -44,10 +44,12 @@ class TestHandover(DunningEngineCommon):
         self.assertEqual(self.invoice.dunning_level_id, self.level_3)
 
     def _wizard(self, user=None, **values):
+        """The hand-over wizard, opened from the debtor's form."""
+        action = self.debtor.with_user(user or self.manager).action_dunning_hand_over()
         return (
             self.env["dunning.handover.wizard"]
             .with_user(user or self.manager)
-            .with_context(active_model="res.partner", active_ids=self.debtor.ids)
+            .with_context(**action["context"])
             .create({"handed_to": "agency", "agency_id": self.agency.id, "note": "Call first", **values})
         )
 
@@ -65,8 +67,13 @@ class TestHandover(DunningEngineCommon):
             [{"partner_id": self.debtor.id, "amount": 1250.0, "state": "handed_over", "handed_to": "agency"}],
         )
         self.assertEqual(handover.move_ids, self.invoice | self.disputed)
-        self.assertTrue(all(self.invoice.line_ids.filtered(lambda line: line.account_type == "asset_receivable")
-                            .mapped("no_followup")))
+        self.assertTrue(
+            all(
+                self.invoice.line_ids.filtered(lambda line: line.account_type == "asset_receivable").mapped(
+                    "no_followup"
+                )
+            )
+        )
 
         dossier = handover.attachment_id
         self.assertEqual((dossier.res_model, dossier.res_id), ("res.partner", self.debtor.id))
@@ -75,8 +82,19 @@ class TestHandover(DunningEngineCommon):
         self.assertEqual(sent.level_id, self.level_1 | self.level_2 | self.level_3)
         for reminder in sent:
             self.assertIn(reminder.name, text)
-        for expected in [self.invoice.name, "Level 1", "Level 2", "Level 3", "Email", "777.00", "Broken", "Defective",
-                         "Rejected", "Recover &amp; Co", "Call first"]:
+        for expected in [
+            self.invoice.name,
+            "Level 1",
+            "Level 2",
+            "Level 3",
+            "Email",
+            "777.00",
+            "Broken",
+            "Defective",
+            "Rejected",
+            "Recover &amp; Co",
+            "Call first",
+        ]:
             self.assertIn(expected, text)
         note = self.debtor.message_ids[:1]
         self.assertIn("handed over to Recover &amp; Co", note.body)
@@ -137,15 +155,20 @@ class TestHandover(DunningEngineCommon):
             wizard.action_apply()
             self.assertRecordValues(
                 self.debtor,
-                [{"dunning_hold_until": on(40), "dunning_hold_reason": "negotiation", "dunning_hold_note": "Meeting on Friday"}],
+                [
+                    {
+                        "dunning_hold_until": on(40),
+                        "dunning_hold_reason": "negotiation",
+                        "dunning_hold_note": "Meeting on Friday",
+                    }
+                ],
             )
             row.invalidate_recordset()
             self.assertEqual(row.hold_reason, "negotiation")
+            action = self.debtor.with_user(self.collector).action_dunning_put_on_hold()
+            self.assertEqual(action["res_model"], "dunning.hold.wizard")
             reopened = (
-                self.env["dunning.hold.wizard"]
-                .with_user(self.collector)
-                .with_context(active_model="res.partner", active_ids=self.debtor.ids)
-                .create({})
+                self.env["dunning.hold.wizard"].with_user(self.collector).with_context(**action["context"]).create({})
             )
             self.assertEqual((reopened.reason, reopened.note), ("negotiation", "Meeting on Friday"))
             reopened.action_release()
@@ -154,9 +177,11 @@ class TestHandover(DunningEngineCommon):
         )
 
     def test_hold_needs_a_date_and_a_reason_and_a_collector(self):
-        wizard = self.env["dunning.hold.wizard"].with_context(
-            active_model="res.partner", active_ids=self.debtor.ids
-        ).create({"hold_until": on(40)})
+        wizard = (
+            self.env["dunning.hold.wizard"]
+            .with_context(active_model="res.partner", active_ids=self.debtor.ids)
+            .create({"hold_until": on(40)})
+        )
         with self.assertRaises(UserError):
             wizard.action_apply()
         accountant = self._create_user("hold_accountant", "account.group_account_invoice")

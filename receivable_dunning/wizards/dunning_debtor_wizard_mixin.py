@@ -30,6 +30,8 @@ class DunningDebtorWizardMixin(models.AbstractModel):
     @api.model
     def _action_open(self, partners):
         """The wizard's window on ``partners``."""
-        action = self.env["ir.actions.act_window"]._for_xml_id(f"receivable_dunning.{self._name.replace('.', '_')}_action")
+        action = self.env["ir.actions.act_window"]._for_xml_id(
+            f"receivable_dunning.{self._name.replace('.', '_')}_action"
+        )
         action["context"] = {"active_model": "res.partner", "active_ids": partners.ids}
         return action

@@ -23,9 +23,7 @@ class DunningHandoverWizard(models.TransientModel):
         "('commercial_partner_id', 'in', partner_ids), ('payment_state', 'in', ('not_paid', 'partial'))]",
     )
     amount = fields.Monetary(string="Amount Handed Over", compute="_compute_amount")
-    handed_to = fields.Selection(
-        [("agency", "Collection Agency"), ("legal", "Legal")], required=True, default="agency"
-    )
+    handed_to = fields.Selection([("agency", "Collection Agency"), ("legal", "Legal")], required=True, default="agency")
     agency_id = fields.Many2one("res.partner", string="Agency or Lawyer")
     note = fields.Text()
     warning = fields.Char(compute="_compute_warning")
@@ -69,7 +67,9 @@ class DunningHandoverWizard(models.TransientModel):
             raise UserError(self.env._("Hand over one debtor at a time (field Debtors)."))
         if not self.move_ids:
             raise UserError(
-                self.env._("%(debtor)s has no open invoice to hand over (field Invoices).", debtor=self.partner_ids.name)
+                self.env._(
+                    "%(debtor)s has no open invoice to hand over (field Invoices).", debtor=self.partner_ids.name
+                )
             )
         handover = (
             self.env["dunning.handover"]

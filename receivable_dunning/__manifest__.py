@@ -38,6 +38,9 @@
         "views/res_partner_views.xml",
         "views/payment_transaction_views.xml",
         "views/res_config_settings_views.xml",
+        "report/dunning_handover_report.xml",
+        "views/dunning_handover_views.xml",
+        "wizards/dunning_debtor_wizards_views.xml",
         "views/receivable_dunning_menus.xml",
     ],
     "assets": {

@@ -1,9 +1,12 @@
 import logging
 
+from markupsafe import Markup
+
 from odoo import api, fields, models
-from odoo.exceptions import AccessError, ValidationError
+from odoo.exceptions import AccessError, UserError, ValidationError
 from odoo.fields import Domain
 from odoo.service.model import PG_CONCURRENCY_EXCEPTIONS_TO_RETRY
+from odoo.tools.misc import formatLang
 
 _logger = logging.getLogger(__name__)
 
@@ -43,6 +46,12 @@ class AccountMove(models.Model):
         help="The approved plan this invoice is paid by: its instalment dates replace the due date for dunning.",
     )
     dunning_dispute_ids = fields.One2many("dunning.dispute", "move_id", string="Disputes", readonly=True)
+    dunning_stop_supply = fields.Boolean(
+        string="Debtor on Stop Supply",
+        compute="_compute_dunning_stop_supply",
+        help="The customer is on stop supply in the invoice's company: the invoice cannot be posted, unless a "
+        "dunning manager overrides it.",
+    )
 
     # Odoo does not index commercial_partner_id: without this, one debtor's open invoices (statement page, debtor
     # status, plans) are found by scanning every move of the database.
@@ -122,6 +131,26 @@ class AccountMove(models.Model):
                 candidates.append(move.dunning_hold_until)
             move.dunning_next_date = max(candidates)
 
+    @api.depends("move_type", "commercial_partner_id", "company_id")
+    def _compute_dunning_stop_supply(self):
+        stopped = self._dunning_stopped_invoices()
+        for move in self:
+            move.dunning_stop_supply = move in stopped
+
+    def _dunning_stopped_invoices(self):
+        """The customer invoices among these moves whose debtor is on stop supply in the invoice's company, with one
+        read of the debtors per company. Credit notes, vendor bills and moves without customer are never stopped."""
+        invoices = self.filtered(lambda move: move.move_type == "out_invoice" and move.commercial_partner_id)
+        stopped = self.browse()
+        for company, company_invoices in invoices.grouped("company_id").items():
+            debtors = company_invoices.commercial_partner_id.with_company(company or self.env.company)
+            debtors.fetch(["dunning_stop_supply"])
+            stopped_debtors = debtors.filtered("dunning_stop_supply")
+            stopped |= company_invoices.filtered(
+                lambda move, stopped_debtors=stopped_debtors: move.commercial_partner_id in stopped_debtors
+            )
+        return stopped
+
     def _compute_dunning_reminder_count(self):
         # _origin: in a form the moves are new records, whose history is their saved record's (none when unsaved).
         counts = dict(
@@ -163,13 +192,100 @@ class AccountMove(models.Model):
     # === BUSINESS METHODS === #
 
     def _post(self, soft=True):
+        overridden = self._dunning_check_stop_supply()
         posted = super()._post(soft=soft)
+        self._dunning_log_notes(self._dunning_override_notes(posted & overridden))
+        self._dunning_log_notes(self._dunning_over_credit_limit_notes(posted))
         # A payment may have come before its invoice: the auto-reconcile cron looks again at the statement lines
         # that may pay these invoices (their debtors' lines, and lines without partner that mention them).
         self.env["account.bank.statement.line"]._dunning_auto_match_again_for_invoices(
             posted.filtered(lambda move: move.move_type == "out_invoice")
         )
         return posted
+
+    def _dunning_check_stop_supply(self):
+        """Refuse to post customer invoices of debtors on stop supply, unless a dunning manager overrides it (the
+        context key ``dunning_stop_supply_override``, set by the 'Post Despite Stop Supply' button).
+
+        :return: the stopped invoices the manager's override lets through
+        :raise UserError: naming the stopped debtors, when there is no override
+        """
+        stopped = self._dunning_stopped_invoices()
+        if not stopped:
+            return stopped
+        if self.env.context.get("dunning_stop_supply_override") and self.env["res.partner"]._dunning_is_manager():
+            return stopped
+        raise UserError(
+            self.env._(
+                "%(debtors)s is on %(field)s: %(invoices)s cannot be posted. A dunning manager can post it with "
+                "'Post Despite Stop Supply', or lift the stop on the customer's Dunning tab.",
+                debtors=", ".join(stopped.commercial_partner_id.mapped("display_name")),
+                field=self.env["res.partner"]._fields["dunning_stop_supply"]._description_string(self.env),
+                invoices=", ".join(stopped.mapped("display_name")),
+            )
+        )
+
+    def _dunning_log_notes(self, notes):
+        """Log ``notes`` (dict move -> text) on the moves' chatter, in one batch."""
+        if notes:
+            moves = self.browse([move.id for move in notes])
+            moves._message_log_batch(bodies={move.id: Markup("<p>%s</p>") % text for move, text in notes.items()})
+
+    def _dunning_override_notes(self, moves):
+        return {
+            move: self.env._(
+                "Posted despite the stop supply of %(debtor)s, by %(user)s.",
+                debtor=move.commercial_partner_id.display_name,
+                user=self.env.user.name,
+            )
+            for move in moves
+        }
+
+    def _dunning_over_credit_limit_notes(self, moves):
+        """The notes for the customer invoices just posted that leave their debtor over its credit limit, in the
+        companies that use credit limits: the limit and the new open balance, in the company currency. Posting is
+        not blocked."""
+        invoices = moves.filtered(
+            lambda move: (
+                move.move_type == "out_invoice"
+                and move.commercial_partner_id
+                and move.company_id.account_use_credit_limit
+            )
+        )
+        notes = {}
+        for company, company_invoices in invoices.grouped("company_id").items():
+            debtors = company_invoices.commercial_partner_id.with_company(company)
+            # The balance computed before posting (the draft's credit warning) is stale now.
+            debtors.invalidate_recordset(["credit"])
+            # Iterating the debtors computes Odoo's 'credit' for all of them in one query.
+            figures = {debtor: (debtor.credit, debtor.credit_limit) for debtor in debtors}
+            for invoice in company_invoices:
+                balance, limit = figures[invoice.commercial_partner_id]
+                if limit and company.currency_id.compare_amounts(balance, limit) > 0:
+                    notes[invoice] = self.env._(
+                        "Posted over the credit limit of %(debtor)s: limit %(limit)s, open balance now %(balance)s.",
+                        debtor=invoice.commercial_partner_id.display_name,
+                        limit=formatLang(self.env, limit, currency_obj=company.currency_id),
+                        balance=formatLang(self.env, balance, currency_obj=company.currency_id),
+                    )
+        return notes
+
+    @api.depends("dunning_stop_supply")
+    def _compute_alerts(self):
+        return super()._compute_alerts()
+
+    def _get_alerts(self):
+        alerts = super()._get_alerts()
+        if self.state == "draft" and self.dunning_stop_supply:
+            debtor = self.commercial_partner_id.with_company(self.company_id)
+            message = self.env._(
+                "%(debtor)s is on stop supply: this invoice cannot be posted without a dunning manager's override.",
+                debtor=debtor.display_name,
+            )
+            if debtor.dunning_stop_supply_reason:
+                message += " " + self.env._("Reason: %(reason)s", reason=debtor.dunning_stop_supply_reason)
+            alerts["receivable_dunning_stop_supply"] = {"level": "danger", "message": message}
+        return alerts
 
     def _invoice_paid_hook(self):
         res = super()._invoice_paid_hook()
@@ -340,6 +456,12 @@ class AccountMove(models.Model):
         }
 
     # === ACTION METHODS === #
+
+    def action_post_despite_stop_supply(self):
+        """Post customer invoices of debtors on stop supply: dunning managers only; the invoice's chatter says who."""
+        if not self.env["res.partner"]._dunning_is_manager():
+            raise AccessError(self.env._("Only dunning managers may post an invoice despite a stop supply."))
+        return self.with_context(dunning_stop_supply_override=True).action_post()
 
     def action_view_dunning_reminders(self):
         self.ensure_one()

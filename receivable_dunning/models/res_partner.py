@@ -14,8 +14,19 @@ DUNNING_COLLECTOR_FIELDS = frozenset(
         "dunning_contact",
         "dunning_statement_revoked",
         "dunning_channel_preference",
+        "dunning_hold_reason",
+        "dunning_hold_note",
     }
 )
+# Whether the company keeps trading with a customer: a manager's decision, not a collector's.
+DUNNING_MANAGER_FIELDS = frozenset({"dunning_stop_supply", "dunning_stop_supply_reason"})
+HOLD_REASONS = [
+    ("dispute", "Dispute"),
+    ("promise", "Promise to Pay"),
+    ("negotiation", "Negotiation"),
+    ("customer_request", "Customer Request"),
+    ("other", "Other"),
+]
 
 
 class ResPartner(models.Model):
@@ -50,6 +61,9 @@ class ResPartner(models.Model):
     dunning_hold_until = fields.Date(
         string="Dunning on Hold Until", copy=False, help="No reminder is sent to this customer before this date."
     )
+    # The hold's why, as the hold itself: not company-dependent.
+    dunning_hold_reason = fields.Selection(HOLD_REASONS, string="Hold Reason", copy=False)
+    dunning_hold_note = fields.Text(string="Hold Note", copy=False)
     dunning_overdue_amount = fields.Monetary(
         string="Overdue Amount",
         compute="_compute_dunning_overdue",
@@ -74,6 +88,28 @@ class ResPartner(models.Model):
         copy=False,
         help="The debtor's statement links are refused and reminders carry none, until a new link is issued.",
     )
+    dunning_stop_supply = fields.Boolean(
+        string="Stop Supply",
+        company_dependent=True,
+        copy=False,
+        help="No new customer invoice of this debtor can be posted in this company, unless a dunning manager "
+        "overrides it on the invoice. Credit notes are not blocked.",
+    )
+    dunning_stop_supply_reason = fields.Char(string="Stop Supply Reason", company_dependent=True, copy=False)
+    dunning_credit_open = fields.Monetary(
+        string="Open Balance",
+        compute="_compute_dunning_credit",
+        currency_field="dunning_currency_id",
+        help="What the debtor owes the company and its branches (Total Receivable), in the company currency.",
+    )
+    dunning_credit_left = fields.Monetary(
+        string="Credit Left",
+        compute="_compute_dunning_credit",
+        currency_field="dunning_currency_id",
+        help="The credit limit less the open balance; negative when the debtor is over its limit.",
+    )
+    dunning_handover_ids = fields.One2many("dunning.handover", "partner_id", string="Hand-overs", readonly=True)
+    dunning_handover_count = fields.Integer(compute="_compute_dunning_handover_count")
     # Mixed into every statement token: replacing it revokes every link given out before.
     dunning_statement_seed = fields.Char(copy=False, groups="base.group_system")
 
@@ -135,6 +171,25 @@ class ResPartner(models.Model):
         for partner in self:
             partner.dunning_reminder_count = counts.get(partner._origin, 0)
 
+    @api.depends_context("company")
+    def _compute_dunning_credit(self):
+        # Odoo's own figures: iterating the debtors computes 'credit' (Total Receivable) for all of them in one
+        # query. _origin: an unsaved partner owes nothing.
+        figures = {debtor: (debtor.credit, debtor.credit_limit) for debtor in self.commercial_partner_id._origin}
+        for partner in self:
+            open_balance, limit = figures.get(partner.commercial_partner_id._origin, (0.0, 0.0))
+            partner.dunning_credit_open = open_balance
+            partner.dunning_credit_left = limit - open_balance
+
+    def _compute_dunning_handover_count(self):
+        counts = dict(
+            self.env["dunning.handover"]._read_group(
+                [("partner_id", "in", self._origin.ids)], groupby=["partner_id"], aggregates=["__count"]
+            )
+        )
+        for partner in self:
+            partner.dunning_handover_count = counts.get(partner._origin, 0)
+
     # === CONSTRAINT METHODS === #
 
     @api.constrains("dunning_policy_id")
@@ -161,6 +216,10 @@ class ResPartner(models.Model):
     @api.model_create_multi
     def create(self, vals_list):
         # An import creates through here too (load), and so does copy() with its default values.
+        manager_set = {name for vals in vals_list for name in DUNNING_MANAGER_FIELDS if vals.get(name)}
+        if manager_set and not self._dunning_is_manager():
+            names = [vals.get("name") or self.env._("a new contact") for vals in vals_list]
+            self._dunning_raise_not_manager(", ".join(names), manager_set)
         if not self._dunning_is_collector():
             # Values given, or defaults from the context (default_*) for the fields not given; the fields' own
             # defaults are empty, and the web client sends them on every new contact: empty values do not count.
@@ -179,7 +238,22 @@ class ResPartner(models.Model):
         changed = DUNNING_COLLECTOR_FIELDS.intersection(vals)
         if changed and not self._dunning_is_collector():
             self._dunning_raise_not_collector(", ".join(self.mapped("display_name")), changed)
+        manager_changed = DUNNING_MANAGER_FIELDS.intersection(vals)
+        if manager_changed and not self._dunning_is_manager():
+            self._dunning_raise_not_manager(", ".join(self.mapped("display_name")), manager_changed)
+        if "dunning_hold_until" in vals and not vals["dunning_hold_until"]:
+            # A released hold has no reason left.
+            vals = {**vals, "dunning_hold_reason": False, "dunning_hold_note": False}
         return super().write(vals)
+
+    def _dunning_raise_not_manager(self, debtors, field_names):
+        raise AccessError(
+            self.env._(
+                "Only dunning managers may change whether the company keeps supplying %(debtor)s (%(fields)s).",
+                debtor=debtors,
+                fields=", ".join(self._fields[name]._description_string(self.env) for name in sorted(field_names)),
+            )
+        )
 
     def _dunning_raise_not_collector(self, debtors, field_names):
         raise AccessError(
@@ -256,6 +330,29 @@ class ResPartner(models.Model):
 
     def _dunning_is_collector(self):
         return self.env.su or self.env.user.has_group("receivable_dunning.group_dunning_user")
+
+    def _dunning_is_manager(self):
+        return self.env.su or self.env.user.has_group("receivable_dunning.group_dunning_manager")
+
+    def action_dunning_put_on_hold(self):
+        """The 'Put on Hold' wizard for these debtors: end date, reason and note together."""
+        return self.env["dunning.hold.wizard"]._action_open(self.commercial_partner_id)
+
+    def action_dunning_stop_supply(self):
+        """The 'Stop Supply' wizard for these debtors (dunning managers)."""
+        return self.env["dunning.stop.supply.wizard"]._action_open(self.commercial_partner_id)
+
+    def action_dunning_hand_over(self):
+        """The 'Hand Over' wizard for this debtor (dunning managers)."""
+        self.ensure_one()
+        return self.env["dunning.handover.wizard"]._action_open(self.commercial_partner_id)
+
+    def action_view_dunning_handovers(self):
+        self.ensure_one()
+        action = self.env["ir.actions.act_window"]._for_xml_id("receivable_dunning.dunning_handover_action")
+        action["domain"] = [("partner_id", "=", self.commercial_partner_id.id)]
+        action["context"] = {"create": False}
+        return action
 
     def _dunning_check_statement_rights(self):
         """Only dunning users hand out or revoke statement links: a link shows the debtor's invoices to whoever

@@ -357,6 +357,51 @@ def task_reconcile_ours(args):
         return result
 
 
+@contextlib.contextmanager
+def _without_payment_effects():
+    """The module's reactions to a payment switched off (the paid hook: reminders withdrawn, thank-yous queued, plans
+    checked; the promises kept): what is left of a reconciliation is Odoo's."""
+    from odoo.addons.receivable_dunning.models import account_move, account_move_line
+
+    def odoo_paid_hook(self):
+        return super(account_move.AccountMove, self)._invoice_paid_hook()
+
+    def odoo_post_hook(self, data):
+        return super(account_move_line.AccountMoveLine, self)._reconcile_post_hook(data)
+
+    with (
+        mock.patch.object(account_move.AccountMove, "_invoice_paid_hook", odoo_paid_hook),
+        mock.patch.object(account_move_line.AccountMoveLine, "_reconcile_post_hook", odoo_post_hook),
+    ):
+        yield
+
+
+def task_reconcile_floor(args):
+    """The floor of our rate: on the same statement lines, in the same batches, only what Odoo must do to reconcile
+    them: each bank entry's suspense line replaced by its counterparts and all reconciled in one plan (our batch, the
+    same ORM calls), without our matching (the items are known beforehand) and without the payment's effects."""
+    with common.environment(args, args.db) as (_odoo, env):
+        meta = _meta(env)
+        _dun_before_reconcile(env, meta)
+        lines = _auto_lines(env, sorted(_expected(env)))
+        Item = env["account.move.line"]
+        items = {
+            proposal.bank_line_id: Item.browse(item.line_id for item in proposal.items)
+            for proposal in lines._dunning_match_proposals()
+        }
+        env.flush_all()
+
+        def reconcile(chunk):
+            return chunk._dunning_reconcile_batch({line: items[line.id] for line in chunk})
+
+        with _without_payment_effects():
+            result = _reconcile_in_chunks(env, lines, reconcile, args)
+        env.cr.execute("SELECT count(*) FROM dunning_reminder WHERE reminder_type = 'thanks'")
+        result["thanks_queued"] = env.cr.fetchone()[0]
+        env.cr.rollback()
+        return result
+
+
 def task_reconcile_peer(args):
     """OCA account_reconcile_oca's auto-reconciliation (`_auto_reconcile`: its rules, its invoice query, then
     `reconcile_bank_line`) on the same statement lines as ours, in chunks, within a budget."""

@@ -114,7 +114,7 @@ class AccountBankStatementLine(models.Model):
                             # Checked before anything is written: the line is left out, the batch goes on.
                             _logger.info("statement line %s not reconciled automatically: %s", line.id, error)
                     if prepared:
-                        Item._reconcile_plan(self._dunning_rewrite_entries(prepared))
+                        self._dunning_reconcile_prepared(prepared)
                 done = self.browse(line.id for line in prepared)
             except Exception:  # one line's failure must spare the others: they are reconciled one at a time
                 _logger.info("dunning auto-reconciliation: batch of %d lines failed, one at a time", len(batch))
@@ -330,8 +330,7 @@ class AccountBankStatementLine(models.Model):
         :param receivable_lines: ``account.move.line`` records, open and receivable
         :raise UserError: when the statement line is already reconciled or an item is no longer open
         """
-        plan = self._dunning_rewrite_entries({self: self._dunning_prepare_reconcile(receivable_lines)})
-        self.env["account.move.line"]._reconcile_plan(plan)
+        self._dunning_reconcile_prepared({self: self._dunning_prepare_reconcile(receivable_lines)})
 
     def _dunning_prepare_reconcile(self, receivable_lines):
         """Check this statement line and its items, apply the items' credits, and say how the line's entry is to be
@@ -420,6 +419,20 @@ class AccountBankStatementLine(models.Model):
         return partner, new_lines
 
     @api.model
+    def _dunning_reconcile_prepared(self, prepared):
+        """Rewrite the entries of the statement lines as prepared, and reconcile their new items with the items they
+        pay in one reconciliation plan.
+
+        :param dict prepared: statement line -> ``(partner, counterparts)`` of :meth:`_dunning_prepare_reconcile`
+        """
+        plan = self._dunning_rewrite_entries(prepared)
+        # Read together what the cash basis taxes read entry by entry: the taxes of each entry's journal items.
+        self.env["account.move.line"].union(*plan).move_id.line_ids.fetch(["tax_ids", "tax_line_id"])
+        # A reconciliation changes no amount, tax or term of the entries and invoices it reconciles: Odoo's dynamic
+        # lines have nothing to bring in line on them (skip_invoice_sync); every entry is still checked balanced.
+        self.env["account.move.line"].with_context(skip_invoice_sync=True)._reconcile_plan(plan)
+
+    @api.model
     def _dunning_rewrite_entries(self, prepared):
         """Replace the suspense line of each statement line's entry with the journal items prepared for it, for all
         the lines at once: one unlink, one write of the partners, one create; Odoo checks that every entry stays
@@ -428,24 +441,45 @@ class AccountBankStatementLine(models.Model):
         :param dict prepared: statement line -> ``(partner, counterparts)`` of :meth:`_dunning_prepare_reconcile`
         :return: the reconciliation plan: a list of ``account.move.line`` pairs (new journal item, item it pays)
         """
-        Item = self.env["account.move.line"]
-        suspense, to_partner, vals_list, paid = Item, defaultdict(lambda: Item), [], []
+        # The bank entries are posted and carry no tax: Odoo's dynamic lines (taxes, payment terms, balancing lines)
+        # have nothing to bring in line on them, and are not synchronised (skip_invoice_sync, as Odoo's payments
+        # rewrite their own entries). Every entry is still checked balanced, all at once when all are rewritten.
+        Item = self.env["account.move.line"].with_context(skip_invoice_sync=True)
+        suspense, to_partner, vals_list, paid = Item, defaultdict(list), [], []
         for line, (partner, counterparts) in prepared.items():
             liquidity, line_suspense, _other = line._seek_for_lines()
             suspense |= line_suspense
             if liquidity.partner_id != partner:
-                to_partner[partner] |= liquidity
+                to_partner[partner].append(liquidity.id)
             for item, vals in counterparts:
                 vals_list.append({**vals, "move_id": line.move_id.id})
                 paid.append(item)
         moves = self.browse(line.id for line in prepared).move_id
+        liquidity_ids = [liquidity_id for ids in to_partner.values() for liquidity_id in ids]
+        # Odoo applies the analytic distribution models to each new journal item and to each liquidity line whose
+        # partner changes, a search each. Without any model none applies: the new items get no distribution and the
+        # liquidity lines keep theirs, without a search. sudo: whether a model exists, whoever reconciles.
+        analytic_kept = []
+        if not self.env["account.analytic.distribution.model"].sudo().search_count([], limit=1):
+            vals_list = [{**vals, "analytic_distribution": False} for vals in vals_list]
+            analytic_kept = [Item._fields["analytic_distribution"]]
         with moves._check_balanced({"records": moves}):
-            suspense.with_context(force_delete=True).unlink()
             # The statement lines and their entries take the partner from the liquidity lines when the new items
             # are created, all in one pass (a write of each liquidity line would bring its own line in line alone).
-            for partner, liquidity in to_partner.items():
-                liquidity.with_context(skip_account_move_synchronization=True).write({"partner_id": partner.id})
-            created = Item.create(vals_list)
+            # The partners first: deleting the suspense lines forgets all that was read.
+            with self.env.protecting(analytic_kept, Item.browse(liquidity_ids)):
+                for partner, ids in to_partner.items():
+                    Item.browse(ids).with_prefetch(liquidity_ids).with_context(
+                        skip_account_move_synchronization=True
+                    ).write({"partner_id": partner.id})
+            suspense.with_context(force_delete=True).unlink()
+            # Read together what Odoo then reads entry by entry: the entries and the partners they take.
+            moves.fetch()
+            self.env["res.partner"].union(*to_partner).fetch()
+            created = Item.create(vals_list).with_env(self.env)
+        # The entries' fiscal positions follow their new partners: the partners' own fiscal positions read together.
+        for company, company_moves in moves.grouped("company_id").items():
+            company_moves.partner_id.with_company(company).fetch(["property_account_position_id"])
         plan = [new | item for new, item in zip(created, paid, strict=True) if item]
         # The reconciliation reads the pairs together, not pair by pair.
         plan_ids = [aml_id for pair in plan for aml_id in pair.ids]

@@ -162,6 +162,23 @@ class TestStatementMatch(DunningEngineCommon):
         self.assertFalse(weak.is_reconciled)
         self.assertEqual(self.third.payment_state, "not_paid")
 
+    def test_analytic_distribution_models_apply_to_the_rewritten_entry(self):
+        """Without a distribution model the entries are rewritten without looking for one; with one, Odoo's own
+        rule applies to the new journal item and to the liquidity line that takes the debtor as partner."""
+        plan = self.env["account.analytic.plan"].create({"name": "Collections"})
+        analytic = self.env["account.analytic.account"].create({"name": "Dunned debtors", "plan_id": plan.id})
+        self.env["account.analytic.distribution.model"].create(
+            {"partner_id": self.debtor.id, "analytic_distribution": {str(analytic.id): 100}}
+        )
+        line = self._statement_line(self.invoice.payment_reference, 1000.0)
+        self.bank.dunning_auto_reconcile_threshold = 95
+        self._auto_reconcile()
+        self.assertTrue(line.is_reconciled)
+        self.assertEqual(line.partner_id, self.debtor)
+        liquidity, _suspense, counterpart = line._seek_for_lines()
+        self.assertEqual(counterpart.analytic_distribution, {str(analytic.id): 100})
+        self.assertEqual(liquidity.analytic_distribution, {str(analytic.id): 100})
+
     def test_other_company_invoices_are_never_proposed(self):
         company_b = self.setup_other_company(name="Company B")["company"]
         invoice_b = self._create_invoice_due(self.debtor, 777.0, date(2026, 1, 31), company=company_b)

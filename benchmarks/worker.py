@@ -976,20 +976,58 @@ def _mail_states(env):
 
 
 def task_mail_queue(args):
-    """Empty the mail queue to the sink, alone or racing another process (--barrier, as task_cron)."""
+    """Empty the mail queue to the sink, alone or racing another process (--barrier, as task_cron). --odoo-queue:
+    Odoo's own ``mail.mail._send`` without the module's override (its claim and effects), the floor of one
+    process (racing, it sends messages twice)."""
     with common.environment(args, args.db) as (_odoo, env):
+        from odoo import sql_db
+        from odoo.tools import SQL
+
+        from odoo.addons.receivable_dunning.models.mail_mail import MailMail
+
         env["mail.mail"].search([], limit=1)
         env.cr.rollback()
+        overrides = (
+            mock.patch.multiple(
+                MailMail,
+                _send=lambda mails, *a, **kw: super(MailMail, mails)._send(*a, **kw),
+                _postprocess_sent_message=lambda mails, *a, **kw: super(MailMail, mails)._postprocess_sent_message(
+                    *a, **kw
+                ),
+            )
+            if args.odoo_queue
+            else contextlib.nullcontext()
+        )
         if args.barrier:
             wait_at_barrier(args.barrier)
-        started = time.time()
+        backend = env.execute_query(SQL("SELECT pg_backend_pid()"))[0][0]
+        started, cpu_started, backend_cpu_started = time.time(), _cpu_seconds(), _cpu_seconds(backend)
+        queries_started = sql_db.sql_counter
         result = {"started": started}
         try:
-            result["calls"], result["aborted"] = _empty_mail_queue(env, started + args.budget)
+            with overrides:
+                result["calls"], result["aborted"] = _empty_mail_queue(env, started + args.budget)
         except Exception as exc:  # reported, not hidden: a second worker must not fail
             result["error"] = repr(exc)
             env.cr.rollback()
-        return {**result, "ended": time.time(), "states": _mail_states(env)}
+        return {
+            **result,
+            "ended": time.time(),
+            "cpu": round(_cpu_seconds() - cpu_started, 2),
+            "backend_cpu": round(_cpu_seconds(backend) - backend_cpu_started, 2),
+            "queries": sql_db.sql_counter - queries_started,
+            "states": _mail_states(env),
+        }
+
+
+def _cpu_seconds(pid=None):
+    """CPU seconds of this process, or of another one of this machine (PostgreSQL's backend of a cursor)."""
+    if pid is None:
+        usage = resource.getrusage(resource.RUSAGE_SELF)
+        return usage.ru_utime + usage.ru_stime
+    with open(f"/proc/{pid}/stat") as stat:
+        fields = stat.read().rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def task_dispatch_e2e(args):
@@ -1082,6 +1120,7 @@ def main():
     parser.add_argument("--first-run", action="store_true", help="cron_prepare: leave the sequences without range")
     parser.add_argument("--limit", type=int, default=0, help="dispatch_ours: reminders measured at most (0: all)")
     parser.add_argument("--smtp-port", type=int, default=0, help="mail_*: port of the bench's SMTP sink")
+    parser.add_argument("--odoo-queue", action="store_true", help="mail_queue: without the module's _send override")
     parser.add_argument("--until", default="queue", choices=("dispatch", "queue"), help="dispatch_e2e: last phase")
     common.add_connection_arguments(parser)
     args = parser.parse_args()

@@ -5,7 +5,15 @@ from odoo.tools import SQL
 class MailMail(models.Model):
     _inherit = "mail.mail"
 
-    def _send(self, *args, **kwargs):
+    def _send(
+        self,
+        auto_commit=False,
+        raise_exception=False,
+        smtp_session=None,
+        alias_domain_id=False,
+        mail_server=False,
+        post_send_callback=None,
+    ):
         """Send each mail only if this transaction could claim it, just before sending it.
 
         Odoo reads each mail's state before sending it, without a lock, and commits after each mail when it empties
@@ -14,11 +22,31 @@ class MailMail(models.Model):
         read again right before it is sent: a mail another process holds is its to send; one it has sent since is
         no longer outgoing. The lock lasts until the mail's commit.
         """
-        for mail in self:
+        send_options = {
+            "auto_commit": auto_commit,
+            "raise_exception": raise_exception,
+            "smtp_session": smtp_session,
+            "alias_domain_id": alias_domain_id,
+            "mail_server": mail_server,
+            "post_send_callback": post_send_callback,
+        }
+        mails = self
+        if mail_server:
+            if not self._filter_mail_mail_servers(mail_server):
+                # Odoo's own refusal of the server, for the whole batch before any mail is sent
+                return super()._send(**send_options)
+            # Odoo checks the server once for its batch; each mail's own call would read it again after each commit
+            mails = self.with_context(dunning_allowed_mail_server_ids=tuple(mail_server.ids))
+        for mail in mails:
             claimed = mail._dunning_claim_outgoing()
             if claimed:
-                super(MailMail, claimed)._send(*args, **kwargs)
+                super(MailMail, claimed)._send(**send_options)
         return True
+
+    def _filter_mail_mail_servers(self, mail_servers):
+        if self.env.context.get("dunning_allowed_mail_server_ids") == tuple(mail_servers.ids):
+            return mail_servers
+        return super()._filter_mail_mail_servers(mail_servers)
 
     def _dunning_claim_outgoing(self):
         if not self:

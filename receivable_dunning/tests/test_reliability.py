@@ -10,6 +10,8 @@ from odoo.sql_db import db_connect
 from odoo.tests import tagged
 from odoo.tools import mute_logger
 
+from odoo.addons.mail.models.mail_mail import MailMail as OdooMailMail
+
 from .common import committed_connections, on
 from .engine_common import DunningEngineCommon
 
@@ -128,6 +130,39 @@ class TestReliability(DunningEngineCommon):
             first, second = (api.Environment(cr, SUPERUSER_ID, {})["mail.mail"] for cr in cursors[:2])
             self.assertEqual(first.browse(mail_ids[:1])._dunning_claim_outgoing().ids, mail_ids[:1])
             self.assertEqual(second.browse(mail_ids)._dunning_claim_outgoing().ids, mail_ids[1:2])
+
+    def test_mail_server_checked_once_for_the_batch(self):
+        """Each mail is sent in its own call (claimed right before it): the mail server is still checked once for
+        the batch, as Odoo checks it, and a server the batch may not use refuses it before any mail is sent."""
+        mails = self.env["mail.mail"].create(
+            [
+                {
+                    "email_to": f"queue{index}@example.com",
+                    "subject": "RD queue",
+                    "body_html": "<p>x</p>",
+                    "auto_delete": False,
+                }
+                for index in range(3)
+            ]
+        )
+        other_user = self.env["res.users"].create({"name": "Server owner", "login": "rd-server-owner"})
+        with self.smtp_sink() as sink:
+            server = self.env["ir.mail_server"].search([("smtp_port", "=", sink.port)])
+            server.owner_user_id = other_user
+            with self.assertRaises(UserError):
+                mails._send(mail_server=server)
+            self.assertEqual(set(mails.mapped("state")), {"outgoing"})
+            self.assertFalse(sink.messages)
+
+            server.owner_user_id = False
+            odoo_check = OdooMailMail._filter_mail_mail_servers
+            with patch.object(
+                OdooMailMail, "_filter_mail_mail_servers", autospec=True, side_effect=odoo_check
+            ) as check:
+                mails._send(mail_server=server)
+            self.assertEqual(check.call_count, 1)
+            self.assertEqual(set(mails.mapped("state")), {"sent"})
+            self.assertEqual(len(sink.messages), 3)
 
     def test_two_dispatchers_claim_different_reminders(self):
         """Three real connections on committed reminders: what one dispatcher holds, the other skips, and a

@@ -1,3 +1,5 @@
+from psycopg2.errors import SerializationFailure
+
 from odoo import models
 from odoo.tools import SQL
 
@@ -20,7 +22,9 @@ class MailMail(models.Model):
         the queue: two processes emptying the queue together (the mail queue beside a dispatch worker, or on several
         servers) both find a mail outgoing and send it twice. Each mail is locked with ``SKIP LOCKED`` and its state
         read again right before it is sent: a mail another process holds is its to send; one it has sent since is
-        no longer outgoing. The lock lasts until the mail's commit.
+        no longer outgoing. The lock lasts until the mail's commit. After a mail left to another process, the
+        transaction is ended when Odoo commits anyway (``auto_commit``), so that the next claim sees what the other
+        process has committed since.
         """
         send_options = {
             "auto_commit": auto_commit,
@@ -41,6 +45,8 @@ class MailMail(models.Model):
             claimed = mail._dunning_claim_outgoing()
             if claimed:
                 super(MailMail, claimed)._send(**send_options)
+            elif auto_commit:
+                self.env.cr.commit()
         return True
 
     def _filter_mail_mail_servers(self, mail_servers):
@@ -49,18 +55,27 @@ class MailMail(models.Model):
         return super()._filter_mail_mail_servers(mail_servers)
 
     def _dunning_claim_outgoing(self):
+        """The mails of ``self`` still outgoing that this transaction could lock; the others are another process's.
+
+        A mail another process has sent and committed after this transaction's snapshot cannot be locked (Odoo's
+        transactions are repeatable read): PostgreSQL refuses with a serialization failure, which means the same
+        as a mail already sent. The claim is in a savepoint, so that the refusal does not abort the transaction.
+        """
         if not self:
             return self
         self.flush_recordset(["state"])
-        claimed = {
-            mail_id
-            for (mail_id,) in self.env.execute_query(
-                SQL(
-                    "SELECT id FROM mail_mail WHERE id = ANY(%s) AND state = 'outgoing' FOR UPDATE SKIP LOCKED",
-                    self.ids,
+        try:
+            with self.env.cr.savepoint(flush=False):
+                self.env.cr.execute(
+                    SQL(
+                        "SELECT id FROM mail_mail WHERE id = ANY(%s) AND state = 'outgoing' FOR UPDATE SKIP LOCKED",
+                        self.ids,
+                    ),
+                    log_exceptions=False,
                 )
-            )
-        }
+                claimed = {mail_id for (mail_id,) in self.env.cr.fetchall()}
+        except SerializationFailure:
+            claimed = set()
         self.invalidate_recordset(["state"])
         return self.filtered(lambda mail: mail.id in claimed)
 

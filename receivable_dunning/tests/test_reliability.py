@@ -131,6 +131,33 @@ class TestReliability(DunningEngineCommon):
             self.assertEqual(first.browse(mail_ids[:1])._dunning_claim_outgoing().ids, mail_ids[:1])
             self.assertEqual(second.browse(mail_ids)._dunning_claim_outgoing().ids, mail_ids[1:2])
 
+    def test_a_mail_sent_by_another_queue_since_the_snapshot_is_skipped(self):
+        """A queue that read the outgoing mails before another queue sent and committed one of them: the claim of
+        that mail gives nothing (PostgreSQL refuses to lock a row changed after the snapshot), the transaction goes
+        on, and the next mail is claimed."""
+        with committed_connections(
+            self.env, 3, "DELETE FROM mail_message WHERE subject LIKE 'RD-TEST-SNAPSHOT/%'"
+        ) as cursors:
+            setup = cursors[2]
+            setup.execute(
+                """WITH message AS (
+                       INSERT INTO mail_message (subject, message_type, body)
+                       SELECT 'RD-TEST-SNAPSHOT/' || n, 'email_outgoing', '<p>x</p>' FROM generate_series(1, 2) AS n
+                       RETURNING id)
+                   INSERT INTO mail_mail (mail_message_id, state, email_to, auto_delete)
+                   SELECT id, 'outgoing', 'someone@example.com', false FROM message RETURNING id"""
+            )
+            mail_ids = sorted(mail_id for (mail_id,) in setup.fetchall())
+            setup.commit()
+            late, other = (api.Environment(cr, SUPERUSER_ID, {})["mail.mail"] for cr in cursors[:2])
+            # The late queue's snapshot: it has read the outgoing mails, as process_email_queue does first.
+            self.assertEqual(sorted(late.search([("id", "in", mail_ids), ("state", "=", "outgoing")]).ids), mail_ids)
+            self.assertEqual(other.browse(mail_ids[:1])._dunning_claim_outgoing().ids, mail_ids[:1])
+            cursors[1].execute("UPDATE mail_mail SET state = 'sent' WHERE id = %s", [mail_ids[0]])
+            cursors[1].commit()
+            self.assertFalse(late.browse(mail_ids[:1])._dunning_claim_outgoing())
+            self.assertEqual(late.browse(mail_ids[1:])._dunning_claim_outgoing().ids, mail_ids[1:])
+
     def test_mail_server_checked_once_for_the_batch(self):
         """Each mail is sent in its own call (claimed right before it): the mail server is still checked once for
         the batch, as Odoo checks it, and a server the batch may not use refuses it before any mail is sent."""

@@ -38,6 +38,10 @@
         "views/res_partner_views.xml",
         "views/payment_transaction_views.xml",
         "views/res_config_settings_views.xml",
+        "data/dunning_risk_class_data.xml",
+        "data/ir_cron_profile_data.xml",
+        "views/dunning_risk_class_views.xml",
+        "views/dunning_payer_profile_views.xml",
         "views/receivable_dunning_menus.xml",
     ],
     "assets": {

@@ -57,6 +57,11 @@ class AccountMove(models.Model):
         "(commercial_partner_id, company_id) WHERE move_type = 'out_invoice' AND state = 'posted' "
         "AND payment_state IN ('not_paid', 'partial')"
     )
+    # The payer profile of one debtor after a payment reads its posted invoices, paid ones included: without this,
+    # each payment would scan every move of the database.
+    _dunning_invoices_by_debtor_idx = models.Index(
+        "(commercial_partner_id, company_id) WHERE move_type = 'out_invoice' AND state = 'posted'"
+    )
 
     # === COMPUTE METHODS === #
 

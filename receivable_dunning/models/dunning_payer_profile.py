@@ -44,10 +44,8 @@ class DunningPayerProfile(models.Model):
     company_id = fields.Many2one("res.company", required=True, readonly=True, index=True)
     currency_id = fields.Many2one(related="company_id.currency_id")
     score = fields.Integer(readonly=True, aggregator="avg", help="0 to 100: 100 for the safest payer.")
-    risk_class_id = fields.Many2one(
-        "dunning.risk.class", string="Risk Class", readonly=True, index=True, group_expand="_expand_classes"
-    )
-    previous_class_id = fields.Many2one("dunning.risk.class", string="Previous Class", readonly=True)
+    risk_class_id = fields.Many2one("dunning.risk.class", readonly=True, index=True, group_expand="_expand_classes")
+    previous_class_id = fields.Many2one("dunning.risk.class", readonly=True)
     class_changed_date = fields.Date(string="Class Changed On", readonly=True)
     class_worsened = fields.Boolean(
         string="Moved to a Worse Class", readonly=True, help="The last change of class was to a worse one."
@@ -73,7 +71,7 @@ class DunningPayerProfile(models.Model):
     dispute_rejected_count = fields.Integer(string="Disputes Rejected", readonly=True)
     missed_instalment_count = fields.Integer(string="Missed Instalments", readonly=True)
     open_amount = fields.Monetary(string="Open Balance", readonly=True)
-    overdue_amount = fields.Monetary(string="Overdue Amount", readonly=True)
+    overdue_amount = fields.Monetary(readonly=True)
     overdue_share = fields.Float(string="Overdue Share (%)", readonly=True, digits=(5, 1), aggregator="avg")
     overdue_share_last_month = fields.Float(
         string="Overdue Share a Month Ago (%)", readonly=True, digits=(5, 1), aggregator="avg"
@@ -119,40 +117,40 @@ class DunningPayerProfile(models.Model):
         "trend",
     )
     def _compute_explanation(self):
-        _ = self.env._
-
         def rounded(value):
             return int(float_round(value, precision_digits=0))
 
         for profile in self:
             if not profile.invoice_count:
-                profile.explanation = _("no invoice due in the last 12 months")
+                profile.explanation = self.env._("no invoice due in the last 12 months")
                 continue
             parts = []
             if rounded(profile.avg_days_late) >= 1:
-                parts.append(_("pays %(days)s days late on average", days=rounded(profile.avg_days_late)))
+                parts.append(self.env._("pays %(days)s days late on average", days=rounded(profile.avg_days_late)))
             else:
-                parts.append(_("pays on time"))
+                parts.append(self.env._("pays on time"))
             if profile.late_invoice_count:
-                parts.append(_("%(share)s%% of invoices paid late", share=rounded(profile.late_share)))
+                parts.append(self.env._("%(share)s%% of invoices paid late", share=rounded(profile.late_share)))
             if profile.max_days_late > LONGEST_DELAY_GRACE_DAYS:
-                parts.append(_("longest delay %(days)s days", days=profile.max_days_late))
+                parts.append(self.env._("longest delay %(days)s days", days=profile.max_days_late))
             if profile.broken_promise_count:
-                parts.append(_("%(count)s broken promises", count=profile.broken_promise_count))
+                parts.append(self.env._("%(count)s broken promises", count=profile.broken_promise_count))
             if profile.dispute_count:
                 parts.append(
-                    _(
+                    self.env._(
                         "%(count)s disputes (%(rejected)s rejected)",
                         count=profile.dispute_count,
                         rejected=profile.dispute_rejected_count,
                     )
                 )
             if profile.missed_instalment_count:
-                parts.append(_("%(count)s missed instalments", count=profile.missed_instalment_count))
+                parts.append(self.env._("%(count)s missed instalments", count=profile.missed_instalment_count))
             if profile.overdue_amount:
-                parts.append(_("%(share)s%% of the open balance overdue", share=rounded(profile.overdue_share)))
+                parts.append(
+                    self.env._("%(share)s%% of the open balance overdue", share=rounded(profile.overdue_share))
+                )
             if profile.trend == "worse":
-                parts.append(_("getting worse this month"))
+                parts.append(self.env._("getting worse this month"))
             profile.explanation = "; ".join(parts)
 
     @api.model
@@ -197,12 +195,19 @@ class DunningPayerProfile(models.Model):
         self.invalidate_model()
         if not changes:
             return
-        Class = self.env["dunning.risk.class"]
+        # The changed profiles and their classes read once for all the moves, not once per pair of classes.
+        profiles = self.browse(profile_id for profile_id, _old, _new in changes)
+        classes = self.env["dunning.risk.class"].browse(
+            {class_id for _profile, *class_ids in changes for class_id in class_ids if class_id}
+        )
         moves = {}
         for profile_id, old_class_id, new_class_id in changes:
             moves.setdefault((old_class_id, new_class_id), []).append(profile_id)
         for (old_class_id, new_class_id), profile_ids in moves.items():
-            self.browse(profile_ids)._apply_class_change(Class.browse(old_class_id), Class.browse(new_class_id))
+            self.browse(profile_ids).with_prefetch(profiles._prefetch_ids)._apply_class_change(
+                classes.browse(old_class_id).with_prefetch(classes._prefetch_ids),
+                classes.browse(new_class_id).with_prefetch(classes._prefetch_ids),
+            )
 
     def _apply_class_change(self, old, new):
         """The debtors of these profiles moved from class ``old`` (empty for a new profile) to class ``new``:
@@ -211,6 +216,7 @@ class DunningPayerProfile(models.Model):
         sudo: the recomputation follows payments made by users without dunning rights (portal, bank matching).
         """
         company = new.company_id or old.company_id
+        # One read of the debtors of every changed profile (they share their prefetch), not one per pair.
         partners = self.partner_id.with_company(company).sudo()
         if new.policy_id:
             following = partners.filtered(
@@ -229,7 +235,8 @@ class DunningPayerProfile(models.Model):
                 for profile in self
             }
             partners._message_log_batch(bodies=bodies)
-        # Stop supply: the debtors moving into a class with ``new.stop_supply`` are stopped here.
+        # Stop supply (credit part of issue 15): when ``new.stop_supply``, these debtors' ``dunning_stop_supply`` is
+        # set here, for ``company``.
 
     @api.model
     def _recompute_query(self, partner_ids, company_ids, params):

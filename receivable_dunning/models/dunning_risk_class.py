@@ -3,13 +3,8 @@ from itertools import pairwise
 from odoo import api, fields, models
 from odoo.exceptions import ValidationError
 
-# The classes every company starts with: code, name, lowest score, stop supply.
-DEFAULT_RISK_CLASSES = (
-    ("A", "Reliable", 75, False),
-    ("B", "Watch", 50, False),
-    ("C", "At Risk", 25, False),
-    ("D", "Critical", 0, True),
-)
+# The classes every company starts with: code, lowest score, stop supply (named in _create_for_companies).
+DEFAULT_RISK_CLASSES = (("A", 75, False), ("B", 50, False), ("C", 25, False), ("D", 0, True))
 
 
 class DunningRiskClass(models.Model):
@@ -122,10 +117,22 @@ class DunningRiskClass(models.Model):
         """Give each of ``companies`` without classes the four default classes."""
         # sudo: whoever creates a company gets its classes, as it gets its default policy.
         existing = self.sudo().search([("company_id", "in", companies.ids)]).company_id
+        names = {
+            "A": self.env._("Reliable"),
+            "B": self.env._("Watch"),
+            "C": self.env._("At Risk"),
+            "D": self.env._("Critical"),
+        }
         self.sudo().create(
             [
-                {"company_id": company.id, "code": code, "name": name, "min_score": min_score, "stop_supply": stop}
+                {
+                    "company_id": company.id,
+                    "code": code,
+                    "name": names[code],
+                    "min_score": min_score,
+                    "stop_supply": stop,
+                }
                 for company in companies - existing
-                for code, name, min_score, stop in DEFAULT_RISK_CLASSES
+                for code, min_score, stop in DEFAULT_RISK_CLASSES
             ]
         )

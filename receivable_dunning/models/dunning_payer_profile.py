@@ -426,6 +426,12 @@ class DunningPayerProfile(models.Model):
                        ) history
               GROUP BY history.company_id
             ),
+            class_ranges AS (
+                -- Each class holds the scores from its minimum up to the next class's.
+                SELECT id, company_id, min_score,
+                       COALESCE(LEAD(min_score) OVER (PARTITION BY company_id ORDER BY min_score), 101) AS max_score
+                  FROM dunning_risk_class
+            ),
             previous AS (
                 SELECT partner_id, company_id, risk_class_id FROM dunning_payer_profile profile
                  WHERE %(profile_scope)s
@@ -463,12 +469,9 @@ class DunningPayerProfile(models.Model):
                        %(uid)s, NOW() AT TIME ZONE 'UTC', %(uid)s, NOW() AT TIME ZONE 'UTC'
                   FROM scored
              LEFT JOIN company_delay ON company_delay.company_id = scored.company_id
-             LEFT JOIN LATERAL (
-                       SELECT id FROM dunning_risk_class
-                        WHERE company_id = scored.company_id AND min_score <= scored.score
-                     ORDER BY min_score DESC
-                        LIMIT 1
-                   ) risk_class ON TRUE
+             LEFT JOIN class_ranges risk_class
+                    ON risk_class.company_id = scored.company_id
+                   AND scored.score >= risk_class.min_score AND scored.score < risk_class.max_score
                 ON CONFLICT (partner_id, company_id) DO UPDATE SET
                     previous_class_id = CASE
                         WHEN dunning_payer_profile.risk_class_id IS DISTINCT FROM EXCLUDED.risk_class_id

@@ -46,6 +46,9 @@ LETTERS = {"tiny": 50, "small": 200, "full": 1000}
 DISPATCH_CAP = {"tiny": 0, "small": 0, "full": 2000}
 DISPATCH_BUDGET = {"tiny": 120, "small": 300, "full": 300}
 E2E_BUDGET = {"tiny": 120, "small": 330, "full": 330}
+# Risk section: every payer profile recomputed within this, in a number of queries that does not grow with them.
+RISK_TARGET_SECONDS = 10
+RISK_MAX_QUERIES = 10
 BARRIER_TIMEOUT = 120  # seconds for the racing workers to load their registry
 CLIENTS = 20
 # Odoo pages measured under the portal load beside ours: the least any page costs on this machine.
@@ -358,6 +361,10 @@ class Bench:
                 for db in (base, race, queue_single, queue_double):
                     self.drop_db(db)
 
+    def bench_risk(self):
+        """Payer profiles of every debtor recomputed, from scratch and again (rolled back)."""
+        self.results["risk"] = self.worker("risk", timeout=900)
+
     def run_together(self, task, db, count, extra=()):
         """``count`` workers that load their registry, then start ``task`` together (see worker.task_cron)."""
         self.log(f"{task} x{count} on {db}")
@@ -379,7 +386,7 @@ class Bench:
     def run(self):
         started = time.perf_counter()
         self.ensure_database()
-        for name in ("dunning", "matching", "reconcile", "portal", "cron", "letters", "dispatch"):
+        for name in ("dunning", "matching", "reconcile", "portal", "cron", "letters", "dispatch", "risk"):
             if name in self.args.skip:
                 continue
             getattr(self, f"bench_{name}")()
@@ -454,6 +461,8 @@ def table_rows(results):
         rows += letters_rows(results["letters"])
     if results.get("dispatch"):
         rows += dispatch_rows(results["dispatch"])
+    if results.get("risk"):
+        rows += risk_rows(results["risk"])
     return rows
 
 
@@ -827,6 +836,37 @@ def letters_rows(letters):
     return rows
 
 
+def risk_rows(risk):
+    """Rows of the risk section: every payer profile recomputed, from scratch and again."""
+    if not available(risk):
+        return [("Payer profiles recomputed", why_missing(risk), "", "", "", "FAIL")]
+    rows = []
+    for key, label in (("first", "from scratch"), ("again", "again, as the nightly cron")):
+        measured = risk[key]
+        rows.append(
+            (
+                f"Payer profiles of {risk['debtors']:,} debtors, {risk['invoices']:,} invoices, {label}: s (queries)",
+                f"{num(measured['seconds'])} ({measured['queries']})",
+                "-",
+                "",
+                f"<= {RISK_TARGET_SECONDS} s, <= {RISK_MAX_QUERIES} queries",
+                verdict(measured["seconds"] <= RISK_TARGET_SECONDS and measured["queries"] <= RISK_MAX_QUERIES),
+            )
+        )
+    one = risk["one_debtor"]
+    rows.append(
+        (
+            "Payer profile of one debtor (the one with most invoices), as after a payment: ms (queries)",
+            f"{num(one['seconds'] * 1000)} ({one['queries']})",
+            "-",
+            "",
+            "-",
+            "info",
+        )
+    )
+    return rows
+
+
 def dispatch_rows(dispatch):
     """Rows of the dispatch section: rendering and queueing, the mail queue to the sink, end to end."""
     rows = []
@@ -1131,7 +1171,7 @@ def main():
     parser.add_argument(
         "--skip",
         default="",
-        help="comma-separated sections: dunning, matching, reconcile, portal, cron, letters, dispatch",
+        help="comma-separated sections: dunning, matching, reconcile, portal, cron, letters, dispatch, risk",
     )
     parser.add_argument("--update-docs", action="store_true", help="rewrite this size's table in docs/benchmarks.md")
     parser.add_argument("--strict", action="store_true", help="exit 1 when a target is missed")

@@ -1097,6 +1097,48 @@ def task_dispatch_e2e(args):
         }
 
 
+def task_risk(args):
+    """Payer profiles of every debtor of every company recomputed in one call of
+    ``dunning.payer.profile._recompute()``: first from an empty table (every profile inserted), then again (every
+    profile updated, as the nightly cron does). Rolled back."""
+    with common.environment(args, args.db) as (_odoo, env):
+        _meta(env)
+        Profile = env["dunning.payer.profile"]
+        Profile.search([], limit=1)  # the registry is loaded, as in a running server
+        env.cr.execute("DELETE FROM dunning_payer_profile")
+        env.cr.execute("SELECT count(*) FROM account_move WHERE move_type = 'out_invoice' AND state = 'posted'")
+        invoices = env.cr.fetchone()[0]
+        with common.Probe() as first:
+            Profile._recompute()
+        with common.Probe() as again:
+            Profile._recompute()
+        # What a payment costs: the profile of the debtor with the most invoices, alone.
+        env.cr.execute(
+            """SELECT commercial_partner_id FROM account_move WHERE move_type = 'out_invoice' AND state = 'posted'
+             GROUP BY commercial_partner_id ORDER BY count(*) DESC LIMIT 1"""
+        )
+        busiest = env["res.partner"].browse(env.cr.fetchone()[0])
+        with common.Probe() as one_debtor:
+            Profile._recompute(partners=busiest)
+        env.cr.execute("SELECT count(*), count(DISTINCT partner_id) FROM dunning_payer_profile")
+        profiles, debtors = env.cr.fetchone()
+        env.cr.execute(
+            """SELECT rc.code, count(*) FROM dunning_payer_profile p
+                 JOIN dunning_risk_class rc ON rc.id = p.risk_class_id GROUP BY rc.code ORDER BY rc.code"""
+        )
+        by_class = dict(env.cr.fetchall())
+        env.cr.rollback()
+        return {
+            "first": first.as_dict(),
+            "again": again.as_dict(),
+            "one_debtor": one_debtor.as_dict(),
+            "invoices": invoices,
+            "profiles": profiles,
+            "debtors": debtors,
+            "by_class": by_class,
+        }
+
+
 TASKS = {name[len("task_") :]: func for name, func in globals().items() if name.startswith("task_")}
 
 

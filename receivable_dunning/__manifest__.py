@@ -41,6 +41,10 @@
         "report/dunning_handover_report.xml",
         "views/dunning_handover_views.xml",
         "wizards/dunning_debtor_wizards_views.xml",
+        "data/dunning_risk_class_data.xml",
+        "data/ir_cron_profile_data.xml",
+        "views/dunning_risk_class_views.xml",
+        "views/dunning_payer_profile_views.xml",
         "views/receivable_dunning_menus.xml",
     ],
     "assets": {

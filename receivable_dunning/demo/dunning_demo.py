@@ -40,6 +40,7 @@ class DunningDemo(models.AbstractModel):
         self._set_levels(invoices)
         self._plans_and_disputes(company, customers)
         self._sent_run(company)
+        self._payer_risk(company, customers)
 
     @api.model
     def _sent_run(self, company):
@@ -91,6 +92,27 @@ class DunningDemo(models.AbstractModel):
         self.env["dunning.plan"]._propose(
             debtors[1], company, planned, 3, fields.Date.add(today, days=7), note="Our season starts next month."
         )
+
+    @api.model
+    def _payer_risk(self, company, customers):
+        """Payer profiles of every class: the random histories give C and D payers; a customer that pays on its
+        due dates is an A, one that pays about a fortnight late a B."""
+        today = fields.Date.context_today(self)
+        for customer, days_late in ((customers[1], 0), (customers[2], 14)):
+            overdue = self.env["account.move"].search(
+                [
+                    ("partner_id", "=", customer.id),
+                    ("move_type", "=", "out_invoice"),
+                    ("state", "=", "posted"),
+                    ("payment_state", "in", ("not_paid", "partial")),
+                    ("invoice_date_due", "<=", fields.Date.subtract(today, days=days_late)),
+                ]
+            )
+            for invoice in overdue:
+                self.env["account.payment.register"].with_context(
+                    active_model="account.move", active_ids=invoice.ids
+                ).create({"payment_date": fields.Date.add(invoice.invoice_date_due, days=days_late)})._create_payments()
+        self.env["dunning.payer.profile"]._recompute(companies=company)
 
     @api.model
     def _activate_languages(self, codes):

@@ -28,3 +28,5 @@ from . import dunning_plan_line
 from . import dunning_dispute
 from . import ir_actions_report
 from . import dunning_handover
+from . import dunning_risk_class
+from . import dunning_payer_profile

@@ -7,6 +7,7 @@ from odoo.exceptions import AccessError, UserError, ValidationError
 from odoo.fields import Domain
 from odoo.service.model import PG_CONCURRENCY_EXCEPTIONS_TO_RETRY
 from odoo.tools.misc import formatLang
+from odoo.tools import float_round
 
 _logger = logging.getLogger(__name__)
 
@@ -52,12 +53,23 @@ class AccountMove(models.Model):
         help="The customer is on stop supply in the invoice's company: the invoice cannot be posted, unless a "
         "dunning manager overrides it.",
     )
+    dunning_expected_payment_date = fields.Date(
+        string="Expected Payment",
+        compute="_compute_dunning_expected_payment_date",
+        help="The due date plus the days late this customer pays on average (the company's average for a customer "
+        "without a history): when the invoice is likely to be paid.",
+    )
 
     # Odoo does not index commercial_partner_id: without this, one debtor's open invoices (statement page, debtor
     # status, plans) are found by scanning every move of the database.
     _dunning_open_by_debtor_idx = models.Index(
         "(commercial_partner_id, company_id) WHERE move_type = 'out_invoice' AND state = 'posted' "
         "AND payment_state IN ('not_paid', 'partial')"
+    )
+    # The payer profile of one debtor after a payment reads its posted invoices, paid ones included: without this,
+    # each payment would scan every move of the database.
+    _dunning_invoices_by_debtor_idx = models.Index(
+        "(commercial_partner_id, company_id) WHERE move_type = 'out_invoice' AND state = 'posted'"
     )
 
     # === COMPUTE METHODS === #
@@ -95,6 +107,29 @@ class AccountMove(models.Model):
         for move in self:
             is_open = move._dunning_is_open_receivable()
             move.dunning_days_overdue = (today - move.invoice_date_due).days if is_open else 0
+
+    @api.depends("invoice_date_due", "state", "payment_state", "commercial_partner_id", "company_id")
+    def _compute_dunning_expected_payment_date(self):
+        self.dunning_expected_payment_date = False
+        invoices = self.filtered(lambda move: move._dunning_is_open_receivable() and move.commercial_partner_id)
+        if not invoices:
+            return
+        # sudo: whoever reads the invoice sees when it is likely paid; the profile itself is for dunning users.
+        profiles = (
+            self.env["dunning.payer.profile"]
+            .sudo()
+            .search(
+                [
+                    ("partner_id", "in", invoices.commercial_partner_id._origin.ids),
+                    ("company_id", "in", invoices.company_id.ids),
+                ]
+            )
+        )
+        delays = {(profile.partner_id.id, profile.company_id.id): profile.expected_delay_days for profile in profiles}
+        for move in invoices:
+            delay = delays.get((move.commercial_partner_id._origin.id, move.company_id.id), 0.0)
+            days = int(float_round(delay, precision_digits=0))
+            move.dunning_expected_payment_date = fields.Date.add(move.invoice_date_due, days=days)
 
     @api.depends("move_type", "commercial_partner_id", "company_id")
     def _compute_dunning_policy_id(self):
@@ -381,6 +416,22 @@ class AccountMove(models.Model):
             raise
         except Exception:  # a thank-you never blocks a payment
             _logger.exception("dunning: thank-you for paid invoices %s not queued", to_thank.ids)
+
+    def _dunning_recompute_profiles(self):
+        """The payer profiles of these invoices' debtors, after a payment or a reconciliation: one recomputation
+        for the whole batch. Isolated as the other effects of a payment: a failure is logged, never blocking it.
+
+        sudo: the payment may come from a user without dunning rights (portal payment, bank reconciliation).
+        """
+        try:
+            with self.env.cr.savepoint():
+                self.env["dunning.payer.profile"].sudo()._recompute(
+                    partners=self.commercial_partner_id, companies=self.company_id
+                )
+        except PG_CONCURRENCY_EXCEPTIONS_TO_RETRY:
+            raise
+        except Exception:  # the payment goes through even when the profiles could not follow
+            _logger.exception("dunning: payer profiles of the debtors of invoices %s not recomputed", self.ids)
 
     def _dunning_amount_to_pay(self, expected=None):
         """What paying these invoices online costs: their residual less the debtor's credits the policy deducts,

@@ -29,7 +29,8 @@ class AccountMoveLine(models.Model):
         )
 
     def _reconcile_post_hook(self, data):
-        """A payment reconciled with dunned invoices may keep a promise to pay: check it right away."""
+        """A payment reconciled with dunned invoices may keep a promise to pay: check it right away. The debtors'
+        payer profiles follow the payment, in one recomputation for the batch."""
         res = super()._reconcile_post_hook(data)
         invoices = self.move_id.filtered(lambda move: move.move_type == "out_invoice")
         if invoices:
@@ -38,4 +39,5 @@ class AccountMoveLine(models.Model):
                 self.env["dunning.promise"].sudo().search([("move_ids", "in", invoices.ids), ("state", "=", "pending")])
             )
             promises._settle_pending()
+            invoices._dunning_recompute_profiles()
         return res

@@ -15,6 +15,7 @@ class ResCompany(models.Model):
     def create(self, vals_list):
         companies = super().create(vals_list)
         companies.filtered(lambda company: not company.dunning_policy_id)._dunning_create_default_policy()
+        self.env["dunning.risk.class"]._create_for_companies(companies)
         return companies
 
     def _dunning_create_default_policy(self):

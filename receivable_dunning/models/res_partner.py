@@ -4,6 +4,8 @@ from odoo import api, fields, models
 from odoo.exceptions import AccessError, UserError, ValidationError
 from odoo.fields import Domain
 
+from .dunning_payer_profile import TREND_SELECTION
+
 # The collectors' decisions on a customer, which only dunning users may change: any user who edits customers
 # could otherwise put one on hold or change its policy, over RPC or an import.
 DUNNING_COLLECTOR_FIELDS = frozenset(
@@ -16,6 +18,7 @@ DUNNING_COLLECTOR_FIELDS = frozenset(
         "dunning_channel_preference",
         "dunning_hold_reason",
         "dunning_hold_note",
+        "dunning_policy_pinned",
     }
 )
 # Whether the company keeps trading with a customer: a manager's decision, not a collector's.
@@ -29,6 +32,10 @@ HOLD_REASONS = [
 ]
 
 
+# Who sees the payer risk of a customer.
+PROFILE_GROUPS = "receivable_dunning.group_dunning_user,account.group_account_readonly"
+
+
 class ResPartner(models.Model):
     _inherit = "res.partner"
 
@@ -37,6 +44,12 @@ class ResPartner(models.Model):
         company_dependent=True,
         copy=False,
         help="Overrides the company's default dunning policy for this customer.",
+    )
+    dunning_policy_pinned = fields.Boolean(
+        string="Policy Pinned",
+        company_dependent=True,
+        copy=False,
+        help="The policy stays when the customer changes risk class. Set when a user chooses the policy by hand.",
     )
     dunning_collector_id = fields.Many2one(
         "res.users",
@@ -110,6 +123,39 @@ class ResPartner(models.Model):
     )
     dunning_handover_ids = fields.One2many("dunning.handover", "partner_id", string="Hand-overs", readonly=True)
     dunning_handover_count = fields.Integer(compute="_compute_dunning_handover_count")
+    # The payer profile in the current company, and what the customer form shows of it.
+    dunning_profile_id = fields.Many2one(
+        "dunning.payer.profile", string="Payer Profile", compute="_compute_dunning_profile", groups=PROFILE_GROUPS
+    )
+    dunning_risk_score = fields.Integer(string="Payer Score", compute="_compute_dunning_profile", groups=PROFILE_GROUPS)
+    dunning_risk_class_id = fields.Many2one(
+        "dunning.risk.class", string="Risk Class", compute="_compute_dunning_profile", groups=PROFILE_GROUPS
+    )
+    dunning_risk_explanation = fields.Char(
+        string="Payer Risk", compute="_compute_dunning_profile", groups=PROFILE_GROUPS
+    )
+    dunning_risk_trend = fields.Selection(
+        TREND_SELECTION,
+        string="Trend",
+        compute="_compute_dunning_profile",
+        groups=PROFILE_GROUPS,
+    )
+    dunning_last_payment_date = fields.Date(
+        string="Last Payment", compute="_compute_dunning_profile", groups=PROFILE_GROUPS
+    )
+    dunning_expected_delay_days = fields.Float(
+        string="Expected Delay (Days)",
+        compute="_compute_dunning_profile",
+        groups=PROFILE_GROUPS,
+        help="Days after the due date this customer is expected to pay.",
+    )
+    dunning_proposed_credit_limit = fields.Monetary(
+        string="Proposed Credit Limit",
+        compute="_compute_dunning_profile",
+        currency_field="dunning_currency_id",
+        groups=PROFILE_GROUPS,
+        help="The credit limit its risk class proposes.",
+    )
     # Mixed into every statement token: replacing it revokes every link given out before.
     dunning_statement_seed = fields.Char(copy=False, groups="base.group_system")
 
@@ -161,6 +207,24 @@ class ResPartner(models.Model):
                 highest[partner] = level
         for partner in self:
             partner.dunning_level_id = highest.get(partner.commercial_partner_id._origin, False)
+
+    @api.depends_context("company")
+    def _compute_dunning_profile(self):
+        commercial = self.commercial_partner_id._origin
+        profiles = self.env["dunning.payer.profile"].search(
+            [("partner_id", "in", commercial.ids), ("company_id", "=", self.env.company.id)]
+        )
+        by_partner = {profile.partner_id: profile for profile in profiles}
+        for partner in self:
+            profile = by_partner.get(partner.commercial_partner_id._origin, profiles.browse())
+            partner.dunning_profile_id = profile
+            partner.dunning_risk_score = profile.score
+            partner.dunning_risk_class_id = profile.risk_class_id
+            partner.dunning_risk_explanation = profile.explanation
+            partner.dunning_risk_trend = profile.trend
+            partner.dunning_last_payment_date = profile.last_payment_date
+            partner.dunning_expected_delay_days = profile.expected_delay_days
+            partner.dunning_proposed_credit_limit = profile.credit_limit
 
     def _compute_dunning_reminder_count(self):
         counts = dict(
@@ -232,7 +296,7 @@ class ResPartner(models.Model):
             if set_names:
                 names = [vals.get("name") or self.env._("a new contact") for vals in vals_list]
                 self._dunning_raise_not_collector(", ".join(names), set_names)
-        return super().create(vals_list)
+        return super().create([self._dunning_pin_policy(vals) for vals in vals_list])
 
     def write(self, vals):
         changed = DUNNING_COLLECTOR_FIELDS.intersection(vals)
@@ -244,7 +308,18 @@ class ResPartner(models.Model):
         if "dunning_hold_until" in vals and not vals["dunning_hold_until"]:
             # A released hold has no reason left.
             vals = {**vals, "dunning_hold_reason": False, "dunning_hold_note": False}
-        return super().write(vals)
+        return super().write(self._dunning_pin_policy(vals))
+
+    def _dunning_pin_policy(self, vals):
+        """A policy chosen by hand is pinned: it stays when the customer changes risk class. The class mechanism
+        writes the policy with ``dunning_policy_from_class`` in the context; a user may unpin in the same write."""
+        if (
+            vals.get("dunning_policy_id")
+            and "dunning_policy_pinned" not in vals
+            and not self.env.context.get("dunning_policy_from_class")
+        ):
+            return {**vals, "dunning_policy_pinned": True}
+        return vals
 
     def _dunning_raise_not_manager(self, debtors, field_names):
         raise AccessError(
@@ -272,6 +347,15 @@ class ResPartner(models.Model):
         action["domain"] = [("partner_id", "=", self.commercial_partner_id.id)]
         action["context"] = {"create": False}
         return action
+
+    def action_view_dunning_profile(self):
+        self.ensure_one()
+        return {
+            "type": "ir.actions.act_window",
+            "res_model": "dunning.payer.profile",
+            "res_id": self.dunning_profile_id.id,
+            "view_mode": "form",
+        }
 
     def action_dunning_revoke_statement(self):
         """Revoke the statement links of these debtors: old links answer 'not found', reminders carry none."""

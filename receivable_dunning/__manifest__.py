@@ -38,6 +38,8 @@
         "views/res_partner_views.xml",
         "views/payment_transaction_views.xml",
         "views/res_config_settings_views.xml",
+        "views/dunning_today_views.xml",
+        "wizards/dunning_call_outcome_views.xml",
         "views/receivable_dunning_menus.xml",
     ],
     "assets": {

@@ -27,3 +27,5 @@ from . import dunning_plan
 from . import dunning_plan_line
 from . import dunning_dispute
 from . import ir_actions_report
+from . import dunning_call_log
+from . import dunning_today

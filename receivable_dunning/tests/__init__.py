@@ -24,3 +24,4 @@ from . import test_net_position
 from . import test_query_budgets
 from . import test_run_partitions
 from . import test_delivery_preferences
+from . import test_today

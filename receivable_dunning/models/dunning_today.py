@@ -147,6 +147,7 @@ class DunningToday(models.Model):
                         AND (reminder.state = 'queued' OR (reminder.state = 'sent' AND activity.active))
                    ORDER BY reminder.partner_id, reminder.company_id, reminder.date_scheduled DESC, reminder.id DESC
                  ),
+                 to_call AS (%(to_call)s),
                  todo AS (%(rows)s)
             SELECT todo.id,
                    todo.kind,
@@ -187,6 +188,7 @@ class DunningToday(models.Model):
             """,
             debtor_query=debtor_query,
             done_outcomes=CALL_DONE_OUTCOMES,
+            to_call=self._to_call_sql(),
             rows=rows,
             risk_weight=self._risk_weight_sql(SQL("todo.partner_id"), SQL("todo.company_id")),
         )
@@ -229,22 +231,19 @@ class DunningToday(models.Model):
             source_id,
         )
 
-    def _call_rows(self):
-        """Debtors to call: their current level asks for a call not yet made, or a call reminder waits for them.
-
-        A call is made once an outcome other than "no answer" is logged on or after the day the level was reached;
-        any outcome logged today takes the debtor off the list until tomorrow.
-        """
+    def _to_call_sql(self):
+        """The debtors whose call is still to make: their current level asks for a call not yet made, or a call
+        reminder waits for them. A call is made once an outcome other than "no answer" is logged on or after the day
+        the level was reached."""
         return SQL(
             """
-            SELECT %(columns)s
+            SELECT debtor.id, pending_call.id AS reminder_id
               FROM debtor
               JOIN dunning_level level ON level.id = debtor.level_id
          LEFT JOIN pending_call ON pending_call.partner_id = debtor.partner_id
                                AND pending_call.company_id = debtor.company_id
          LEFT JOIN call_log ON call_log.partner_id = debtor.partner_id AND call_log.company_id = debtor.company_id
              WHERE (debtor.hold_until IS NULL OR debtor.hold_until <= CURRENT_DATE)
-               AND (call_log.last_date IS NULL OR call_log.last_date < CURRENT_DATE)
                AND (
                        pending_call.id IS NOT NULL
                     OR (level.create_call AND (
@@ -252,14 +251,27 @@ class DunningToday(models.Model):
                         OR call_log.last_done_date < COALESCE(debtor.last_reminder_date, '-infinity'::date)
                        ))
                    )
+            """
+        )
+
+    def _call_rows(self):
+        """Calls to make, but for the debtors with an outcome logged today: after "no answer", they come back
+        tomorrow."""
+        return SQL(
+            """
+            SELECT %(columns)s
+              FROM to_call
+              JOIN debtor ON debtor.id = to_call.id
+         LEFT JOIN call_log ON call_log.partner_id = debtor.partner_id AND call_log.company_id = debtor.company_id
+             WHERE call_log.last_date IS NULL OR call_log.last_date < CURRENT_DATE
             """,
             columns=self._row(
                 "call",
                 SQL("debtor.id"),
                 SQL("debtor.partner_id"),
                 SQL("debtor.company_id"),
-                SQL("CASE WHEN pending_call.id IS NULL THEN 'res.partner' ELSE 'dunning.reminder' END"),
-                SQL("COALESCE(pending_call.id, debtor.partner_id)"),
+                SQL("CASE WHEN to_call.reminder_id IS NULL THEN 'res.partner' ELSE 'dunning.reminder' END"),
+                SQL("COALESCE(to_call.reminder_id, debtor.partner_id)"),
             ),
         )
 
@@ -357,7 +369,8 @@ class DunningToday(models.Model):
 
     def _past_last_level_rows(self):
         """Overdue debtors at the last automatic level of their policy, not on hold and not handed over: no reminder
-        will follow, a person decides what comes next."""
+        will follow, a person decides what comes next. Not before the call of the level is made (the call row
+        comes first), nor while a promise not yet due pauses the debtor."""
         return SQL(
             """
             SELECT %(columns)s
@@ -365,6 +378,15 @@ class DunningToday(models.Model):
               JOIN dunning_level level ON level.id = debtor.level_id
              WHERE level.is_last_auto_step
                AND (debtor.hold_until IS NULL OR debtor.hold_until <= CURRENT_DATE)
+               AND NOT EXISTS (SELECT 1 FROM to_call WHERE to_call.id = debtor.id)
+               AND NOT EXISTS (
+                       SELECT 1
+                         FROM dunning_promise promise
+                        WHERE promise.partner_id = debtor.partner_id
+                          AND promise.company_id = debtor.company_id
+                          AND promise.state = 'pending'
+                          AND promise.date_promised >= CURRENT_DATE
+                   )
                AND %(not_handed_over)s
             """,
             columns=self._row(

@@ -22,10 +22,16 @@ class TestToday(DunningCommon):
         cls.collector = cls._create_collector("collector_today")
         cls.other_collector = cls._create_user("collector_other", "receivable_dunning.group_dunning_user")
         cls.manager = cls._create_user("manager_today", "receivable_dunning.group_dunning_manager")
-        # The debtor to call, at the last automatic level: a call to make and a debtor past the last level.
+        # The debtor to call, at the last automatic level.
         cls.debtor.phone = "+32 470 12 34 56"
         cls.call_invoice = cls._create_invoice_due(cls.debtor, 1000.0, days_ago(40))
         cls.call_invoice.write({"dunning_level_id": cls.level_3.id, "dunning_last_date": days_ago(2)})
+        # A debtor past the last level: called after it was reached.
+        cls.exhausted = cls._create_debtor("Exhausted Debtor")
+        cls._create_invoice_due(cls.exhausted, 150.0, days_ago(45)).write(
+            {"dunning_level_id": cls.level_3.id, "dunning_last_date": days_ago(5)}
+        )
+        cls.env["dunning.call.log"].create({"partner_id": cls.exhausted.id, "outcome": "reached", "date": days_ago(3)})
         # A promise due today, of another collector's debtor.
         cls.promising = cls._create_debtor("Promising Debtor")
         cls.promising.dunning_collector_id = cls.other_collector
@@ -86,7 +92,7 @@ class TestToday(DunningCommon):
             {(row.partner_id, row.kind, row.source_ref) for row in rows},
             {
                 (self.debtor, "call", self.debtor),
-                (self.debtor, "past_last_level", self.debtor),
+                (self.exhausted, "past_last_level", self.exhausted),
                 (self.promising, "promise_due", self.promise_due),
                 (self.breaking, "promise_broken", self.promise_broken),
                 (self.disputing, "dispute", self.dispute),
@@ -113,15 +119,22 @@ class TestToday(DunningCommon):
         self.assertEqual(rows[0].priority, 1000.0 * 0.5)
         self.assertEqual(
             rows.partner_id.ids[1:],
-            [self.planning.id, self.breaking.id, self.promising.id, self.disputing.id, self.unreachable.id],
-            "700, 500, 300, 200 and 100 overdue",
+            [
+                self.planning.id,
+                self.breaking.id,
+                self.promising.id,
+                self.disputing.id,
+                self.exhausted.id,
+                self.unreachable.id,
+            ],
+            "700, 500, 300, 200, 150 and 100 overdue",
         )
 
     def test_the_dunning_contact_phone_comes_first(self):
         self.env["res.partner"].create(
             {"name": "Accounts", "parent_id": self.debtor.id, "dunning_contact": True, "phone": "+32 470 99 99 99"}
         )
-        self.assertEqual(self._rows(partner=self.debtor).mapped("phone"), ["+32 470 99 99 99"] * 2)
+        self.assertEqual(self._rows(partner=self.debtor).phone, "+32 470 99 99 99")
 
     def test_a_queued_call_reminder_is_a_call_to_make(self):
         reminder = self.env["dunning.reminder"].create(
@@ -133,8 +146,9 @@ class TestToday(DunningCommon):
         self.assertNotIn("call", self._kinds(self.promising))
 
     def test_on_hold_and_paid_debtors_have_nothing_to_do(self):
-        self.debtor.dunning_hold_until = in_days(5)
+        self.debtor.dunning_hold_until = self.exhausted.dunning_hold_until = in_days(5)
         self.assertEqual(self._kinds(self.debtor), [])
+        self.assertEqual(self._kinds(self.exhausted), [])
         self.debtor.dunning_hold_until = False
         self._register_payment(self.call_invoice)
         self.assertEqual(self._kinds(self.debtor), [])
@@ -176,7 +190,7 @@ class TestToday(DunningCommon):
 
     def test_no_answer_comes_back_tomorrow(self):
         self._call_outcome().action_no_answer()
-        self.assertNotIn("call", self._kinds(self.debtor))
+        self.assertEqual(self._kinds(self.debtor), [], "the call is still to make: not past the last level yet")
         self.assertIn("Call: no answer", self.debtor.message_ids[:1].body)
         # Tomorrow: the outcome was logged yesterday, and the call is still to make.
         self.env["dunning.call.log"].search([("partner_id", "=", self.debtor.id)]).date = days_ago(1)
@@ -197,6 +211,9 @@ class TestToday(DunningCommon):
         reminder._send_call()
         reminder.state = "sent"
         self.assertEqual(self._kinds(self.breaking), ["call", "promise_broken"])
+        call = self._rows(partner=self.breaking).filtered(lambda row: row.kind == "call")
+        self.assertEqual(call.source_ref, reminder)
+        self.assertEqual(call.date_promised, days_ago(3), "the debtor's latest promise")
         self._call_outcome(self.breaking).action_no_answer()
         self.assertEqual(reminder.activity_id.date_deadline, in_days(1), "the call is tried again tomorrow")
         self._call_outcome(self.breaking).action_reached()
@@ -236,9 +253,7 @@ class TestToday(DunningCommon):
         )
         self.assertEqual(self.env["dunning.call.log"].search([("partner_id", "=", self.debtor.id)]).outcome, "promise")
         self.assertIn("Call: promise to pay", self.debtor.message_ids[:1].body)
-        call = self._rows(partner=self.debtor)
-        self.assertEqual(call.mapped("kind"), ["past_last_level"])
-        self.assertEqual(call.date_promised, in_days(4))
+        self.assertEqual(self._kinds(self.debtor), [], "called, and paused by the promise")
 
     def test_promise_in_the_past_is_refused(self):
         wizard = self._call_outcome()

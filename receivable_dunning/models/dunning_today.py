@@ -83,7 +83,7 @@ class DunningToday(models.Model):
     amount = fields.Monetary(
         string="Amount at Stake", readonly=True, help="The debtor's overdue amount, in the company currency."
     )
-    level_id = fields.Many2one("dunning.level", string="Level", readonly=True)
+    level_id = fields.Many2one("dunning.level", readonly=True)
     days_overdue = fields.Integer(readonly=True, aggregator="max")
     last_contact_date = fields.Date(
         string="Last Contact", readonly=True, aggregator="max", help="The last reminder sent or call outcome logged."

@@ -54,7 +54,9 @@ class DunningCallOutcome(models.TransientModel):
     plan_first_date = fields.Date(
         string="First Payment", default=lambda self: fields.Date.add(fields.Date.context_today(self), days=7)
     )
-    plan_frequency = fields.Selection(selection=lambda self: self.env["dunning.plan"]._frequency_labels(), default="monthly")
+    plan_frequency = fields.Selection(
+        selection=lambda self: self.env["dunning.plan"]._frequency_labels(), default="monthly"
+    )
 
     @api.depends("partner_id")
     def _compute_phone(self):

@@ -45,6 +45,8 @@
         "data/ir_cron_profile_data.xml",
         "views/dunning_risk_class_views.xml",
         "views/dunning_payer_profile_views.xml",
+        "views/dunning_today_views.xml",
+        "wizards/dunning_call_outcome_views.xml",
         "views/receivable_dunning_menus.xml",
     ],
     "assets": {

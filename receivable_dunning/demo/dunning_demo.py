@@ -40,6 +40,7 @@ class DunningDemo(models.AbstractModel):
         self._set_levels(invoices)
         self._plans_and_disputes(company, customers)
         self._sent_run(company)
+        self._collector_day(company, customers)
         self._payer_risk(company, customers)
 
     @api.model
@@ -70,6 +71,54 @@ class DunningDemo(models.AbstractModel):
         # What the dispatch cron does, without waiting for it: emails go to the outgoing queue, the unreachable
         # customer's reminder fails with its reason; one reminder stays queued for the next pass.
         (run.reminder_ids - others[-2:])._dispatch()
+
+    @api.model
+    def _collector_day(self, company, customers):
+        """A collector (login ``collector``, password ``collector``) whose Today list shows every kind of work: the
+        run left calls to make, debtors past the last level and a failed reminder, the debtors a dispute and a plan;
+        here come a promise due today, a broken promise, and a debtor past the last level whose call is made."""
+        today = fields.Date.context_today(self)
+        collector = self.env["res.users"].create(
+            {
+                "name": "Casey Collector",
+                "login": "collector",
+                "password": "collector",
+                "email": "collector@yourcompany.example.com",
+                "company_id": company.id,
+                "company_ids": [Command.set(company.ids)],
+                "group_ids": [Command.link(self.env.ref("receivable_dunning.group_dunning_user").id)],
+                "action_id": self.env.ref("receivable_dunning.dunning_today_action").id,
+            }
+        )
+        disputed = self.env["dunning.dispute"].search([("company_id", "=", company.id)]).partner_id
+        (customers[1::3] | disputed).with_company(company).write({"dunning_collector_id": collector.id})
+        Statement = self.env["dunning.statement"]
+        debtors = customers[1::3].filtered(
+            lambda customer: Statement._open_invoices(customer, company).filtered(
+                lambda move: move.invoice_date_due < today
+            )
+        )
+        Promise = self.env["dunning.promise"].with_company(company)
+        arrangements = [(debtors[:1], today), (debtors[1:2], fields.Date.subtract(today, days=2))]
+        for debtor, date in arrangements:
+            if not debtor:
+                continue
+            invoice = Statement._open_invoices(debtor, company)[:1]
+            promise = Promise.create(
+                {
+                    "partner_id": debtor.id,
+                    "company_id": company.id,
+                    "currency_id": invoice.currency_id.id,
+                    "move_ids": [Command.set(invoice.ids)],
+                    "date_promised": date,
+                    "amount": invoice.currency_id.round(invoice.amount_residual / 2),
+                }
+            )
+            promise._settle_pending(today)
+        called = self.env["dunning.today"].with_user(collector).search([("kind", "=", "call")], limit=1).partner_id
+        self.env["dunning.call.log"].with_user(collector)._log(
+            called, company, "reached", note="Will discuss the invoices with their manager."
+        )
 
     @api.model
     def _plans_and_disputes(self, company, customers):

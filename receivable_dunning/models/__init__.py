@@ -30,3 +30,5 @@ from . import ir_actions_report
 from . import dunning_handover
 from . import dunning_risk_class
 from . import dunning_payer_profile
+from . import dunning_call_log
+from . import dunning_today

@@ -112,7 +112,7 @@ class DunningDispute(models.Model):
             )
 
     @api.model
-    def _open_on_invoice(self, partner, company, move, reason, description=False, attachments=None):
+    def _open_on_invoice(self, partner, company, move, reason, description=False, attachments=None, source="portal"):
         """Record a dispute the debtor raises on an invoice and take the invoice out of dunning.
 
         :param partner: the debtor (commercial partner)
@@ -122,6 +122,7 @@ class DunningDispute(models.Model):
         :param str description: the debtor's explanation
         :param attachments: list of (file name, bytes) the debtor joined: PDF, images or office documents of
             ``MAX_ATTACHMENT_BYTES`` at most
+        :param str source: who records it, a key of the ``source`` selection: the debtor, or a collector on a call
         :raise ValidationError: naming the field at fault
         :return: the new ``dunning.dispute``
         """
@@ -154,7 +155,7 @@ class DunningDispute(models.Model):
                 "move_id": move.id,
                 "reason": reason,
                 "description": description,
-                "source": "portal",
+                "source": source,
                 "user_id": responsible.id,
             }
         )

@@ -146,7 +146,7 @@ class DunningPlan(models.Model):
         return list(zip(dates, amounts, strict=True))
 
     @api.model
-    def _propose(self, partner, company, moves, count, first_date, frequency="monthly", note=False):
+    def _propose(self, partner, company, moves, count, first_date, frequency="monthly", note=False, source="portal"):
         """Create a plan the debtor proposes, after checking it against the policy's limits.
 
         Approved at once when the policy approves plans within limits; otherwise the collector gets an
@@ -158,6 +158,7 @@ class DunningPlan(models.Model):
         :param int count: the number of instalments
         :param date first_date: the date of the first instalment
         :param str frequency: ``weekly``, ``biweekly`` or ``monthly``
+        :param str source: who records it, a key of the ``source`` selection: the debtor, or a collector on a call
         :raise ValidationError: naming the field that breaks a limit
         :return: the new ``dunning.plan``
         """
@@ -221,7 +222,7 @@ class DunningPlan(models.Model):
                 "currency_id": currency.id,
                 "partner_id": partner.id,
                 "move_ids": [fields.Command.set(moves.ids)],
-                "source": "portal",
+                "source": source,
                 "amount_total": amount,
                 "note": note,
                 "line_ids": [

@@ -643,7 +643,9 @@ class DunningReminder(models.Model):
             "letter": DunningChannel(
                 level_field="send_letter", send="_send_letter", contact_problem="_contact_problem_letter"
             ),
-            "call": DunningChannel(level_field="create_call", send="_send_call"),
+            "call": DunningChannel(
+                level_field="create_call", send="_send_call", contact_problem="_contact_problem_call"
+            ),
         }
 
     def _dispatch(self):
@@ -970,6 +972,8 @@ class DunningReminder(models.Model):
 
     @api.model
     def _contact_problem_sms(self, recipient):
+        if recipient.dunning_phone_wrong:
+            return self._wrong_phone_problem(recipient)
         try:
             to_e164(recipient.phone, recipient.country_id.code)
         except InvalidPhoneNumber as error:
@@ -979,6 +983,22 @@ class DunningReminder(models.Model):
                 reason=error,
             )
         return False
+
+    @api.model
+    def _contact_problem_call(self, recipient):
+        # Whom the collector calls: the recipient when it is the dunning contact with a phone, else the debtor (the
+        # rule of res.partner._dunning_call_contact, without a query per reminder).
+        called = recipient if recipient.dunning_contact and recipient.phone else recipient.commercial_partner_id
+        return called.dunning_phone_wrong and self._wrong_phone_problem(called)
+
+    @api.model
+    def _wrong_phone_problem(self, contact):
+        return self.env._(
+            "The phone number of %(contact)s (%(number)s) was reported wrong after a call: correct it (field Phone), "
+            "then retry.",
+            contact=contact.display_name,
+            number=contact.phone,
+        )
 
     @api.model
     def _contact_problem_letter(self, recipient):

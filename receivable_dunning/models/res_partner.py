@@ -19,6 +19,7 @@ DUNNING_COLLECTOR_FIELDS = frozenset(
         "dunning_hold_reason",
         "dunning_hold_note",
         "dunning_policy_pinned",
+        "dunning_wrong_phone",
     }
 )
 # Whether the company keeps trading with a customer: a manager's decision, not a collector's.
@@ -156,6 +157,18 @@ class ResPartner(models.Model):
         groups=PROFILE_GROUPS,
         help="The credit limit its risk class proposes.",
     )
+    dunning_wrong_phone = fields.Char(
+        string="Number Reported Wrong",
+        copy=False,
+        readonly=True,
+        help="The phone number a collector reported wrong after calling it: SMS and call reminders to it fail "
+        "until the phone number changes.",
+    )
+    dunning_phone_wrong = fields.Boolean(
+        string="Wrong Number",
+        compute="_compute_dunning_phone_wrong",
+        help="A collector reported this phone number wrong: SMS and call reminders to it fail until it changes.",
+    )
     # Mixed into every statement token: replacing it revokes every link given out before.
     dunning_statement_seed = fields.Char(copy=False, groups="base.group_system")
 
@@ -253,6 +266,13 @@ class ResPartner(models.Model):
         )
         for partner in self:
             partner.dunning_handover_count = counts.get(partner._origin, 0)
+    @api.depends("dunning_wrong_phone", "phone", "phone_sanitized")
+    def _compute_dunning_phone_wrong(self):
+        for partner in self:
+            partner.dunning_phone_wrong = bool(partner.dunning_wrong_phone) and partner.dunning_wrong_phone in (
+                partner.phone_sanitized,
+                partner.phone,
+            )
 
     # === CONSTRAINT METHODS === #
 
@@ -412,6 +432,22 @@ class ResPartner(models.Model):
         )
         self.commercial_partner_id.invalidate_recordset(["phone_sanitized_blacklisted", "phone_blacklisted"])
 
+    def action_dunning_log_call(self):
+        """Log the outcome of a call to this debtor, in one click (see ``dunning.call.outcome``)."""
+        self.ensure_one()
+        return {
+            "type": "ir.actions.act_window",
+            "name": self.env._("Call %(debtor)s", debtor=self.commercial_partner_id.name),
+            "res_model": "dunning.call.outcome",
+            "view_mode": "form",
+            "views": [(False, "form")],
+            "target": "new",
+            "context": {
+                "default_partner_id": self.commercial_partner_id.id,
+                "default_company_id": self.env.company.id,
+            },
+        }
+
     def _dunning_is_collector(self):
         return self.env.su or self.env.user.has_group("receivable_dunning.group_dunning_user")
 
@@ -463,6 +499,28 @@ class ResPartner(models.Model):
         collector = self.commercial_partner_id.with_company(company).dunning_collector_id
         salesperson = moves.invoice_user_id[:1] if moves else self.env["res.users"]
         return collector or salesperson or self.env.ref("base.user_admin")
+
+    def _dunning_call_contact(self):
+        """Whom a collector calls about this debtor's invoices: its first dunning contact with a phone number, else
+        the debtor itself (the Today list shows the same number)."""
+        self.ensure_one()
+        partner = self.commercial_partner_id
+        contact = self.search(
+            [
+                ("commercial_partner_id", "=", partner.id),
+                ("id", "!=", partner.id),
+                ("dunning_contact", "=", True),
+                ("phone", "!=", False),
+            ],
+            order="id",
+            limit=1,
+        )
+        return contact or partner
+
+    def _dunning_report_wrong_phone(self):
+        """Flag the number a collector called as wrong: SMS and call reminders to it fail until it changes."""
+        for partner in self:
+            partner.dunning_wrong_phone = partner.phone_sanitized or partner.phone
 
     def _dunning_get_policy(self):
         """Return the dunning policy of this customer in the current company: its own, else the company's.

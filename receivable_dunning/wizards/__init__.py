@@ -5,3 +5,4 @@ from . import dunning_debtor_wizard_mixin
 from . import dunning_hold_wizard
 from . import dunning_stop_supply_wizard
 from . import dunning_handover_wizard
+from . import dunning_call_outcome

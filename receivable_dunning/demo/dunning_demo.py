@@ -165,9 +165,14 @@ class DunningDemo(models.AbstractModel):
 
     @api.model
     def _activate_languages(self, codes):
+        """Activate the languages with the translations of the installed modules and of this one, which Odoo loads
+        only after its demo data: the reminders the demo sends would otherwise be in English for every debtor."""
         langs = self.env["res.lang"].with_context(active_test=False).search([("code", "in", codes)])
         langs.active = True
-        self.env["ir.module.module"].search([("state", "=", "installed")])._update_translations(codes)
+        modules = self.env["ir.module.module"].search(
+            ["|", ("state", "=", "installed"), ("name", "=", "receivable_dunning")]
+        )
+        modules._update_translations(codes)
 
     @api.model
     def _customer_values(self, rng):
@@ -248,6 +253,8 @@ class DunningDemo(models.AbstractModel):
     @api.model
     def _invoice_values(self, rng, customers):
         today = fields.Date.context_today(self)
+        # The demo runs as the superuser: without a salesperson, disputes and plans would go to OdooBot.
+        salesperson = self.env.ref("base.user_admin")
         products = ["Consulting hours", "Maintenance contract", "Spare parts", "Installation", "Training day"]
         values = []
         for index in range(200):
@@ -257,6 +264,7 @@ class DunningDemo(models.AbstractModel):
                 {
                     "move_type": "out_invoice",
                     "partner_id": customer.id,
+                    "invoice_user_id": salesperson.id,
                     "invoice_date": invoice_date,
                     "invoice_date_due": fields.Date.add(invoice_date, days=rng.choice([0, 15, 30, 30, 45])),
                     "invoice_line_ids": [

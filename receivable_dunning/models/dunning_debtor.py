@@ -109,3 +109,8 @@ class DunningDebtor(models.Model):
     def _expand_levels(self, levels, domain):
         """Show every level of the allowed companies' policies as a kanban column, even an empty one."""
         return self.env["dunning.level"].search([("company_id", "in", self.env.companies.ids)])
+
+    def action_open_partner(self):
+        """The debtor's contact form, where its dunning tab is: what a collector opens from the work list."""
+        self.ensure_one()
+        return self.partner_id._get_records_action(name=self.partner_id.display_name)

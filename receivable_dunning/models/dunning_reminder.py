@@ -570,6 +570,7 @@ class DunningReminder(models.Model):
         self.ensure_one()
         return {
             "type": "ir.actions.act_window",
+            "name": self.env._("Promise to Pay"),
             "res_model": "dunning.promise",
             "view_mode": "form",
             "target": "new",

@@ -83,11 +83,13 @@ class MailMail(models.Model):
         """A reminder whose email the mail server refused is marked failed: retried by the next run, or replaced by
         a fallback when the address is at fault (``dunning.reminder._report_delivery_failures``)."""
         if failure_type:
+            # A connection failure comes without a reason: the reminder shows the failure type's label, not its code.
+            failure_labels = dict(self._fields["failure_type"]._description_selection(self.env))
             self.env["dunning.reminder"]._report_delivery_failures(
                 "email",
                 {
                     "messages": self.mail_message_id,
-                    "reason": failure_reason or failure_type,
+                    "reason": failure_reason or failure_labels.get(failure_type, failure_type),
                     "failure_type": failure_type,
                 },
             )

@@ -32,6 +32,11 @@ class TestDebtorStatus(DunningCommon):
         self.assertEqual(self.later.dunning_days_overdue, 40)
         self.assertEqual(self.not_due.dunning_days_overdue, -10)
 
+    def test_opening_a_debtor_opens_its_contact(self):
+        action = self._debtor_row().action_open_partner()
+        self.assertEqual((action["res_model"], action["res_id"]), ("res.partner", self.debtor.id))
+        self.assertEqual(action["views"], [(False, "form")])
+
     def test_contact_shows_its_company_figures(self):
         contact = self.env["res.partner"].create({"name": "Accounts", "parent_id": self.debtor.id})
         self.assertEqual(contact.dunning_overdue_amount, 350.0)

@@ -261,6 +261,13 @@ class TestDeliveryFallback(DunningEngineCommon, SMSCase):
         self.assertEqual(original.state, "failed")
         self.assertFalse(original.fallback_reminder_id)
 
+    def test_connection_failure_shows_its_label(self):
+        """The mail queue reports a connection failure with its type only: the reminder reads as a sentence."""
+        original = self._sent_run(LEVEL_1_DAY).reminder_ids
+        original.mail_id._postprocess_sent_message(success_pids=[], success_emails=[], failure_type="mail_smtp")
+        self.assertEqual(original.state, "failed")
+        self.assertEqual(original.error_message, "Connection failed (outgoing mail server problem)")
+
     def test_no_fallback_for_paid_invoices(self):
         original = self._sent_run(LEVEL_1_DAY).reminder_ids
         self._register_payment(self.invoice)

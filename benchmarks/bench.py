@@ -332,7 +332,9 @@ class Bench:
             section["peer"] = self.worker(
                 "dispatch_peer", timeout=budget + 600, extra=[f"--limit={ours['reminders']}", f"--budget={budget}"]
             )
-            section["floor"] = self.worker("dispatch_floor", timeout=budget + 900, extra=[f"--limit={ours['reminders']}"])
+            section["floor"] = self.worker(
+                "dispatch_floor", timeout=budget + 900, extra=[f"--limit={ours['reminders']}"]
+            )
         e2e_budget = E2E_BUDGET[size]
         section["e2e_budget"] = e2e_budget
         base, race, queue_single, queue_double = (f"{self.db}_dispatch_{n}" for n in ("base", "e2e2", "q1", "q2"))

@@ -6,8 +6,8 @@ from odoo import api, fields, models
 from odoo.exceptions import AccessError, UserError, ValidationError
 from odoo.fields import Domain
 from odoo.service.model import PG_CONCURRENCY_EXCEPTIONS_TO_RETRY
-from odoo.tools.misc import formatLang
 from odoo.tools import float_round
+from odoo.tools.misc import formatLang
 
 _logger = logging.getLogger(__name__)
 

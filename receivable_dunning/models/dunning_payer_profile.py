@@ -243,7 +243,9 @@ class DunningPayerProfile(models.Model):
                 stopping.write(
                     {
                         "dunning_stop_supply": True,
-                        "dunning_stop_supply_reason": self.env._("Risk class %(risk_class)s", risk_class=new.display_name),
+                        "dunning_stop_supply_reason": self.env._(
+                            "Risk class %(risk_class)s", risk_class=new.display_name
+                        ),
                     }
                 )
             partners._message_log_batch(bodies=bodies)

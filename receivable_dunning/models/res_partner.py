@@ -266,6 +266,7 @@ class ResPartner(models.Model):
         )
         for partner in self:
             partner.dunning_handover_count = counts.get(partner._origin, 0)
+
     @api.depends("dunning_wrong_phone", "phone", "phone_sanitized")
     def _compute_dunning_phone_wrong(self):
         for partner in self:

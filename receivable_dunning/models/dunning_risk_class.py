@@ -114,25 +114,41 @@ class DunningRiskClass(models.Model):
 
     @api.model
     def _create_for_companies(self, companies):
-        """Give each of ``companies`` without classes the four default classes."""
+        """Give each of ``companies`` without classes the four default classes, named in English and in every
+        other installed language."""
         # sudo: whoever creates a company gets its classes, as it gets its default policy.
         existing = self.sudo().search([("company_id", "in", companies.ids)]).company_id
-        names = {
+        names = self.with_context(lang="en_US")._default_names()
+        classes = (
+            self.sudo()
+            .with_context(lang="en_US")
+            .create(
+                [
+                    {
+                        "company_id": company.id,
+                        "code": code,
+                        "name": names[code],
+                        "min_score": min_score,
+                        "stop_supply": stop,
+                    }
+                    for company in companies - existing
+                    for code, min_score, stop in DEFAULT_RISK_CLASSES
+                ]
+            )
+        )
+        languages = [code for code, _name in self.env["res.lang"].get_installed() if code != "en_US"]
+        translated = {lang: self.with_context(lang=lang)._default_names() for lang in languages}
+        for risk_class in classes:
+            risk_class.update_field_translations(
+                "name", {lang: translated[lang][risk_class.code] for lang in languages}
+            )
+
+    @api.model
+    def _default_names(self):
+        """The default classes' names in the environment's language, by code."""
+        return {
             "A": self.env._("Reliable"),
             "B": self.env._("Watch"),
             "C": self.env._("At Risk"),
             "D": self.env._("Critical"),
         }
-        self.sudo().create(
-            [
-                {
-                    "company_id": company.id,
-                    "code": code,
-                    "name": names[code],
-                    "min_score": min_score,
-                    "stop_supply": stop,
-                }
-                for company in companies - existing
-                for code, min_score, stop in DEFAULT_RISK_CLASSES
-            ]
-        )

@@ -22,9 +22,7 @@ class MailMail(models.Model):
         the queue: two processes emptying the queue together (the mail queue beside a dispatch worker, or on several
         servers) both find a mail outgoing and send it twice. Each mail is locked with ``SKIP LOCKED`` and its state
         read again right before it is sent: a mail another process holds is its to send; one it has sent since is
-        no longer outgoing. The lock lasts until the mail's commit. After a mail left to another process, the
-        transaction is ended when Odoo commits anyway (``auto_commit``), so that the next claim sees what the other
-        process has committed since.
+        no longer outgoing. The lock lasts until the mail's commit.
         """
         send_options = {
             "auto_commit": auto_commit,
@@ -45,8 +43,6 @@ class MailMail(models.Model):
             claimed = mail._dunning_claim_outgoing()
             if claimed:
                 super(MailMail, claimed)._send(**send_options)
-            elif auto_commit:
-                self.env.cr.commit()
         return True
 
     def _filter_mail_mail_servers(self, mail_servers):

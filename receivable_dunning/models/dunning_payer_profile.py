@@ -165,7 +165,9 @@ class DunningPayerProfile(models.Model):
         """Nightly: recompute the profiles of every company, one company per transaction."""
         companies = self.env["res.company"].search([])
         for index, company in enumerate(companies, start=1):
-            self._recompute(companies=company)
+            # Only the nightly review stops supply: a class change found after a payment or a call must not block
+            # the invoicing of the day (see _apply_class_change).
+            self.with_context(dunning_class_stops_supply=True)._recompute(companies=company)
             if not self.env["ir.cron"]._commit_progress(1, remaining=len(companies) - index):
                 break
 
@@ -211,10 +213,11 @@ class DunningPayerProfile(models.Model):
 
     def _apply_class_change(self, old, new):
         """The debtors of these profiles moved from class ``old`` (empty for a new profile) to class ``new``:
-        their policy follows the new class's unless it is pinned, and the move is noted on each debtor. A debtor
-        moving into a class that stops supply is put on stop supply; a debtor classified for the first time is
-        not (at installation that would block the invoicing of every class D customer at once: the dashboard's
-        Class D filter lists them for a manager's decision).
+        their policy follows the new class's unless it is pinned, and the move is noted on each debtor. At the
+        nightly review (context ``dunning_class_stops_supply``), a debtor moving into a class that stops supply is
+        put on stop supply. Not after a payment or a call, which must not block the invoicing of the day, nor at a
+        debtor's first classification (at installation that would block the invoicing of every class D customer
+        at once: the dashboard's Class D filter lists them for a manager's decision).
 
         sudo: the recomputation follows payments made by users without dunning rights (portal, bank matching).
         """
@@ -227,7 +230,9 @@ class DunningPayerProfile(models.Model):
             )
             following.with_context(dunning_policy_from_class=True).write({"dunning_policy_id": new.policy_id.id})
         if old:
-            stopping = partners.filtered(lambda partner: not partner.dunning_stop_supply) if new.stop_supply else None
+            stopping = None
+            if new.stop_supply and self.env.context.get("dunning_class_stops_supply"):
+                stopping = partners.filtered(lambda partner: not partner.dunning_stop_supply)
             bodies = {}
             for profile in self:
                 bodies[profile.partner_id.id] = self.env._(

@@ -1,3 +1,5 @@
+from unittest.mock import patch
+
 from odoo import Command
 from odoo.exceptions import ValidationError
 from odoo.tests import tagged
@@ -205,20 +207,34 @@ class TestPayerRisk(DunningCommon):
         self.assertEqual(self.debtor.dunning_policy_id, own)
         self.assertIn("to C - At Risk", self.debtor.message_ids[:1].body, "the move is noted all the same")
 
-    def test_a_move_into_a_stopping_class_stops_supply(self):
-        """A debtor moving into a class that stops supply is stopped, with the class as reason and in the note; a
-        debtor whose first class stops supply is not (the class is only a proposal until it changes)."""
+    def test_the_nightly_review_stops_supply_of_a_debtor_moving_into_a_stopping_class(self):
+        """The nightly review puts a debtor moving into a class that stops supply on stop supply, with the class as
+        reason and in the note. Not a debtor's first class, nor a move found after a payment (or any recomputation
+        during the day), which must not block the invoicing of the day."""
         for risk_class in self.classes.values():
             risk_class.stop_supply = True
         newcomer = self._create_debtor("Newcomer", email="newcomer@example.com")
         self._create_invoice_due(newcomer, 1000, days_ago(40))
+        self._nightly_review()
         self.assertTrue(self._profile(newcomer).risk_class_id)
         self.assertFalse(newcomer.dunning_stop_supply, "a first classification stops nothing")
 
         self._worsen(self.debtor)
-        self.assertTrue(self.debtor.dunning_stop_supply)
-        self.assertEqual(self.debtor.dunning_stop_supply_reason, "Risk class C - At Risk")
-        self.assertIn("Supply stopped by the class.", self.debtor.message_ids[:1].body)
+        self.assertFalse(self.debtor.dunning_stop_supply, "a move found during the day stops nothing")
+
+        other = self._create_debtor("Other", email="other@example.com")
+        self._paid_invoice(other, 1000, days_ago(80), days_ago(80))
+        self.assertEqual(self._profile(other).risk_class_id, self.classes["A"])
+        self._create_invoice_due(other, 1000, days_ago(40))
+        self._nightly_review()
+        self.assertEqual(self._profile(other).risk_class_id, self.classes["C"])
+        self.assertTrue(other.dunning_stop_supply)
+        self.assertEqual(other.dunning_stop_supply_reason, "Risk class C - At Risk")
+        self.assertIn("Supply stopped by the class.", other.message_ids[:1].body)
+
+    def _nightly_review(self):
+        with patch.object(type(self.env["ir.cron"]), "_commit_progress", return_value=60.0):
+            self.Profile._cron_recompute()
 
     def test_new_thresholds_move_the_debtors(self):
         self._create_invoice_due(self.debtor, 1000, days_ago(40))

@@ -221,6 +221,8 @@ class DunningPayerProfile(models.Model):
 
         sudo: the recomputation follows payments made by users without dunning rights (portal, bank matching).
         """
+        if not old and not new.policy_id:
+            return  # a first class without a policy changes nothing on the debtors (not even read)
         company = new.company_id or old.company_id
         # One read of the debtors of every changed profile (they share their prefetch), not one per pair.
         partners = self.partner_id.with_company(company).sudo()

@@ -40,8 +40,8 @@ class DunningDemo(models.AbstractModel):
         self._set_levels(invoices)
         self._plans_and_disputes(company, customers)
         self._sent_run(company)
-        self._collector_day(company, customers)
         self._payer_risk(company, customers)
+        self._collector_day(company, customers)
 
     @api.model
     def _sent_run(self, company):
@@ -114,7 +114,10 @@ class DunningDemo(models.AbstractModel):
                     "amount": invoice.currency_id.round(invoice.amount_residual / 2),
                 }
             )
-            promise._settle_pending(today)
+            if date < today:  # the promise of two days ago is broken by now; today's is still pending
+                promise._settle_pending(today)
+        promised = debtors[:2]
+        self.env["dunning.payer.profile"]._recompute(partners=promised, companies=company)
         called = self.env["dunning.today"].with_user(collector).search([("kind", "=", "call")], limit=1).partner_id
         self.env["dunning.call.log"].with_user(collector)._log(
             called, company, "reached", note="Will discuss the invoices with their manager."

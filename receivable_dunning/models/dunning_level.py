@@ -14,9 +14,11 @@ class DunningLevel(models.Model):
     company_id = fields.Many2one(related="policy_id.company_id", store=True, index=True)
     currency_id = fields.Many2one(related="policy_id.currency_id")
     sequence = fields.Integer(default=10)
+    # Settings of each level, not quantities: a list grouped by policy adds none of them up.
     delay_days = fields.Integer(
         string="Delay (days)",
         required=True,
+        aggregator=None,
         help="Days after the due date when this level is reached; negative for a courtesy reminder "
         "sent before the due date.",
     )
@@ -37,6 +39,7 @@ class DunningLevel(models.Model):
     )
     fee_amount = fields.Monetary(
         string="Fixed Fee",
+        aggregator=None,
         help="Recovery fee charged once per invoice when it reaches this level (for example the EU "
         "Directive 2011/7 compensation of 40 EUR).",
     )
@@ -57,11 +60,13 @@ class DunningLevel(models.Model):
     )
     min_amount = fields.Monetary(
         string="Minimum Overdue Amount",
+        aggregator=None,
         help="The debtor reaches this level only when its overdue amount (in the company currency, converted for "
         "other currencies) is at least this much; otherwise it stays at the previous level.",
     )
     min_share = fields.Float(
         string="Minimum Share (%)",
+        aggregator=None,
         help="The debtor reaches this level only when its overdue amount is at least this share of all it owes.",
     )
     cc_mode = fields.Selection(

@@ -1229,17 +1229,13 @@ class DunningReminder(models.Model):
         return {attachment.res_id: attachment for attachment in self.env["ir.attachment"].create(vals_list)}
 
     def _send_call(self):
-        """Schedule a call for each reminder, due on its date, for the level's responsible or the debtor's
-        collector."""
+        """Schedule a call for each reminder, due on its date, for the level's responsible, else whoever follows
+        the debtor up (see ``res.partner._dunning_responsible``: never an archived user, nor the cron's)."""
         default_type = self.env.ref("mail.mail_activity_data_call")
         for reminder in self:
             partner = reminder.partner_id.with_company(reminder.company_id)
-            responsible = (
-                reminder.level_id.activity_user_id
-                or partner.dunning_collector_id
-                or reminder.line_ids.move_id.invoice_user_id[:1]
-                or self.env.user
-            )
+            level_user = reminder.level_id.activity_user_id.filtered("active")
+            responsible = level_user or partner._dunning_responsible(reminder.company_id, reminder.line_ids.move_id)
             reminder.activity_id = reminder.activity_schedule(
                 activity_type_id=(reminder.level_id.activity_type_id or default_type).id,
                 date_deadline=reminder.date_scheduled,

@@ -495,11 +495,12 @@ class ResPartner(models.Model):
 
     def _dunning_responsible(self, company, moves=None):
         """Who follows up this debtor in ``company``: its collector, else the invoices' salesperson, else the
-        administrator."""
+        administrator; an archived user (OdooBot, a salesperson who left) or a portal user is passed over."""
         self.ensure_one()
         collector = self.commercial_partner_id.with_company(company).dunning_collector_id
-        salesperson = moves.invoice_user_id[:1] if moves else self.env["res.users"]
-        return collector or salesperson or self.env.ref("base.user_admin")
+        salespeople = moves.invoice_user_id if moves else self.env["res.users"]
+        candidates = (collector | salespeople).filtered(lambda user: user.active and not user.share)
+        return candidates[:1] or self.env.ref("base.user_admin")
 
     def _dunning_call_contact(self):
         """Whom a collector calls about this debtor's invoices: its first dunning contact with a phone number, else

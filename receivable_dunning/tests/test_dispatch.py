@@ -181,6 +181,18 @@ class TestDispatch(DunningEngineCommon, SMSCase):
         self.assertEqual(activity.activity_type_id, self.env.ref("mail.mail_activity_data_call"))
         self.assertIn(self.invoice.name, str(activity.note))
 
+    def test_call_activity_passes_over_an_archived_salesperson(self):
+        """Without a collector the call goes to the invoice's salesperson, unless that user is archived (OdooBot,
+        someone who left): then to the administrator, not to a user nobody reads."""
+        gone = self.env["res.users"].create({"name": "Former Salesperson", "login": "rd-former-salesperson"})
+        self.invoice.invoice_user_id = gone
+        gone.active = False
+        self.level_1.write({"send_email": False, "create_call": True})
+        run = self._queue()
+        with freeze_time(TODAY):
+            self._dispatch()
+        self.assertEqual(run.reminder_ids.activity_id.user_id, self.env.ref("base.user_admin"))
+
     def test_bad_contacts_fail_alone(self):
         debtors = self.env["res.partner"].create(
             [

@@ -4,8 +4,6 @@ from odoo import api, fields, models
 from odoo.exceptions import AccessError, UserError, ValidationError
 from odoo.fields import Domain
 
-from .dunning_payer_profile import TREND_SELECTION
-
 # The collectors' decisions on a customer, which only dunning users may change: any user who edits customers
 # could otherwise put one on hold or change its policy, over RPC or an import.
 DUNNING_COLLECTOR_FIELDS = frozenset(
@@ -128,31 +126,22 @@ class ResPartner(models.Model):
     dunning_profile_id = fields.Many2one(
         "dunning.payer.profile", string="Payer Profile", compute="_compute_dunning_profile", groups=PROFILE_GROUPS
     )
-    dunning_risk_score = fields.Integer(string="Payer Score", compute="_compute_dunning_profile", groups=PROFILE_GROUPS)
-    dunning_risk_class_id = fields.Many2one(
-        "dunning.risk.class", string="Risk Class", compute="_compute_dunning_profile", groups=PROFILE_GROUPS
-    )
+    dunning_risk_score = fields.Integer(related="dunning_profile_id.score", string="Payer Score", groups=PROFILE_GROUPS)
+    dunning_risk_class_id = fields.Many2one(related="dunning_profile_id.risk_class_id", groups=PROFILE_GROUPS)
     dunning_risk_explanation = fields.Char(
-        string="Payer Risk", compute="_compute_dunning_profile", groups=PROFILE_GROUPS
+        related="dunning_profile_id.explanation", string="Payer Risk", groups=PROFILE_GROUPS
     )
-    dunning_risk_trend = fields.Selection(
-        TREND_SELECTION,
-        string="Trend",
-        compute="_compute_dunning_profile",
-        groups=PROFILE_GROUPS,
-    )
-    dunning_last_payment_date = fields.Date(
-        string="Last Payment", compute="_compute_dunning_profile", groups=PROFILE_GROUPS
-    )
+    dunning_risk_trend = fields.Selection(related="dunning_profile_id.trend", groups=PROFILE_GROUPS)
+    dunning_last_payment_date = fields.Date(related="dunning_profile_id.last_payment_date", groups=PROFILE_GROUPS)
     dunning_expected_delay_days = fields.Float(
+        related="dunning_profile_id.expected_delay_days",
         string="Expected Delay (Days)",
-        compute="_compute_dunning_profile",
         groups=PROFILE_GROUPS,
         help="Days after the due date this customer is expected to pay.",
     )
     dunning_proposed_credit_limit = fields.Monetary(
+        related="dunning_profile_id.credit_limit",
         string="Proposed Credit Limit",
-        compute="_compute_dunning_profile",
         currency_field="dunning_currency_id",
         groups=PROFILE_GROUPS,
         help="The credit limit its risk class proposes.",
@@ -231,13 +220,6 @@ class ResPartner(models.Model):
         for partner in self:
             profile = by_partner.get(partner.commercial_partner_id._origin, profiles.browse())
             partner.dunning_profile_id = profile
-            partner.dunning_risk_score = profile.score
-            partner.dunning_risk_class_id = profile.risk_class_id
-            partner.dunning_risk_explanation = profile.explanation
-            partner.dunning_risk_trend = profile.trend
-            partner.dunning_last_payment_date = profile.last_payment_date
-            partner.dunning_expected_delay_days = profile.expected_delay_days
-            partner.dunning_proposed_credit_limit = profile.credit_limit
 
     def _compute_dunning_reminder_count(self):
         counts = dict(

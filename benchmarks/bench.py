@@ -47,6 +47,10 @@ DISPATCH_CAP = {"tiny": 0, "small": 0, "full": 2000}
 DISPATCH_BUDGET = {"tiny": 120, "small": 300, "full": 300}
 E2E_BUDGET = {"tiny": 120, "small": 330, "full": 330}
 # Risk section: every payer profile recomputed within this, in a number of queries that does not grow with them.
+ANALYTICS_TARGET_SECONDS = 2  # each report's first page at full size
+ANALYTICS_MAX_QUERIES = 25  # whatever the number of invoices: no query per invoice
+# The analytics reports measured (worker.ANALYTICS_REPORTS) and how their rows are labelled.
+ANALYTICS_LABELS = {}
 RISK_TARGET_SECONDS = 10
 RISK_MAX_QUERIES = 10
 BARRIER_TIMEOUT = 120  # seconds for the racing workers to load their registry
@@ -367,6 +371,10 @@ class Bench:
         """Payer profiles of every debtor recomputed, from scratch and again (rolled back)."""
         self.results["risk"] = self.worker("risk", timeout=900)
 
+    def bench_analytics(self):
+        """Each receivables report's first page (pivot and list), next to Odoo's Invoice Analysis."""
+        self.results["analytics"] = self.worker("analytics", timeout=900)
+
     def run_together(self, task, db, count, extra=()):
         """``count`` workers that load their registry, then start ``task`` together (see worker.task_cron)."""
         self.log(f"{task} x{count} on {db}")
@@ -389,7 +397,7 @@ class Bench:
         started = time.perf_counter()
         load_before = os.getloadavg()
         self.ensure_database()
-        for name in ("dunning", "matching", "reconcile", "portal", "cron", "letters", "dispatch", "risk"):
+        for name in ("dunning", "matching", "reconcile", "portal", "cron", "letters", "dispatch", "risk", "analytics"):
             if name in self.args.skip:
                 continue
             getattr(self, f"bench_{name}")()
@@ -469,6 +477,8 @@ def table_rows(results):
         rows += dispatch_rows(results["dispatch"])
     if results.get("risk"):
         rows += risk_rows(results["risk"])
+    if results.get("analytics"):
+        rows += analytics_rows(results["analytics"])
     return rows
 
 
@@ -837,6 +847,32 @@ def letters_rows(letters):
                 "",
                 "< 1 per document",
                 verdict(ours["processes"] < ours["documents"]),
+            )
+        )
+    return rows
+
+
+def analytics_rows(analytics):
+    """Rows of the analytics section: each report's first page against Odoo's Invoice Analysis in the same run."""
+    if not available(analytics):
+        return [("Analytics reports' first page", why_missing(analytics), "", "", "", "FAIL")]
+    peer = analytics["odoo_invoice_analysis"]
+    rows = []
+    for key, label in ANALYTICS_LABELS.items():
+        measured = analytics.get(key)
+        if not measured:
+            rows.append((f"{label}: first page", "missing", "", "", "", "FAIL"))
+            continue
+        rows.append(
+            (
+                f"{label}, {analytics['invoices']:,} invoices: first page s (queries); peer Odoo's Invoice Analysis",
+                f"{num(measured['seconds'])} ({measured['queries']})",
+                f"{num(peer['seconds'])} ({peer['queries']})",
+                ratio(peer["seconds"], measured["seconds"]),
+                f"<= {ANALYTICS_TARGET_SECONDS} s, <= {ANALYTICS_MAX_QUERIES} queries",
+                verdict(
+                    measured["seconds"] <= ANALYTICS_TARGET_SECONDS and measured["queries"] <= ANALYTICS_MAX_QUERIES
+                ),
             )
         )
     return rows

@@ -1139,6 +1139,41 @@ def task_risk(args):
         }
 
 
+# The analytics reports' first page, as the web client asks for it when the menu opens: the pivot's grouping sets
+# (total, rows, columns, rows x columns) in one call, then the list's first 80 rows. Each report adds its entry:
+# key -> (model, context(env, meta) -> dict, row groupby, column groupby, aggregates, list fields).
+ANALYTICS_REPORTS = {
+    # Odoo's own SQL report over the same invoices (Accounting > Reporting > Invoice Analysis), the same-run peer.
+    "odoo_invoice_analysis": (
+        "account.invoice.report",
+        lambda env, meta: {},
+        "partner_id",
+        "invoice_date:month",
+        ["price_subtotal:sum"],
+        ["move_id", "partner_id", "invoice_date", "price_subtotal"],
+    ),
+}
+
+
+def task_analytics(args):
+    """Each analytics report's first page, in one process; nothing is written. A report that depends on a date
+    gets it from its context callable, which receives the dataset's meta (``meta["asof"]``, its today)."""
+    with common.environment(args, args.db) as (_odoo, env):
+        meta = _meta(env)
+        env.cr.execute("SELECT count(*) FROM account_move WHERE move_type = 'out_invoice' AND state = 'posted'")
+        results = {"invoices": env.cr.fetchone()[0]}
+        for key, (model, context, rows, columns, aggregates, list_fields) in ANALYTICS_REPORTS.items():
+            Report = env[model].with_context(**context(env, meta))
+            Report.browse().fields_get(list_fields)  # the registry is loaded, as in a running server
+            env.invalidate_all()
+            with common.Probe() as probe:
+                groups = Report.formatted_read_grouping_sets([], [[], [rows], [columns], [rows, columns]], aggregates)
+                page = Report.web_search_read([], {name: {} for name in list_fields}, limit=80)
+            results[key] = {**probe.as_dict(), "groups": sum(len(g) for g in groups), "rows": page["length"]}
+        results["asof"] = meta["asof"]
+        return results
+
+
 TASKS = {name[len("task_") :]: func for name, func in globals().items() if name.startswith("task_")}
 
 

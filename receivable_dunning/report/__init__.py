@@ -1,0 +1,1 @@
+# Read-only SQL report models (receivables analytics); their QWeb reports sit beside them in this folder.

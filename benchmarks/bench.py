@@ -410,8 +410,10 @@ class Bench:
             "date": datetime.datetime.now().astimezone().isoformat(timespec="seconds"),
             "machine": machine(),
             # The same machine runs other jobs; the load says how far absolute figures can be compared.
-            "load_average": {"start": [round(v, 1) for v in load_before],
-                             "end": [round(v, 1) for v in os.getloadavg()]},
+            "load_average": {
+                "start": [round(v, 1) for v in load_before],
+                "end": [round(v, 1) for v in os.getloadavg()],
+            },
             "command": f"make bench SIZE={self.args.size}",
             "git_revision": git_revision(),
             "table": rows,
@@ -1188,7 +1190,8 @@ def update_docs(report, table):
         f"{sizes['statement_lines']:,} statement lines; seed {report['seed']}. "
         f"Machine: {m.get('nproc')} cores ({m.get('cpu', '?')}), {m.get('memory_gib', '?')} GiB, "
         f"{m.get('postgresql', '?')}, Python {m.get('python')}; load average (1, 5, 15 min) "
-        f"{report['load_average']['start']} at the start, {report['load_average']['end']} at the end. Bench time {report['results']['bench_seconds']} s "
+        f"{report['load_average']['start']} at the start, {report['load_average']['end']} at the end. "
+        f"Bench time {report['results']['bench_seconds']} s "
         f"(database reused: {report['results'].get('dataset', {}).get('reused')}).\n\n"
         f"{table}\n"
         f"{end}"

@@ -1,4 +1,5 @@
 import ast
+import re
 from datetime import datetime
 
 import babel.dates
@@ -12,6 +13,8 @@ from odoo.tools.misc import babel_locale_parse, get_lang, posix_to_ldml
 from odoo.addons.base.models.res_lang import intersperse
 
 STATEMENT_TOKEN_SCOPE = "receivable_dunning.statement"
+# strftime directives that print numbers only, the same in every language.
+NUMERIC_DATE_DIRECTIVE = re.compile(r"%[dmYy]")
 # account_payment's setting: whether customers may pay their invoices online.
 PORTAL_PAYMENT_PARAM = "account_payment.enable_portal_payment"
 STATEMENT_INVOICE_FIELDS = [
@@ -168,7 +171,8 @@ class DunningStatement(models.AbstractModel):
         """
         partner = partner.commercial_partner_id
         partner.ensure_one()
-        rows = self._invoice_rows(partner, company)
+        today = self._today()
+        rows = self._invoice_rows(partner, company, today)
         invoices = self.env["account.move"].browse(row["id"] for row in rows)
         currency = rows[0]["currency"] if rows else company.currency_id
         amount_total = currency.round(sum(row["amount_residual"] for row in rows))
@@ -176,7 +180,6 @@ class DunningStatement(models.AbstractModel):
         amount_credits = currency.round(sum(credit["amount"] for credit in credits))
         amount_charges = currency.round(sum(row["charges"] for row in rows))
         format_amount, format_date = self._formatters()
-        today = self._today()
         return {
             "partner": partner,
             "company": company,
@@ -205,7 +208,7 @@ class DunningStatement(models.AbstractModel):
             self.env.user.partner_id.fetch(["tz"])
         return fields.Date.context_today(self)
 
-    def _invoice_rows(self, partner, company):
+    def _invoice_rows(self, partner, company, today):
         """One row per open invoice of the debtor in ``company`` (see :meth:`_open_invoices`), oldest due first:
         its due date and residual as text, the days it is late, its level, the charges reminders claimed on it and
         not yet invoiced, whether it is disputed or in a plan, and whether it may be paid online.
@@ -213,6 +216,7 @@ class DunningStatement(models.AbstractModel):
         Read in one query and assembled here: the page lists 50 invoices and more, and reading invoices, levels,
         charges, disputes and transactions through the ORM cost more than the rest of the page.
 
+        :param date today: the visitor's today (see :meth:`_today`), which the days late count to
         :return: list of dicts with ``id``, ``name``, ``level_name``, ``date_due_text``, ``amount_residual``,
             ``residual_text``, ``currency`` (``res.currency``), ``days_late``, ``charges``, ``charges_text``,
             ``dispute`` and ``plan`` (whether the invoice has an open dispute, a plan) and ``payable``
@@ -262,7 +266,6 @@ class DunningStatement(models.AbstractModel):
         # is not zero for it); the pay routes still call it before taking a payment.
         # sudo: a setting, which account_payment reads the same way for any visitor.
         online_payment = str2bool(self.env["ir.config_parameter"].sudo().get_param(PORTAL_PAYMENT_PARAM))
-        today = self._today()
         format_amount, format_date = self._formatters()
         Currency = self.env["res.currency"]
         currencies = {}
@@ -345,8 +348,13 @@ class DunningStatement(models.AbstractModel):
         lang = get_lang(self.env)
         locale = babel_locale_parse(lang.code)
         date_pattern = posix_to_ldml(lang.date_format, locale=locale)
+        # A date format of numbers only (%d/%m/%Y and the like) reads the same through strftime as through babel,
+        # which costs ten times more per date; month and day names need babel's translations.
+        numeric_dates = "%" not in NUMERIC_DATE_DIRECTIVE.sub("", lang.date_format)
         grouping = ast.literal_eval(lang.grouping)
         thousands_sep, decimal_point = lang.thousands_sep or "", lang.decimal_point
+        # Groups of three, as most languages have: Python's own grouping, then the language's separators.
+        separators = str.maketrans({",": thousands_sep, ".": decimal_point}) if grouping in ([3, 0], [3]) else None
         dates = {}
         # Each currency's rounding, decimals, symbol and position, read once rather than for every amount.
         currency_formats = {}
@@ -357,13 +365,17 @@ class DunningStatement(models.AbstractModel):
                 currency.fetch(["rounding", "decimal_places", "symbol", "position"])
                 currency_formats[currency.id] = (
                     currency.rounding,
-                    f"%.{currency.decimal_places}f",
+                    currency.decimal_places,
                     currency.symbol or "",
                     currency.position == "before",
                 )
-            rounding, pattern, symbol, before = currency_formats[currency.id]
-            integer, point, decimals = (pattern % float_round(amount, precision_rounding=rounding)).partition(".")
-            number = intersperse(integer, grouping, thousands_sep)[0] + (decimal_point + decimals if point else "")
+            rounding, decimal_places, symbol, before = currency_formats[currency.id]
+            rounded = float_round(amount, precision_rounding=rounding)
+            if separators:
+                number = format(rounded, f",.{decimal_places}f").translate(separators)
+            else:
+                integer, point, decimals = (f"%.{decimal_places}f" % rounded).partition(".")
+                number = intersperse(integer, grouping, thousands_sep)[0] + (decimal_point + decimals if point else "")
             number = number.replace(" ", "\N{NO-BREAK SPACE}").replace("-", "-\N{ZERO WIDTH NO-BREAK SPACE}")
             if before:
                 return f"{symbol}\N{NO-BREAK SPACE}{number}"
@@ -373,7 +385,11 @@ class DunningStatement(models.AbstractModel):
             if not date:
                 return ""
             if date not in dates:
-                dates[date] = babel.dates.format_date(date, format=date_pattern, locale=locale)
+                dates[date] = (
+                    date.strftime(lang.date_format)
+                    if numeric_dates
+                    else babel.dates.format_date(date, format=date_pattern, locale=locale)
+                )
             return dates[date]
 
         return format_amount, format_date

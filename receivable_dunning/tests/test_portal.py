@@ -118,13 +118,25 @@ class TestStatementAccess(DunningPortalCommon):
         eur, usd = self.env.ref("base.EUR"), self.env.ref("base.USD")
         amounts = [0.0, 0.004, -0.5, 12.345, -1234.5, 987654321.019]
         dates = [fields.Date.to_date("2026-03-09"), days_ago(400), False]
-        for lang in ("en_US", "fr_FR"):
+        # Languages with groups of three and numeric dates, then formats off those fast paths: month names, and
+        # Indian grouping (12,34,567.00).
+        named_months = self.env["res.lang"]._activate_lang("es_ES")
+        for lang, date_format, grouping in (
+            ("en_US", None, None),
+            ("fr_FR", None, None),
+            ("es_ES", "%d %B %Y", "[3,2,0]"),
+        ):
+            if date_format:
+                named_months.write({"date_format": date_format, "grouping": grouping})
             env = self.env(context={"lang": lang})
             format_amount, format_date = env["dunning.statement"]._formatters()
             for currency, amount in ((currency, amount) for currency in (eur, usd) for amount in amounts):
                 self.assertEqual(format_amount(amount, currency), tools.format_amount(env, amount, currency))
             for date in dates:
                 self.assertEqual(format_date(date), tools.format_date(env, date))
+        self.assertEqual(
+            self.env(context={"lang": "es_ES"})["dunning.statement"]._formatters()[1](dates[0]), "09 marzo 2026"
+        )
 
     def test_collector_opens_the_statement_the_debtor_sees(self):
         self.policy.statement_link_days = 10

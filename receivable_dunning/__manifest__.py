@@ -48,6 +48,9 @@
         "views/dunning_today_views.xml",
         "wizards/dunning_call_outcome_views.xml",
         "views/receivable_dunning_menus.xml",
+        "wizards/dunning_report_date_wizard_views.xml",
+        "views/dunning_report_ageing_views.xml",
+        "views/dunning_report_dso_views.xml",
     ],
     "assets": {
         "web.assets_tests": [

@@ -1,1 +1,3 @@
 # Read-only SQL report models (receivables analytics); their QWeb reports sit beside them in this folder.
+from . import dunning_report_ageing
+from . import dunning_report_dso

@@ -48,6 +48,8 @@
         "views/dunning_today_views.xml",
         "wizards/dunning_call_outcome_views.xml",
         "views/receivable_dunning_menus.xml",
+        "views/dunning_report_effectiveness_views.xml",
+        "wizards/dunning_effectiveness_wizard_views.xml",
     ],
     "assets": {
         "web.assets_tests": [

@@ -40,6 +40,9 @@ class DunningEffectivenessWizard(models.TransientModel):
                     today - relativedelta(days=59),
                     today - relativedelta(days=30),
                 )
+            else:  # custom: the dates chosen stay
+                wizard.period_a_from, wizard.period_a_to = wizard.period_a_from, wizard.period_a_to
+                wizard.period_b_from, wizard.period_b_to = wizard.period_b_from, wizard.period_b_to
 
     @api.constrains("period_a_from", "period_a_to", "period_b_from", "period_b_to")
     def _check_periods(self):

@@ -53,6 +53,7 @@ ANALYTICS_MAX_QUERIES = 25  # whatever the number of invoices: no query per invo
 ANALYTICS_LABELS = {
     "ageing": "Aged receivables at a date",
     "dso": "DSO per company and month (24 months)",
+    "effectiveness": "Which reminder gets paid",
 }
 RISK_TARGET_SECONDS = 10
 RISK_MAX_QUERIES = 10

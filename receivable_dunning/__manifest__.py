@@ -51,6 +51,8 @@
         "wizards/dunning_report_date_wizard_views.xml",
         "views/dunning_report_ageing_views.xml",
         "views/dunning_report_dso_views.xml",
+        "views/dunning_report_effectiveness_views.xml",
+        "wizards/dunning_effectiveness_wizard_views.xml",
     ],
     "assets": {
         "web.assets_tests": [

@@ -30,3 +30,4 @@ from . import test_payer_risk
 from . import test_today
 from . import test_report_ageing
 from . import test_report_dso
+from . import test_report_effectiveness

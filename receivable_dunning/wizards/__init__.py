@@ -7,3 +7,4 @@ from . import dunning_stop_supply_wizard
 from . import dunning_handover_wizard
 from . import dunning_call_outcome
 from . import dunning_report_date_wizard
+from . import dunning_effectiveness_wizard

@@ -48,6 +48,8 @@
         "views/dunning_today_views.xml",
         "wizards/dunning_call_outcome_views.xml",
         "views/receivable_dunning_menus.xml",
+        "wizards/dunning_report_cash_forecast_wizard_views.xml",
+        "views/dunning_report_cash_forecast_views.xml",
     ],
     "assets": {
         "web.assets_tests": [

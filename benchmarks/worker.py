@@ -1263,6 +1263,16 @@ ANALYTICS_REPORTS = {
         ],
         ["date_sent", "move_id", "partner_id", "level_id", "channel", "amount_reminded", "paid_30", "amount_recovered"],
     ),
+    # Expected collections by debtor and week, 13 weeks from the dataset's today (dunning_report_cash_forecast.py).
+    # The menu opens the graph: weeks, stacked by source.
+    "cash_forecast": (
+        "dunning.report.cash.forecast",
+        lambda env, meta: {"dunning_report_date": meta["asof"]},
+        "week:day",
+        "source",
+        ["amount:sum"],
+        ["week", "date_expected", "partner_id", "move_id", "source", "is_overdue", "blocked_by", "amount"],
+    ),
 }
 
 

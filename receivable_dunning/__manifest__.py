@@ -53,6 +53,8 @@
         "views/dunning_report_dso_views.xml",
         "views/dunning_report_effectiveness_views.xml",
         "wizards/dunning_effectiveness_wizard_views.xml",
+        "wizards/dunning_report_cash_forecast_wizard_views.xml",
+        "views/dunning_report_cash_forecast_views.xml",
     ],
     "assets": {
         "web.assets_tests": [

@@ -31,3 +31,4 @@ from . import test_today
 from . import test_report_ageing
 from . import test_report_dso
 from . import test_report_effectiveness
+from . import test_report_cash_forecast

@@ -48,6 +48,10 @@
         "views/dunning_today_views.xml",
         "wizards/dunning_call_outcome_views.xml",
         "views/receivable_dunning_menus.xml",
+        "data/mail_template_monthly_report_data.xml",
+        "data/ir_cron_monthly_report_data.xml",
+        "report/dunning_monthly_report.xml",
+        "wizards/dunning_monthly_report_wizard_views.xml",
     ],
     "assets": {
         "web.assets_tests": [

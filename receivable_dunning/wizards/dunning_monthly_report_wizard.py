@@ -1,4 +1,5 @@
 import base64
+from urllib.parse import quote
 
 from dateutil.relativedelta import relativedelta
 
@@ -29,7 +30,7 @@ class DunningMonthlyReportWizard(models.TransientModel):
     def action_download_pdf(self):
         self.ensure_one()
         return self.env.ref("receivable_dunning.action_report_dunning_monthly").report_action(
-            self.company_id, data={"month": fields.Date.to_string(self.month.replace(day=1))}
+            self.company_id, data={"month": fields.Date.to_string(self.month.replace(day=1))}, config=False
         )
 
     def action_download_xlsx(self):
@@ -43,7 +44,7 @@ class DunningMonthlyReportWizard(models.TransientModel):
         )
         return {
             "type": "ir.actions.act_url",
-            "url": f"/web/content/{self._name}/{self.id}/xlsx_file/{self.xlsx_file_name}?download=true",
+            "url": f"/web/content/{self._name}/{self.id}/xlsx_file/{quote(self.xlsx_file_name)}?download=true",
             "target": "download",
         }
 

@@ -1,2 +1,4 @@
 # Read-only SQL report models (receivables analytics); their QWeb reports sit beside them in this folder.
+from . import dunning_report_ageing
+from . import dunning_report_dso
 from . import dunning_monthly_report

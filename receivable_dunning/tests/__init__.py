@@ -28,5 +28,7 @@ from . import test_credit_stop_supply
 from . import test_handover
 from . import test_payer_risk
 from . import test_today
+from . import test_report_ageing
+from . import test_report_dso
 from . import test_svg_charts
 from . import test_monthly_report

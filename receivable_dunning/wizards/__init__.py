@@ -6,4 +6,5 @@ from . import dunning_hold_wizard
 from . import dunning_stop_supply_wizard
 from . import dunning_handover_wizard
 from . import dunning_call_outcome
+from . import dunning_report_date_wizard
 from . import dunning_monthly_report_wizard

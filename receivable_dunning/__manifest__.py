@@ -55,6 +55,8 @@
         "data/ir_cron_monthly_report_data.xml",
         "report/dunning_monthly_report.xml",
         "wizards/dunning_monthly_report_wizard_views.xml",
+        "views/dunning_report_effectiveness_views.xml",
+        "wizards/dunning_effectiveness_wizard_views.xml",
     ],
     "assets": {
         "web.assets_tests": [

@@ -2,3 +2,4 @@
 from . import dunning_report_ageing
 from . import dunning_report_dso
 from . import dunning_monthly_report
+from . import dunning_report_effectiveness

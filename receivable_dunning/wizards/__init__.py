@@ -8,3 +8,4 @@ from . import dunning_handover_wizard
 from . import dunning_call_outcome
 from . import dunning_report_date_wizard
 from . import dunning_monthly_report_wizard
+from . import dunning_effectiveness_wizard

@@ -1,0 +1,297 @@
+import pytz
+
+from odoo import api, fields, models
+from odoo.tools import SQL
+from odoo.tools.misc import format_date
+
+# The windows after a reminder in which a payment counts as "paid within N days" (day N included).
+PAYMENT_WINDOWS = (7, 14, 30)
+WEEKDAYS = [
+    ("0", "Monday"),
+    ("1", "Tuesday"),
+    ("2", "Wednesday"),
+    ("3", "Thursday"),
+    ("4", "Friday"),
+    ("5", "Saturday"),
+    ("6", "Sunday"),
+]
+# Zero-padded so that groups sort in the order of the day.
+HOURS = [(f"{hour:02d}", f"{hour:02d}:00") for hour in range(24)]
+
+
+class DunningReportEffectiveness(models.Model):
+    """Which reminder gets paid: one row per invoice listed in a sent reminder (thank-yous left out), with what was
+    paid on that invoice after the reminder.
+
+    Payments are read from the reconciliation: each ``account.partial.reconcile`` on the invoice's receivable lines
+    (its payment-term lines), dated by its ``max_date`` and counted in company currency (``amount``). Credit notes
+    settle an invoice without bringing money in: they lower the amount reminded when applied before the reminder, and
+    never count as paid.
+
+    - ``paid_7``, ``paid_14``, ``paid_30``: money paid from the day of the reminder to the 7th, 14th or 30th day after
+      it, both included, whatever other reminders followed; ``paid_<N>_count`` is 1 when that money covers the whole
+      ``amount_reminded`` (the invoice was fully paid within N days).
+    - ``amount_recovered``: money paid from the day of the reminder up to the day before the next reminder of the same
+      invoice (any level or channel), so that each payment is counted once, for the last reminder before it. A
+      payment made on the day of the next reminder goes to the next one; of reminders sent the same day (several
+      channels), the last one sent gets the payments.
+    - ``paid_<N>_rate``: 100 when fully paid within N days, 0 when not, empty while the N days are not over yet;
+      averaged by the pivot, it is the share of reminded invoices fully paid within N days among the reminders whose
+      window is over (a rate of money, recovered over reminded, cannot be averaged row by row and is left out).
+
+    Days and hours are those of the time zone of the context (``tz``, the user's preference; UTC when unset), the one
+    in which the Sent On column is displayed.
+
+    Context keys (the menu sets none; other reports, such as a monthly email, read this model with ``_read_group``
+    under them):
+
+    - ``dunning_report_date`` (date or ISO string, today by default): the report as known on that day: reminders
+      sent and payments dated after it are left out.
+    - ``dunning_effectiveness_periods``: a list of one or two ``[date_from, date_to]`` pairs (dates or ISO strings,
+      both days included), period A then period B. Only reminders sent in a period are reported, each row with the
+      period's label in ``period`` (a reminder in two overlapping periods gives a row in each). Without it, every
+      reminder is reported with ``period`` "All".
+    """
+
+    _name = "dunning.report.effectiveness"
+    _description = "Reminder Effectiveness Report"
+    _auto = False
+    _order = "date_sent desc, id desc"
+    _rec_name = "move_id"
+    # The ORM flushes these fields before querying the view, so that it reflects writes of the same transaction.
+    _depends = {
+        "dunning.reminder": ["state", "reminder_type", "date_done", "policy_id", "channel"],
+        "dunning.reminder.line": ["reminder_id", "move_id", "level_id", "company_id", "partner_id", "state"],
+        "account.move": ["move_type"],
+        "account.move.line": ["move_id", "balance", "display_type"],
+        "account.partial.reconcile": ["debit_move_id", "credit_move_id", "amount", "max_date"],
+        "res.company": ["currency_id"],
+    }
+
+    company_id = fields.Many2one("res.company", readonly=True)
+    currency_id = fields.Many2one("res.currency", string="Company Currency", readonly=True)
+    period = fields.Char(
+        readonly=True,
+        help="The period the reminder was sent in, with its dates, when two periods are compared; All otherwise.",
+    )
+    policy_id = fields.Many2one("dunning.policy", readonly=True)
+    level_id = fields.Many2one("dunning.level", readonly=True)
+    channel = fields.Selection(
+        [("email", "Email"), ("sms", "SMS"), ("letter", "Letter"), ("call", "Phone Call")], readonly=True
+    )
+    reminder_id = fields.Many2one("dunning.reminder", readonly=True)
+    move_id = fields.Many2one("account.move", string="Invoice", readonly=True)
+    partner_id = fields.Many2one("res.partner", string="Debtor", readonly=True)
+    date_sent = fields.Datetime(string="Sent On", readonly=True)
+    weekday = fields.Selection(WEEKDAYS, string="Weekday Sent", readonly=True, help="In your time zone.")
+    hour = fields.Selection(HOURS, string="Hour Sent", readonly=True, help="In your time zone.")
+    date_next_reminder = fields.Datetime(
+        string="Next Reminder",
+        readonly=True,
+        help="When the invoice was reminded again: payments from that day on count for that reminder.",
+    )
+    reminded_count = fields.Integer(string="Reminded Invoices", readonly=True)
+    amount_reminded = fields.Monetary(
+        readonly=True, help="What was left to pay on the invoice the day before the reminder, in company currency."
+    )
+    paid_7 = fields.Monetary(string="Paid in 7 Days", readonly=True)
+    paid_14 = fields.Monetary(string="Paid in 14 Days", readonly=True)
+    paid_30 = fields.Monetary(string="Paid in 30 Days", readonly=True)
+    paid_7_count = fields.Integer(string="Fully Paid in 7 Days", readonly=True)
+    paid_14_count = fields.Integer(string="Fully Paid in 14 Days", readonly=True)
+    paid_30_count = fields.Integer(string="Fully Paid in 30 Days", readonly=True)
+    paid_7_rate = fields.Float(
+        string="Fully Paid in 7 Days (%)",
+        readonly=True,
+        aggregator="avg",
+        help="Share of the reminded invoices fully paid within 7 days, among reminders sent at least 7 days ago.",
+    )
+    paid_14_rate = fields.Float(
+        string="Fully Paid in 14 Days (%)",
+        readonly=True,
+        aggregator="avg",
+        help="Share of the reminded invoices fully paid within 14 days, among reminders sent at least 14 days ago.",
+    )
+    paid_30_rate = fields.Float(
+        string="Fully Paid in 30 Days (%)",
+        readonly=True,
+        aggregator="avg",
+        help="Share of the reminded invoices fully paid within 30 days, among reminders sent at least 30 days ago.",
+    )
+    amount_recovered = fields.Monetary(
+        string="Recovered",
+        readonly=True,
+        help="Money paid after this reminder and before the next reminder of the same invoice: each payment counts "
+        "for the last reminder before it.",
+    )
+
+    @property
+    def _table_query(self):
+        report_date = fields.Date.to_date(self.env.context.get("dunning_report_date")) or fields.Date.context_today(
+            self
+        )
+        tz = self.env.context.get("tz") or self.env.user.tz
+        tz = tz if tz in pytz.all_timezones_set else "UTC"
+        paid = [
+            SQL(
+                """COALESCE(SUM(payment.amount) FILTER (
+                       WHERE NOT payment.is_credit_note
+                         AND payment.max_date BETWEEN sent.day_sent AND sent.day_sent + %(days)s
+                   ), 0) AS %(alias)s""",
+                days=days,
+                alias=SQL.identifier(f"paid_{days}"),
+            )
+            for days in PAYMENT_WINDOWS
+        ]
+        counts = [
+            SQL(
+                """%(fully_paid)s AS %(count)s,
+                   CASE WHEN sent.day_sent + %(days)s <= %(report_date)s THEN 100.0 * %(fully_paid)s END AS %(rate)s""",
+                fully_paid=SQL(
+                    "(COALESCE(paid.%s, 0) > 0 AND COALESCE(paid.%s, 0) >= invoice.balance - COALESCE(paid.before, 0))"
+                    "::integer",
+                    SQL.identifier(f"paid_{days}"),
+                    SQL.identifier(f"paid_{days}"),
+                ),
+                days=days,
+                report_date=report_date,
+                count=SQL.identifier(f"paid_{days}_count"),
+                rate=SQL.identifier(f"paid_{days}_rate"),
+            )
+            for days in PAYMENT_WINDOWS
+        ]
+        return SQL(
+            """
+            WITH sent AS (
+                SELECT line.id AS line_id,
+                       line.reminder_id,
+                       line.move_id,
+                       line.company_id,
+                       line.partner_id,
+                       line.level_id,
+                       reminder.policy_id,
+                       reminder.channel,
+                       reminder.date_done,
+                       reminder.date_done AT TIME ZONE 'UTC' AT TIME ZONE %(tz)s AS local_sent,
+                       (reminder.date_done AT TIME ZONE 'UTC' AT TIME ZONE %(tz)s)::date AS day_sent,
+                       LEAD(reminder.date_done) OVER (
+                           PARTITION BY line.move_id ORDER BY reminder.date_done, line.id
+                       ) AS date_next
+                  FROM dunning_reminder_line line
+                  JOIN dunning_reminder reminder ON reminder.id = line.reminder_id
+                 WHERE line.state = 'sent'
+                   AND reminder.reminder_type = 'reminder'
+                   AND (reminder.date_done AT TIME ZONE 'UTC' AT TIME ZONE %(tz)s)::date <= %(report_date)s
+            ),
+            invoice AS (
+                -- What the invoice asked for, on its receivable lines, in company currency.
+                SELECT aml.move_id, SUM(aml.balance) AS balance
+                  FROM account_move_line aml
+                 WHERE aml.display_type = 'payment_term'
+                   AND aml.move_id IN (SELECT move_id FROM sent)
+              GROUP BY aml.move_id
+            ),
+            payment AS (
+                SELECT receivable.move_id,
+                       partial.max_date,
+                       partial.amount,
+                       counterpart_move.move_type = 'out_refund' AS is_credit_note
+                  FROM account_partial_reconcile partial
+                  JOIN account_move_line receivable ON receivable.id = partial.debit_move_id
+                  JOIN account_move_line counterpart ON counterpart.id = partial.credit_move_id
+                  JOIN account_move counterpart_move ON counterpart_move.id = counterpart.move_id
+                 WHERE receivable.display_type = 'payment_term'
+                   AND receivable.move_id IN (SELECT move_id FROM sent)
+                   AND partial.max_date <= %(report_date)s
+            ),
+            paid AS (
+                SELECT sent.line_id,
+                       SUM(payment.amount) FILTER (WHERE payment.max_date < sent.day_sent) AS before,
+                       %(paid)s,
+                       SUM(payment.amount) FILTER (
+                           WHERE NOT payment.is_credit_note
+                             AND payment.max_date >= sent.day_sent
+                             AND (sent.date_next IS NULL
+                                  OR payment.max_date
+                                     < (sent.date_next AT TIME ZONE 'UTC' AT TIME ZONE %(tz)s)::date)
+                       ) AS recovered
+                  FROM sent
+                  JOIN payment ON payment.move_id = sent.move_id
+              GROUP BY sent.line_id
+            )
+            SELECT
+                   -- A reminder sent in both of two overlapping periods has a row in each.
+                   sent.line_id * 2 + period.position AS id,
+                   period.label AS period,
+                   sent.company_id,
+                   company.currency_id,
+                   sent.policy_id,
+                   sent.level_id,
+                   sent.channel,
+                   sent.reminder_id,
+                   sent.move_id,
+                   sent.partner_id,
+                   sent.date_done AS date_sent,
+                   (EXTRACT(ISODOW FROM sent.local_sent)::integer - 1)::text AS weekday,
+                   TO_CHAR(sent.local_sent, 'HH24') AS hour,
+                   sent.date_next AS date_next_reminder,
+                   1 AS reminded_count,
+                   invoice.balance - COALESCE(paid.before, 0) AS amount_reminded,
+                   COALESCE(paid.paid_7, 0) AS paid_7,
+                   COALESCE(paid.paid_14, 0) AS paid_14,
+                   COALESCE(paid.paid_30, 0) AS paid_30,
+                   %(counts)s,
+                   COALESCE(paid.recovered, 0) AS amount_recovered
+              FROM sent
+              JOIN %(periods)s ON %(in_period)s
+              JOIN res_company company ON company.id = sent.company_id
+              JOIN invoice ON invoice.move_id = sent.move_id
+         LEFT JOIN paid ON paid.line_id = sent.line_id
+            """,
+            tz=tz,
+            report_date=report_date,
+            paid=SQL(", ").join(paid),
+            counts=SQL(", ").join(counts),
+            periods=self._periods_sql(),
+            in_period=SQL("period.date_from IS NULL OR sent.day_sent BETWEEN period.date_from AND period.date_to"),
+        )
+
+    @api.model
+    def _periods(self):
+        """The periods of the context as (label, date_from, date_to), period A first; empty for the whole history."""
+        periods = []
+        for name, dates in zip(("A", "B"), self.env.context.get("dunning_effectiveness_periods") or (), strict=False):
+            date_from, date_to = map(fields.Date.to_date, dates)
+            label = self.env._(
+                "%(period)s: %(date_from)s to %(date_to)s",
+                period=name,
+                date_from=format_date(self.env, date_from),
+                date_to=format_date(self.env, date_to),
+            )
+            periods.append((label, date_from, date_to))
+        return periods
+
+    @api.model
+    def _periods_sql(self):
+        """The periods as an SQL table ``period`` (position, label, date_from, date_to); "All" without dates when the
+        context names none."""
+        rows = [
+            SQL("(%s, %s, %s::date, %s::date)", position, label, date_from, date_to)
+            for position, (label, date_from, date_to) in enumerate(self._periods())
+        ] or [SQL("(0, %s, NULL::date, NULL::date)", self.env._("All"))]
+        return SQL("(VALUES %s) AS period (position, label, date_from, date_to)", SQL(", ").join(rows))
+
+    def action_open_invoices(self):
+        """The invoices of these rows, in the customer invoices' list and form."""
+        action = self.env["ir.actions.act_window"]._for_xml_id("account.action_move_out_invoice_type")
+        invoices = self.move_id
+        action.update(
+            {
+                "domain": [("id", "in", invoices.ids)],
+                "context": {"create": False},
+                "name": self.env._("Reminded Invoices"),
+            }
+        )
+        if len(invoices) == 1:
+            action.update({"views": [(False, "form")], "view_mode": "form", "res_id": invoices.id})
+        return action

@@ -235,10 +235,16 @@ class DunningMonthlyReport(models.AbstractModel):
 
         :return: (content, report_type)
         """
-        return self.env["ir.actions.report"]._render_qweb_pdf(
-            "receivable_dunning.action_report_dunning_monthly",
-            company.ids,
-            data={"month": fields.Date.to_string(month.replace(day=1))},
+        # The module's wkhtmltopdf call (see ir.actions.report._run_wkhtmltopdf): the report font taken from the
+        # system's fonts, so that the PDF carries its text (searchable, and small) rather than drawn glyphs.
+        return (
+            self.env["ir.actions.report"]
+            .with_context(dunning_join_documents=True)
+            ._render_qweb_pdf(
+                "receivable_dunning.action_report_dunning_monthly",
+                company.ids,
+                data={"month": fields.Date.to_string(month.replace(day=1))},
+            )
         )
 
     @api.model
@@ -524,7 +530,8 @@ class DunningMonthlyReport(models.AbstractModel):
     def _cron_send(self):
         """Monthly: email each company's report of the previous month, one company per transaction. A company
         whose report of that month was sent (``dunning_report_sent_month``) is skipped: a restarted cron sends
-        nothing twice."""
+        nothing twice. A company whose report fails is logged and left unsent (the wizard sends it on demand);
+        the others go on."""
         month = fields.Date.context_today(self).replace(day=1) - relativedelta(months=1)
         companies = self.env["res.company"].search(
             [
@@ -535,8 +542,13 @@ class DunningMonthlyReport(models.AbstractModel):
             ]
         )
         for index, company in enumerate(companies, start=1):
-            mails = self._send(company, month)
-            company.dunning_report_sent_month = month
-            _logger.info("Monthly receivables report of %s: %d email(s) queued", company.name, len(mails))
+            try:
+                with self.env.cr.savepoint():
+                    mails = self._send(company, month)
+                    company.dunning_report_sent_month = month
+            except Exception:  # one company's failure must spare the others
+                _logger.exception("Monthly receivables report of %s not sent", company.name)
+            else:
+                _logger.info("Monthly receivables report of %s: %d email(s) queued", company.name, len(mails))
             if not self.env["ir.cron"]._commit_progress(1, remaining=len(companies) - index):
                 break

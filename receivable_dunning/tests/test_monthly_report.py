@@ -8,6 +8,7 @@ from freezegun import freeze_time
 
 from odoo import Command
 from odoo.tests import tagged
+from odoo.tools import mute_logger
 from odoo.tools.misc import formatLang
 
 from .engine_common import DunningEngineCommon
@@ -331,6 +332,27 @@ class TestMonthlyReport(DunningEngineCommon):
         # Run again the same month (a restarted cron): nothing is sent twice; June's run sends May's no more.
         self._run_cron(date(2026, 6, 2))
         self.assertFalse(self._report_mails(self.company | company_b).filtered(lambda mail: mail.state == "outgoing"))
+
+    def test_failing_company_spares_the_others(self):
+        self.company.dunning_report_user_ids = self._create_user("controller", "account.group_account_user")
+        company_b = self.setup_other_company(name="Company B")["company"]
+        self._create_user("manager_b", "account.group_account_manager", company=company_b)
+        render_xlsx = type(self.Monthly)._render_xlsx
+
+        def fail_for_company_b(report, company, month):
+            if company == company_b:
+                raise ValueError("no workbook")
+            return render_xlsx(report, company, month)
+
+        with (
+            patch.object(type(self.Monthly), "_render_xlsx", fail_for_company_b),
+            mute_logger("odoo.addons.receivable_dunning.models.dunning_monthly_report"),
+        ):
+            self._run_cron()
+        self.assertEqual(len(self._report_mails(self.company)), 1)
+        self.assertFalse(self._report_mails(company_b))
+        self.assertEqual(self.company.dunning_report_sent_month, MONTH)
+        self.assertFalse(company_b.dunning_report_sent_month)
 
     def test_switch_off_sends_nothing(self):
         self.company.dunning_report_enabled = False

@@ -50,7 +50,9 @@ E2E_BUDGET = {"tiny": 120, "small": 330, "full": 330}
 ANALYTICS_TARGET_SECONDS = 2  # each report's first page at full size
 ANALYTICS_MAX_QUERIES = 25  # whatever the number of invoices: no query per invoice
 # The analytics reports measured (worker.ANALYTICS_REPORTS) and how their rows are labelled.
-ANALYTICS_LABELS = {}
+ANALYTICS_LABELS = {
+    "cash_forecast": "Cash forecast (13 weeks)",
+}
 RISK_TARGET_SECONDS = 10
 RISK_MAX_QUERIES = 10
 BARRIER_TIMEOUT = 120  # seconds for the racing workers to load their registry

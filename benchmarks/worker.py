@@ -1152,6 +1152,15 @@ ANALYTICS_REPORTS = {
         ["price_subtotal:sum"],
         ["move_id", "partner_id", "invoice_date", "price_subtotal"],
     ),
+    # Expected collections by debtor and week, 13 weeks from the dataset's today (dunning_report_cash_forecast.py).
+    "cash_forecast": (
+        "dunning.report.cash.forecast",
+        lambda env, meta: {"dunning_report_date": meta["asof"]},
+        "partner_id",
+        "week:day",
+        ["amount:sum"],
+        ["week", "date_expected", "partner_id", "move_id", "source", "is_overdue", "blocked_by", "amount"],
+    ),
 }
 
 

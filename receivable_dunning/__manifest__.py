@@ -57,6 +57,8 @@
         "wizards/dunning_monthly_report_wizard_views.xml",
         "views/dunning_report_effectiveness_views.xml",
         "wizards/dunning_effectiveness_wizard_views.xml",
+        "wizards/dunning_report_cash_forecast_wizard_views.xml",
+        "views/dunning_report_cash_forecast_views.xml",
     ],
     "assets": {
         "web.assets_tests": [

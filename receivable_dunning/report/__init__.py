@@ -3,3 +3,4 @@ from . import dunning_report_ageing
 from . import dunning_report_dso
 from . import dunning_monthly_report
 from . import dunning_report_effectiveness
+from . import dunning_report_cash_forecast

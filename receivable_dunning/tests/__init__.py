@@ -33,3 +33,4 @@ from . import test_report_dso
 from . import test_svg_charts
 from . import test_monthly_report
 from . import test_report_effectiveness
+from . import test_report_cash_forecast

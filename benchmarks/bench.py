@@ -52,6 +52,8 @@ ANALYTICS_MAX_QUERIES = 25  # whatever the number of invoices: no query per invo
 # The analytics reports measured (worker.ANALYTICS_REPORTS) and how their rows are labelled.
 ANALYTICS_LABELS = {
     "cash_forecast": "Cash forecast (13 weeks)",
+    "ageing": "Aged receivables at a date",
+    "dso": "DSO per company and month (24 months)",
 }
 RISK_TARGET_SECONDS = 10
 RISK_MAX_QUERIES = 10

@@ -1161,6 +1161,25 @@ ANALYTICS_REPORTS = {
         ["amount:sum"],
         ["week", "date_expected", "partner_id", "move_id", "source", "is_overdue", "blocked_by", "amount"],
     ),
+    # Aged receivables at the dataset's date: debtors in rows, ages in columns (the pivot shows the ages as measures).
+    "ageing": (
+        "dunning.report.ageing",
+        lambda env, meta: {"dunning_report_date": meta["asof"]},
+        "partner_id",
+        "bucket",
+        [f"amount_{bucket}:sum" for bucket in ("not_due", "1_30", "31_60", "61_90", "91_120", "over_120")]
+        + ["amount_residual:sum"],
+        ["move_id", "partner_id", "date_due", "days_overdue", "amount_not_due", "amount_overdue", "amount_residual"],
+    ),
+    # DSO per company and month over the 24 months up to the dataset's date.
+    "dso": (
+        "dunning.report.dso",
+        lambda env, meta: {"dunning_report_date": meta["asof"]},
+        "month:month",
+        "company_id",
+        ["sales:sum", "receivables:sum", "dso_standard:avg", "dso_countback:avg", "adbt:avg", "cei:avg"],
+        ["month", "company_id", "sales", "receivables", "dso_standard", "dso_countback", "adbt", "cei"],
+    ),
 }
 
 

@@ -85,13 +85,11 @@ class DunningReportAgeing(models.Model):
     partner_id = fields.Many2one("res.partner", string="Debtor", readonly=True)
     collector_id = fields.Many2one(
         "res.users",
-        string="Collector",
         readonly=True,
         help="The debtor's collector in the company, else the invoice's salesperson.",
     )
     risk_class_id = fields.Many2one(
         "dunning.risk.class",
-        string="Risk Class",
         readonly=True,
         help="The debtor's class today in its payer profile of the company: the history of classes is not kept, so "
         "an ageing at a past date shows the debtors' current classes.",
@@ -122,6 +120,7 @@ class DunningReportAgeing(models.Model):
 
     @property
     def _table_query(self):
+        date = SQL("%s::date", report_date(self))
         return SQL(
             """
             WITH reconciled_later AS (
@@ -138,34 +137,20 @@ class DunningReportAgeing(models.Model):
                        ) partial
               GROUP BY line_id
             ),
-            candidate AS (
-                -- Open today (the partial index on unreconciled items) or reconciled after the date.
-                SELECT id
-                  FROM account_move_line
-                 WHERE reconciled IS NOT TRUE
-                   AND account_id IN (SELECT id FROM account_account WHERE account_type = 'asset_receivable')
-                   AND company_id IN %(company_ids)s
-                 UNION
-                SELECT line_id FROM reconciled_later
-            ),
             open_item AS (
-                SELECT aml.id,
-                       aml.move_id,
-                       aml.company_id,
-                       aml.company_currency_id,
-                       aml.currency_id,
-                       aml.partner_id,
-                       aml.date,
-                       COALESCE(aml.date_maturity, aml.date) AS date_due,
-                       aml.amount_residual + COALESCE(later.amount, 0) AS amount_residual,
-                       aml.amount_residual_currency + COALESCE(later.amount_currency, 0) AS amount_residual_currency
-                  FROM candidate
-                  JOIN account_move_line aml ON aml.id = candidate.id
+                -- Open today (the partial index on unreconciled items), with what was reconciled after the date...
+                SELECT %(open_item_columns)s
+                  FROM account_move_line aml
              LEFT JOIN reconciled_later later ON later.line_id = aml.id
-                 WHERE aml.account_id IN (SELECT id FROM account_account WHERE account_type = 'asset_receivable')
-                   AND aml.company_id IN %(company_ids)s
-                   AND aml.parent_state = 'posted'
-                   AND aml.date <= %(date)s
+                 WHERE aml.reconciled IS NOT TRUE
+                   AND %(receivable_line)s
+                 UNION ALL
+                -- ... or reconciled since.
+                SELECT %(open_item_columns)s
+                  FROM reconciled_later later
+                  JOIN account_move_line aml ON aml.id = later.line_id
+                 WHERE aml.reconciled
+                   AND %(receivable_line)s
             ),
             aged AS (
                 SELECT open_item.*, %(date)s - open_item.date_due AS days_overdue
@@ -199,8 +184,22 @@ class DunningReportAgeing(models.Model):
          LEFT JOIN dunning_payer_profile profile
                 ON profile.partner_id = commercial.id AND profile.company_id = aged.company_id
             """,
-            date=SQL("%s::date", report_date(self)),
-            company_ids=tuple(self.env.companies.ids),
+            date=date,
+            open_item_columns=SQL(
+                """aml.id, aml.move_id, aml.company_id, aml.company_currency_id, aml.currency_id, aml.partner_id,
+                   aml.date,
+                   COALESCE(aml.date_maturity, aml.date) AS date_due,
+                   aml.amount_residual + COALESCE(later.amount, 0) AS amount_residual,
+                   aml.amount_residual_currency + COALESCE(later.amount_currency, 0) AS amount_residual_currency"""
+            ),
+            receivable_line=SQL(
+                """aml.account_id IN (SELECT id FROM account_account WHERE account_type = 'asset_receivable')
+                   AND aml.company_id IN %s
+                   AND aml.parent_state = 'posted'
+                   AND aml.date <= %s""",
+                tuple(self.env.companies.ids),
+                date,
+            ),
             bucket_cases=SQL(" ").join(
                 SQL("WHEN %s THEN %s", self._bucket_condition(low, high), key)
                 for key, _label, low, high in AGEING_BUCKETS

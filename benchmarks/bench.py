@@ -54,6 +54,7 @@ ANALYTICS_LABELS = {
     "cash_forecast": "Cash forecast (13 weeks)",
     "ageing": "Aged receivables at a date",
     "dso": "DSO per company and month (24 months)",
+    "effectiveness": "Which reminder gets paid",
 }
 RISK_TARGET_SECONDS = 10
 RISK_MAX_QUERIES = 10

@@ -1,3 +1,5 @@
+from datetime import datetime, time, timedelta
+
 import pytz
 
 from odoo import api, fields, models
@@ -62,8 +64,8 @@ class DunningReportEffectiveness(models.Model):
     _depends = {
         "dunning.reminder": ["state", "reminder_type", "date_done", "policy_id", "channel"],
         "dunning.reminder.line": ["reminder_id", "move_id", "level_id", "company_id", "partner_id", "state"],
-        "account.move": ["move_type"],
-        "account.move.line": ["move_id", "balance", "display_type"],
+        "account.move": ["move_type", "amount_total_signed"],
+        "account.move.line": ["move_id", "display_type"],
         "account.partial.reconcile": ["debit_move_id", "credit_move_id", "amount", "max_date"],
         "res.company": ["currency_id"],
     }
@@ -132,26 +134,34 @@ class DunningReportEffectiveness(models.Model):
         )
         tz = self.env.context.get("tz") or self.env.user.tz
         tz = tz if tz in pytz.all_timezones_set else "UTC"
+        # The end of the report's day in that time zone, as the UTC time reminders are stored in.
+        sent_before = (
+            pytz.timezone(tz)
+            .localize(datetime.combine(report_date + timedelta(days=1), time.min))
+            .astimezone(pytz.utc)
+            .replace(tzinfo=None)
+        )
         paid = [
             SQL(
-                """COALESCE(SUM(payment.amount) FILTER (
-                       WHERE NOT payment.is_credit_note
-                         AND payment.max_date BETWEEN sent.day_sent AND sent.day_sent + %(days)s
+                """COALESCE(SUM(partial.amount) FILTER (
+                       WHERE counterpart_move.move_type != 'out_refund'
+                         AND partial.max_date BETWEEN sent.day_sent AND sent.day_sent + %(days)s
                    ), 0) AS %(alias)s""",
                 days=days,
                 alias=SQL.identifier(f"paid_{days}"),
             )
             for days in PAYMENT_WINDOWS
         ]
+        # What was left to pay the day before the reminder: the invoice's total less what was reconciled with it.
+        amount_reminded = SQL("invoice.amount_total_signed - COALESCE(paid.before, 0)")
         counts = [
             SQL(
                 """%(fully_paid)s AS %(count)s,
                    CASE WHEN sent.day_sent + %(days)s <= %(report_date)s THEN 100.0 * %(fully_paid)s END AS %(rate)s""",
                 fully_paid=SQL(
-                    "(COALESCE(paid.%s, 0) > 0 AND COALESCE(paid.%s, 0) >= invoice.balance - COALESCE(paid.before, 0))"
-                    "::integer",
-                    SQL.identifier(f"paid_{days}"),
-                    SQL.identifier(f"paid_{days}"),
+                    "(COALESCE(paid.%(paid)s, 0) > 0 AND COALESCE(paid.%(paid)s, 0) >= %(reminded)s)::integer",
+                    paid=SQL.identifier(f"paid_{days}"),
+                    reminded=amount_reminded,
                 ),
                 days=days,
                 report_date=report_date,
@@ -172,51 +182,35 @@ class DunningReportEffectiveness(models.Model):
                        reminder.policy_id,
                        reminder.channel,
                        reminder.date_done,
-                       reminder.date_done AT TIME ZONE 'UTC' AT TIME ZONE %(tz)s AS local_sent,
-                       (reminder.date_done AT TIME ZONE 'UTC' AT TIME ZONE %(tz)s)::date AS day_sent,
-                       LEAD(reminder.date_done) OVER (
-                           PARTITION BY line.move_id ORDER BY reminder.date_done, line.id
-                       ) AS date_next
+                       local.sent AS local_sent,
+                       local.sent::date AS day_sent,
+                       LEAD(reminder.date_done) OVER invoice_reminders AS date_next,
+                       LEAD(local.sent::date) OVER invoice_reminders AS day_next
                   FROM dunning_reminder_line line
                   JOIN dunning_reminder reminder ON reminder.id = line.reminder_id
+                 CROSS JOIN LATERAL (SELECT reminder.date_done AT TIME ZONE 'UTC' AT TIME ZONE %(tz)s AS sent) local
                  WHERE line.state = 'sent'
                    AND reminder.reminder_type = 'reminder'
-                   AND (reminder.date_done AT TIME ZONE 'UTC' AT TIME ZONE %(tz)s)::date <= %(report_date)s
-            ),
-            invoice AS (
-                -- What the invoice asked for, on its receivable lines, in company currency.
-                SELECT aml.move_id, SUM(aml.balance) AS balance
-                  FROM account_move_line aml
-                 WHERE aml.display_type = 'payment_term'
-                   AND aml.move_id IN (SELECT move_id FROM sent)
-              GROUP BY aml.move_id
-            ),
-            payment AS (
-                SELECT receivable.move_id,
-                       partial.max_date,
-                       partial.amount,
-                       counterpart_move.move_type = 'out_refund' AS is_credit_note
-                  FROM account_partial_reconcile partial
-                  JOIN account_move_line receivable ON receivable.id = partial.debit_move_id
-                  JOIN account_move_line counterpart ON counterpart.id = partial.credit_move_id
-                  JOIN account_move counterpart_move ON counterpart_move.id = counterpart.move_id
-                 WHERE receivable.display_type = 'payment_term'
-                   AND receivable.move_id IN (SELECT move_id FROM sent)
-                   AND partial.max_date <= %(report_date)s
+                   AND reminder.date_done < %(sent_before)s
+                WINDOW invoice_reminders AS (PARTITION BY line.move_id ORDER BY reminder.date_done, line.id)
             ),
             paid AS (
+                -- The payments of the invoice: reconciliations of its receivable lines, in company currency.
                 SELECT sent.line_id,
-                       SUM(payment.amount) FILTER (WHERE payment.max_date < sent.day_sent) AS before,
+                       SUM(partial.amount) FILTER (WHERE partial.max_date < sent.day_sent) AS before,
                        %(paid)s,
-                       SUM(payment.amount) FILTER (
-                           WHERE NOT payment.is_credit_note
-                             AND payment.max_date >= sent.day_sent
-                             AND (sent.date_next IS NULL
-                                  OR payment.max_date
-                                     < (sent.date_next AT TIME ZONE 'UTC' AT TIME ZONE %(tz)s)::date)
+                       SUM(partial.amount) FILTER (
+                           WHERE counterpart_move.move_type != 'out_refund'
+                             AND partial.max_date >= sent.day_sent
+                             AND (sent.day_next IS NULL OR partial.max_date < sent.day_next)
                        ) AS recovered
                   FROM sent
-                  JOIN payment ON payment.move_id = sent.move_id
+                  JOIN account_move_line receivable
+                    ON receivable.move_id = sent.move_id AND receivable.display_type = 'payment_term'
+                  JOIN account_partial_reconcile partial
+                    ON partial.debit_move_id = receivable.id AND partial.max_date <= %(report_date)s
+                  JOIN account_move_line counterpart ON counterpart.id = partial.credit_move_id
+                  JOIN account_move counterpart_move ON counterpart_move.id = counterpart.move_id
               GROUP BY sent.line_id
             )
             SELECT
@@ -236,7 +230,7 @@ class DunningReportEffectiveness(models.Model):
                    TO_CHAR(sent.local_sent, 'HH24') AS hour,
                    sent.date_next AS date_next_reminder,
                    1 AS reminded_count,
-                   invoice.balance - COALESCE(paid.before, 0) AS amount_reminded,
+                   %(amount_reminded)s AS amount_reminded,
                    COALESCE(paid.paid_7, 0) AS paid_7,
                    COALESCE(paid.paid_14, 0) AS paid_14,
                    COALESCE(paid.paid_30, 0) AS paid_30,
@@ -245,13 +239,15 @@ class DunningReportEffectiveness(models.Model):
               FROM sent
               JOIN %(periods)s ON %(in_period)s
               JOIN res_company company ON company.id = sent.company_id
-              JOIN invoice ON invoice.move_id = sent.move_id
+              JOIN account_move invoice ON invoice.id = sent.move_id
          LEFT JOIN paid ON paid.line_id = sent.line_id
             """,
             tz=tz,
+            sent_before=sent_before,
             report_date=report_date,
             paid=SQL(", ").join(paid),
             counts=SQL(", ").join(counts),
+            amount_reminded=amount_reminded,
             periods=self._periods_sql(),
             in_period=SQL("period.date_from IS NULL OR sent.day_sent BETWEEN period.date_from AND period.date_to"),
         )

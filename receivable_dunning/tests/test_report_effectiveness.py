@@ -3,6 +3,7 @@ from datetime import date, datetime
 from freezegun import freeze_time
 
 from odoo import Command
+from odoo.exceptions import ValidationError
 from odoo.tests import Form, tagged
 from odoo.tools.misc import format_date
 
@@ -212,6 +213,12 @@ class TestReportEffectiveness(DunningCommon):
             self.assertEqual(
                 (wizard.period_a_from, wizard.period_a_to, wizard.period_b_from, wizard.period_b_to),
                 (date(2026, 2, 14), date(2026, 3, 15), date(2026, 1, 15), date(2026, 2, 13)),
+            )
+
+    def test_wizard_refuses_a_period_ending_before_it_starts(self):
+        with self.assertRaisesRegex(ValidationError, "Period B starts on 2026-03-14, after its end on 2026-03-01"):
+            self.env["dunning.effectiveness.wizard"].create(
+                {"comparison": "custom", "period_b_from": date(2026, 3, 14), "period_b_to": date(2026, 3, 1)}
             )
 
     def test_drill_down_to_the_invoices(self):

@@ -20,10 +20,10 @@ class DunningEffectivenessWizard(models.TransientModel):
         required=True,
         default="months",
     )
-    period_a_from = fields.Date(string="Period A From", compute="_compute_periods", store=True, readonly=False)
-    period_a_to = fields.Date(string="Period A To", compute="_compute_periods", store=True, readonly=False)
-    period_b_from = fields.Date(string="Period B From", compute="_compute_periods", store=True, readonly=False)
-    period_b_to = fields.Date(string="Period B To", compute="_compute_periods", store=True, readonly=False)
+    period_a_from = fields.Date(compute="_compute_periods", store=True, readonly=False)
+    period_a_to = fields.Date(compute="_compute_periods", store=True, readonly=False)
+    period_b_from = fields.Date(compute="_compute_periods", store=True, readonly=False)
+    period_b_to = fields.Date(compute="_compute_periods", store=True, readonly=False)
 
     @api.depends("comparison")
     def _compute_periods(self):
@@ -40,6 +40,9 @@ class DunningEffectivenessWizard(models.TransientModel):
                     today - relativedelta(days=59),
                     today - relativedelta(days=30),
                 )
+            else:  # custom: the dates chosen stay
+                wizard.period_a_from, wizard.period_a_to = wizard.period_a_from, wizard.period_a_to
+                wizard.period_b_from, wizard.period_b_to = wizard.period_b_from, wizard.period_b_to
 
     @api.constrains("period_a_from", "period_a_to", "period_b_from", "period_b_to")
     def _check_periods(self):

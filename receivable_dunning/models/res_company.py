@@ -10,6 +10,26 @@ class ResCompany(models.Model):
         domain="[('company_id', '=', id)]",
         help="Applied to every customer of the company that has no policy of its own.",
     )
+    dunning_report_enabled = fields.Boolean(
+        string="Monthly Receivables Report",
+        default=True,
+        help="On the first days of each month, email the previous month's receivables report (PDF and XLSX).",
+    )
+    dunning_report_user_ids = fields.Many2many(
+        "res.users",
+        "res_company_dunning_report_user_rel",
+        "company_id",
+        "user_id",
+        string="Monthly Report Recipients",
+        domain="[('share', '=', False), ('company_ids', 'in', id)]",
+        help="Who receives the monthly receivables report; empty: the company's accounting managers.",
+    )
+    dunning_report_sent_month = fields.Date(
+        string="Last Monthly Report",
+        readonly=True,
+        copy=False,
+        help="The first day of the last month whose report was emailed: the monthly cron sends each month once.",
+    )
 
     @api.model_create_multi
     def create(self, vals_list):

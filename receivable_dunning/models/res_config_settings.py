@@ -7,3 +7,5 @@ class ResConfigSettings(models.TransientModel):
     dunning_policy_id = fields.Many2one(
         related="company_id.dunning_policy_id", readonly=False, domain="[('company_id', '=', company_id)]"
     )
+    dunning_report_enabled = fields.Boolean(related="company_id.dunning_report_enabled", readonly=False)
+    dunning_report_user_ids = fields.Many2many(related="company_id.dunning_report_user_ids", readonly=False)

@@ -30,5 +30,7 @@ from . import test_payer_risk
 from . import test_today
 from . import test_report_ageing
 from . import test_report_dso
+from . import test_svg_charts
+from . import test_monthly_report
 from . import test_report_effectiveness
 from . import test_report_cash_forecast

@@ -13,7 +13,7 @@ from odoo.tools import DEFAULT_SERVER_DATE_FORMAT, DEFAULT_SERVER_DATETIME_FORMA
 
 from odoo.addons.base_import.models.base_import import ImportValidationError
 
-from ..tools.request_columns import CONTACT_FIELDS, REQUIRED_FIELDS, ROW_FIELDS, header_candidates, normalize_header
+from ..tools.request_columns import CONTACT_FIELDS, REQUIRED_FIELDS, header_candidates, normalize_header
 
 # The bytes of a CSV file read to detect its encoding and separators and to propose the mapping; the rows
 # themselves are streamed from the stored file, whatever its size.
@@ -95,8 +95,10 @@ class DunningRequestImport(models.Model):
                         "partner_action": row["partner_action"],
                         "partner_changes": row["partner_changes"],
                         "cells": [
-                            {"value": (row["raw"] or {}).get(column["field"]) or "",
-                             "error": (row["errors"] or {}).get(column["field"])}
+                            {
+                                "value": (row["raw"] or {}).get(column["field"]) or "",
+                                "error": (row["errors"] or {}).get(column["field"]),
+                            }
                             for column in columns
                         ],
                         # Errors of a field no column feeds (no contact at all, a missing amount column).
@@ -185,7 +187,11 @@ class DunningRequestImport(models.Model):
         attachment = attachments.create(
             {"name": name, "raw": content, "mimetype": mimetype, "res_model": self._name, "res_id": self.id}
         )
-        return {"type": "ir.actions.act_url", "url": f"/web/content/{attachment.id}?download=true", "target": "download"}
+        return {
+            "type": "ir.actions.act_url",
+            "url": f"/web/content/{attachment.id}?download=true",
+            "target": "download",
+        }
 
     # === BUSINESS METHODS - READING THE FILE === #
 
@@ -204,10 +210,13 @@ class DunningRequestImport(models.Model):
         rows = self._dunning_iter_file(options)
         next(rows, None)
         for row_number, values in enumerate(rows, 1):
-            yield row_number, {
-                field: self._dunning_cell_text(values[index] if index < len(values) else "", options)
-                for index, field in fields_by_index.items()
-            }
+            yield (
+                row_number,
+                {
+                    field: self._dunning_cell_text(values[index] if index < len(values) else "", options)
+                    for index, field in fields_by_index.items()
+                },
+            )
 
     def _dunning_iter_file(self, options):
         """Every non-empty row of the file, headers first, as lists of cell values (strings, or dates for dates
@@ -215,7 +224,9 @@ class DunningRequestImport(models.Model):
         if self.file_kind in CSV_EXTENSIONS:
             with self._dunning_open_file() as stream:
                 text = io.TextIOWrapper(stream, encoding=options.get("encoding") or "utf-8", newline="")
-                reader = csv.reader(text, delimiter=options.get("separator") or ",", quotechar=options.get("quoting") or '"')
+                reader = csv.reader(
+                    text, delimiter=options.get("separator") or ",", quotechar=options.get("quoting") or '"'
+                )
                 for row in reader:
                     if any(cell.strip() for cell in row):
                         yield row
@@ -249,13 +260,19 @@ class DunningRequestImport(models.Model):
         :return: (number of rows, list of non-empty rows)
         :raise UserError: when the file cannot be read
         """
-        reader = self.env["base_import.import"].new({"res_model": self._name, "file": data, "file_name": self.file_name})
+        reader = self.env["base_import.import"].new(
+            {"res_model": self._name, "file": data, "file_name": self.file_name}
+        )
         try:
             return reader._read_file(options)
         except (ImportValidationError, ValueError, csv.Error) as error:
             raise UserError(
-                self.env._("The file %(file)s of import %(name)s cannot be read: %(error)s",
-                           file=self.file_name, name=self.name, error=error)
+                self.env._(
+                    "The file %(file)s of import %(name)s cannot be read: %(error)s",
+                    file=self.file_name,
+                    name=self.name,
+                    error=error,
+                )
             ) from error
 
     def _dunning_cell_text(self, value, options):
@@ -290,14 +307,19 @@ class DunningRequestImport(models.Model):
         :param bytes data: the file's content
         :param dict mapping: {column index (str): row field}, when the caller has one
         """
-        options = {"quoting": '"', "has_headers": True, "encoding": self.file_encoding or "",
-                   "separator": SEPARATORS.get(self.file_separator, "")}
+        options = {
+            "quoting": '"',
+            "has_headers": True,
+            "encoding": self.file_encoding or "",
+            "separator": SEPARATORS.get(self.file_separator, ""),
+        }
         if self.file_kind in CSV_EXTENSIONS and len(data) > CSV_HEAD_BYTES:
             data = data[: data.rfind(b"\n", 0, CSV_HEAD_BYTES) + 1] or data[:CSV_HEAD_BYTES]
         _length, rows = self._dunning_read_file(data, options)
         if not rows:
-            raise UserError(self.env._("The file %(file)s of import %(name)s is empty.",
-                                       file=self.file_name, name=self.name))
+            raise UserError(
+                self.env._("The file %(file)s of import %(name)s is empty.", file=self.file_name, name=self.name)
+            )
         headers, samples = [str(header) for header in rows[0]], rows[1 : SAMPLE_ROWS + 1]
         if mapping:
             fields_by_index = {int(index): field for index, field in mapping.items()}
@@ -344,8 +366,11 @@ class DunningRequestImport(models.Model):
                 continue
             taken = set(proposal.values())
             distance, field = min(
-                ((base_import._get_distance(name, candidate), field) for candidate, field in candidates
-                 if field not in taken),
+                (
+                    (base_import._get_distance(name, candidate), field)
+                    for candidate, field in candidates
+                    if field not in taken
+                ),
                 default=(1, None),
             )
             if field and distance <= base_import.FUZZY_MATCH_DISTANCE:
@@ -392,15 +417,16 @@ class DunningRequestImport(models.Model):
             raise UserError(self.env._("Import %(name)s has no file to read.", name=self.name))
         for field in REQUIRED_FIELDS:
             if field not in mapped:
-                raise UserError(self.env._("Import %(name)s: no column gives the %(field)s.",
-                                           name=self.name, field=labels[field]))
+                raise UserError(
+                    self.env._("Import %(name)s: no column gives the %(field)s.", name=self.name, field=labels[field])
+                )
         if not set(CONTACT_FIELDS) & set(mapped):
-            raise UserError(self.env._("Import %(name)s: no column gives an email or a mobile number.",
-                                       name=self.name))
+            raise UserError(self.env._("Import %(name)s: no column gives an email or a mobile number.", name=self.name))
         for field in set(mapped):
             if mapped.count(field) > 1:
-                raise UserError(self.env._("Import %(name)s: two columns give the %(field)s.",
-                                           name=self.name, field=labels[field]))
+                raise UserError(
+                    self.env._("Import %(name)s: two columns give the %(field)s.", name=self.name, field=labels[field])
+                )
 
     # === BUSINESS METHODS - ERROR FILE === #
 
@@ -431,7 +457,9 @@ class DunningRequestImport(models.Model):
         errors_header = self.env._("Errors")
         if self.file_kind in CSV_EXTENSIONS:
             buffer = io.StringIO()
-            writer = csv.writer(buffer, delimiter=options.get("separator") or ",", quotechar=options.get("quoting") or '"')
+            writer = csv.writer(
+                buffer, delimiter=options.get("separator") or ",", quotechar=options.get("quoting") or '"'
+            )
             writer.writerow([*headers, errors_header])
             for row_number, row in enumerate(file_rows, 1):
                 writer.writerow([*row, error_text(row_number)])
@@ -448,6 +476,11 @@ class DunningRequestImport(models.Model):
             sheet.write_row(row_number, 0, [*row, error_text(row_number)])
         workbook.close()
         return f"{stem}-errors.xlsx", buffer.getvalue(), XLSX_MIMETYPE
+
+
+def _csv_dialect(options):
+    """The separator and quote of a CSV file, from base_import's options."""
+    return {"delimiter": options.get("separator") or ",", "quotechar": options.get("quoting") or '"'}
 
 
 def _amount_separators(amounts):

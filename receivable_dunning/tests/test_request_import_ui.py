@@ -102,11 +102,7 @@ class RequestImportFileCommon(DunningCommon):
             pass
 
     def _errors_by_row(self, request_import):
-        return {
-            row.row_number: set(row.errors)
-            for row in request_import.row_ids
-            if row.state == "error"
-        }
+        return {row.row_number: set(row.errors) for row in request_import.row_ids if row.state == "error"}
 
 
 @tagged("post_install", "-at_install")
@@ -151,7 +147,9 @@ class TestRequestImportFile(RequestImportFileCommon):
     def test_preview_shows_each_error_on_its_cell(self):
         request_import = self._upload(csv_bytes(sample_rows()))
         request_import.action_validate()
-        self.assertEqual((request_import.row_count, request_import.valid_count, request_import.error_count), (20, 16, 4))
+        self.assertEqual(
+            (request_import.row_count, request_import.valid_count, request_import.error_count), (20, 16, 4)
+        )
         self.assertEqual(self._errors_by_row(request_import), {row: {field} for row, field in SAMPLE_ERRORS.items()})
 
         preview = request_import.preview
@@ -159,9 +157,7 @@ class TestRequestImportFile(RequestImportFileCommon):
         self.assertEqual([row["number"] for row in preview["rows"]], list(range(1, 21)))
         for row in preview["rows"]:
             with self.subTest(row=row["number"]):
-                cells_in_error = {
-                    SAMPLE_FIELDS[index] for index, cell in enumerate(row["cells"]) if cell["error"]
-                }
+                cells_in_error = {SAMPLE_FIELDS[index] for index, cell in enumerate(row["cells"]) if cell["error"]}
                 expected = {SAMPLE_ERRORS[row["number"]]} if row["number"] in SAMPLE_ERRORS else set()
                 self.assertEqual(cells_in_error, expected)
                 self.assertEqual(row["row_errors"], [])
@@ -246,9 +242,7 @@ class TestRequestImportFile(RequestImportFileCommon):
         """base_import reads only the head of a CSV file (for the columns and options); the rows come from the
         stored file as they are read."""
         header, *rows = sample_rows()
-        many_rows = [header] + [
-            [*row[:7], f"{row[7]}-{copy}", *row[8:]] for copy in range(40) for row in rows
-        ]
+        many_rows = [header] + [[*row[:7], f"{row[7]}-{copy}", *row[8:]] for copy in range(40) for row in rows]
         content = csv_bytes(many_rows)
         self.assertGreater(len(content), CSV_HEAD_BYTES)
         read_sizes = []

@@ -22,7 +22,13 @@ async function runImportCron() {
     const [cron] = await rpc("/web/dataset/call_kw/ir.model.data/search_read", {
         model: "ir.model.data",
         method: "search_read",
-        args: [[["module", "=", "receivable_dunning"], ["name", "=", "ir_cron_dunning_request_import"]], ["res_id"]],
+        args: [
+            [
+                ["module", "=", "receivable_dunning"],
+                ["name", "=", "ir_cron_dunning_request_import"],
+            ],
+            ["res_id"],
+        ],
         kwargs: {},
     });
     await rpc("/web/dataset/call_kw/ir.cron/method_direct_trigger", {
@@ -49,11 +55,13 @@ registry.category("web_tour.tours").add("receivable_dunning_request_import", {
         },
         {
             content: "The amount column is mapped to the amount",
-            trigger: ".o_field_widget[name=column_ids] .o_data_row:has(td[name=header]:contains(Amount)) td[name=field_name]:contains(Amount)",
+            trigger:
+                ".o_field_widget[name=column_ids] .o_data_row:has(td[name=header]:contains(Amount)) td[name=field_name]:contains(Amount)",
         },
         {
             content: "The debtor column is mapped to the debtor's name",
-            trigger: ".o_field_widget[name=column_ids] .o_data_row:has(td[name=header]:contains(Debtor)) td[name=field_name]:contains(Debtor name)",
+            trigger:
+                ".o_field_widget[name=column_ids] .o_data_row:has(td[name=header]:contains(Debtor)) td[name=field_name]:contains(Debtor name)",
         },
         {
             content: "Validate the rows",

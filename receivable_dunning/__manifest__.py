@@ -48,6 +48,9 @@
         "views/dunning_today_views.xml",
         "wizards/dunning_call_outcome_views.xml",
         "views/receivable_dunning_menus.xml",
+        "data/mail_template_request_data.xml",
+        "data/ir_cron_request_import_data.xml",
+        "views/dunning_request_import_views.xml",
     ],
     "assets": {
         "web.assets_tests": [

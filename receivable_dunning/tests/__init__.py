@@ -28,3 +28,4 @@ from . import test_credit_stop_supply
 from . import test_handover
 from . import test_payer_risk
 from . import test_today
+from . import test_request_import

@@ -32,6 +32,8 @@ from . import dunning_risk_class
 from . import dunning_payer_profile
 from . import dunning_call_log
 from . import dunning_today
+from . import dunning_request_import
+from . import dunning_request_import_row
 from . import dunning_request_mapping
 from . import dunning_request_import_column
 from . import dunning_request_import_file

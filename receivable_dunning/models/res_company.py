@@ -10,6 +10,20 @@ class ResCompany(models.Model):
         domain="[('company_id', '=', id)]",
         help="Applied to every customer of the company that has no policy of its own.",
     )
+    dunning_request_journal_id = fields.Many2one(
+        "account.journal",
+        string="Payment Request Journal",
+        domain="[('type', '=', 'sale'), ('company_id', 'in', [id, False])]",
+        help="The sales journal of the payment requests imported from a file or over RPC; empty: the first sales "
+        "journal.",
+    )
+    dunning_request_product_id = fields.Many2one(
+        "product.product",
+        string="Payment Request Product",
+        domain="[('company_id', 'in', [id, False])]",
+        help="The product on the line of each imported payment request (its income account); empty: no product, "
+        "the journal's income account.",
+    )
 
     @api.model_create_multi
     def create(self, vals_list):

@@ -7,3 +7,13 @@ class ResConfigSettings(models.TransientModel):
     dunning_policy_id = fields.Many2one(
         related="company_id.dunning_policy_id", readonly=False, domain="[('company_id', '=', company_id)]"
     )
+    dunning_request_journal_id = fields.Many2one(
+        related="company_id.dunning_request_journal_id",
+        readonly=False,
+        domain="[('type', '=', 'sale'), ('company_id', '=', company_id)]",
+    )
+    dunning_request_product_id = fields.Many2one(
+        related="company_id.dunning_request_product_id",
+        readonly=False,
+        domain="[('company_id', 'in', [company_id, False])]",
+    )

@@ -28,4 +28,5 @@ from . import test_credit_stop_supply
 from . import test_handover
 from . import test_payer_risk
 from . import test_today
+from . import test_request_import
 from . import test_request_import_ui

@@ -238,8 +238,9 @@ class DunningRequestImport(models.Model):
     # === DEBTORS === #
 
     def _match_debtors(self, values_list):
-        """The existing debtor of each row, found by VAT number, then by its reference in the other system
-        (``res.partner.ref``, the row's ``partner_ref``), then by email; with what the import would change on it.
+        """The existing debtor of each row: the debtor of the request imported before under the row's external
+        reference, else the one found by VAT number, then by its reference in the other system (``res.partner.ref``,
+        the row's ``partner_ref``), then by email; with what the import would change on it.
 
         :return: list of (partner or empty recordset, partner_action, text of the changes), in the rows' order
         """
@@ -269,11 +270,16 @@ class DunningRequestImport(models.Model):
                 )
             ):
                 by_key[key, value] = partner_id
-        partners = Partner.browse(set(by_key.values()))
+        # A row already imported keeps the debtor of its request, even one no key finds (a mobile number alone).
+        requested = {
+            reference: move.partner_id.id
+            for reference, move in self._existing_requests([values["external_ref"] for values in values_list]).items()
+        }
+        partners = Partner.browse(set(by_key.values()) | set(requested.values()))
         partners.fetch(["name", "email", "phone", "lang", "vat"])
         results = []
         for values in values_list:
-            partner_id = next(
+            partner_id = requested.get(values["external_ref"]) or next(
                 (by_key[key, values[key]] for key in ("vat", "partner_ref", "email") if (key, values[key]) in by_key),
                 None,
             )

@@ -50,7 +50,7 @@ registry.category("web_tour.tours").add("receivable_dunning_request_import", {
         },
         {
             content: "Choose the sample file",
-            trigger: ".o_field_widget[name=file] input[type=file]",
+            trigger: ".o_field_widget[name=file] input[type=file]:not(:visible)",
             run: ({ anchor }) => uploadSample(anchor),
         },
         {
@@ -66,6 +66,11 @@ registry.category("web_tour.tours").add("receivable_dunning_request_import", {
         {
             content: "Validate the rows",
             trigger: ".o_form_view button[name=action_validate]",
+            run: "click",
+        },
+        {
+            content: "Open the preview",
+            trigger: ".o_notebook_headers a[name=preview]",
             run: "click",
         },
         {

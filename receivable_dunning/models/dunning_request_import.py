@@ -600,9 +600,12 @@ class DunningRequestImport(models.Model):
                 self.env["ir.cron"]._commit_progress(0)
                 continue
             rows = record._process_batch()
-            if rows is None:
-                done.add(record.id)
             remaining = record.valid_count - record.done_count - record.failed_count
+            if rows is not None and not remaining:
+                # The last batch: finish at once, not at the next run (the time left may end the loop here).
+                record._finish()
+            if rows is None or not remaining:
+                done.add(record.id)
             if self.env["ir.cron"]._commit_progress(len(rows or ()), remaining=remaining) <= 0:
                 return
 

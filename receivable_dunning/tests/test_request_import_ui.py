@@ -285,6 +285,7 @@ class TestRequestImportUi(RequestImportFileCommon, HttpCase):
             "/odoo/action-receivable_dunning.dunning_request_import_action",
             "receivable_dunning_request_import",
             login="admin",
+            timeout=300,
         )
         request_import = self.env["dunning.request.import"].search([], limit=1)
         self.assertEqual(request_import.file_name, "payment_requests.csv")

@@ -246,9 +246,7 @@ class TestRequestImport(RequestImportCommon):
         rows = self._rows(record)
         self.assertEqual(rows.mapped("partner_id")[:3], by_vat | by_ref | by_email)
         # The VAT number wins over the reference (row 1), the reference over the email (row 2).
-        self.assertEqual(
-            rows.mapped("partner_action"), ["matched_updates", "matched_updates", "matched", "new", "new"]
-        )
+        self.assertEqual(rows.mapped("partner_action"), ["matched_updates", "matched_updates", "matched", "new", "new"])
         self.assertEqual(rows[0].partner_changes, "Email: old@vat.example.com → new@vat.example.com")
         self.assertEqual(rows[1].partner_changes, "Email: ref@example.com → known@example.com")
         self._run(record)

@@ -147,13 +147,14 @@ def validate_row(raw, context, translate=_plain):
         (``amount`` a Decimal, dates ``date`` objects, ``mobile`` in E.164, ``lang`` an installed code or empty
         for the company's language); ``errors`` {row field: translated message}, empty when the row is valid
     """
+    _ = translate  # the name translatable strings are extracted under
     values, errors = {}, {}
     for key in ("name", "external_ref", "partner_ref", "description"):
         values[key] = _text(raw, key)
     if not values["name"]:
-        errors["name"] = translate("The debtor's name is required.")
+        errors["name"] = _("The debtor's name is required.")
     for check in (_check_contact, _check_identity, _check_lang, _check_amount, _check_dates):
-        check(raw, context, translate, values, errors)
+        check(raw, context, _, values, errors)
     if not values["external_ref"]:
         values["external_ref"] = content_reference(raw)
     return values, errors
@@ -272,4 +273,5 @@ class DuplicateTracker:
         first = self.seen.setdefault(reference, row_number)
         if first == row_number:
             return None
-        return translate("External reference %(reference)s is already on row %(row)s.", reference=reference, row=first)
+        _ = translate  # the name translatable strings are extracted under
+        return _("External reference %(reference)s is already on row %(row)s.", reference=reference, row=first)

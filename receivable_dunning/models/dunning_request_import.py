@@ -238,8 +238,9 @@ class DunningRequestImport(models.Model):
     # === DEBTORS === #
 
     def _match_debtors(self, values_list):
-        """The existing debtor of each row, found by VAT number, then by its reference in the other system
-        (``res.partner.ref``, the row's ``partner_ref``), then by email; with what the import would change on it.
+        """The existing debtor of each row: the debtor of the request imported before under the row's external
+        reference, else the one found by VAT number, then by its reference in the other system (``res.partner.ref``,
+        the row's ``partner_ref``), then by email; with what the import would change on it.
 
         :return: list of (partner or empty recordset, partner_action, text of the changes), in the rows' order
         """
@@ -269,11 +270,16 @@ class DunningRequestImport(models.Model):
                 )
             ):
                 by_key[key, value] = partner_id
-        partners = Partner.browse(set(by_key.values()))
+        # A row already imported keeps the debtor of its request, even one no key finds (a mobile number alone).
+        requested = {
+            reference: move.partner_id.id
+            for reference, move in self._existing_requests([values["external_ref"] for values in values_list]).items()
+        }
+        partners = Partner.browse(set(by_key.values()) | set(requested.values()))
         partners.fetch(["name", "email", "phone", "lang", "vat"])
         results = []
         for values in values_list:
-            partner_id = next(
+            partner_id = requested.get(values["external_ref"]) or next(
                 (by_key[key, values[key]] for key in ("vat", "partner_ref", "email") if (key, values[key]) in by_key),
                 None,
             )
@@ -594,9 +600,12 @@ class DunningRequestImport(models.Model):
                 self.env["ir.cron"]._commit_progress(0)
                 continue
             rows = record._process_batch()
-            if rows is None:
-                done.add(record.id)
             remaining = record.valid_count - record.done_count - record.failed_count
+            if rows is not None and not remaining:
+                # The last batch: finish at once, not at the next run (the time left may end the loop here).
+                record._finish()
+            if rows is None or not remaining:
+                done.add(record.id)
             if self.env["ir.cron"]._commit_progress(len(rows or ()), remaining=remaining) <= 0:
                 return
 

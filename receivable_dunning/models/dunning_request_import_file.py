@@ -9,7 +9,7 @@ import xlsxwriter
 
 from odoo import Command, api, fields, models
 from odoo.exceptions import UserError
-from odoo.tools import DEFAULT_SERVER_DATE_FORMAT, DEFAULT_SERVER_DATETIME_FORMAT, SQL
+from odoo.tools import DEFAULT_SERVER_DATE_FORMAT, DEFAULT_SERVER_DATETIME_FORMAT
 
 from odoo.addons.base_import.models.base_import import ImportValidationError
 
@@ -113,35 +113,22 @@ class DunningRequestImport(models.Model):
             }
 
     def _dunning_preview_rows(self):
-        """The first rows of each import in ``self``, in the file's order.
+        """The first rows of each import in ``self``, in the file's order (every line of the file has its row,
+        numbered from 1).
 
         :return: {import id: [row dict]}
         """
         import_ids = [request_import.id for request_import in self if isinstance(request_import.id, int)]
         if not import_ids:
             return {}
-        self.env["dunning.request.import.row"].flush_model(
-            ["import_id", "row_number", "raw", "errors", "state", "partner_action", "partner_changes"]
-        )
-        rows = self.env.execute_query_dict(
-            SQL(
-                """
-                SELECT import_id, row_number, raw, errors, state, partner_action, partner_changes
-                  FROM (
-                        SELECT *, ROW_NUMBER() OVER (PARTITION BY import_id ORDER BY row_number) AS position
-                          FROM dunning_request_import_row
-                         WHERE import_id IN %s
-                       ) AS row_
-                 WHERE position <= %s
-                 ORDER BY import_id, row_number
-                """,
-                tuple(import_ids),
-                PREVIEW_ROWS,
-            )
+        fnames = ["import_id", "row_number", "raw", "errors", "state", "partner_action", "partner_changes"]
+        rows = self.env["dunning.request.import.row"].search_fetch(
+            [("import_id", "in", import_ids), ("row_number", "<=", PREVIEW_ROWS)], fnames, order="row_number"
         )
         rows_by_import = {}
         for row in rows:
-            rows_by_import.setdefault(row["import_id"], []).append(row)
+            values = {fname: row[fname] for fname in fnames[1:]}
+            rows_by_import.setdefault(row.import_id.id, []).append(values)
         return rows_by_import
 
     # === ONCHANGE METHODS === #

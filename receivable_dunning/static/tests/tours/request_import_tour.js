@@ -50,7 +50,7 @@ registry.category("web_tour.tours").add("receivable_dunning_request_import", {
         },
         {
             content: "Choose the sample file",
-            trigger: ".o_field_widget[name=file] input[type=file]",
+            trigger: ".o_field_widget[name=file] input[type=file]:not(:visible)",
             run: ({ anchor }) => uploadSample(anchor),
         },
         {
@@ -66,6 +66,11 @@ registry.category("web_tour.tours").add("receivable_dunning_request_import", {
         {
             content: "Validate the rows",
             trigger: ".o_form_view button[name=action_validate]",
+            run: "click",
+        },
+        {
+            content: "Open the preview",
+            trigger: ".o_notebook_headers a[name=preview]",
             run: "click",
         },
         {
@@ -96,10 +101,14 @@ registry.category("web_tour.tours").add("receivable_dunning_request_import", {
         {
             content: "The progress bar waits at 0 %",
             trigger: `${PROGRESS}[data-state=queued][data-progress='0']`,
-            run: runImportCron,
+            // Not awaited: the scheduled action runs in its own request while the form shows its batches.
+            run: () => {
+                runImportCron();
+            },
         },
         {
             content: "The progress reaches 100 %",
+            timeout: 60000,
             trigger: `${PROGRESS}[data-progress='100']:contains(16 done):contains(0 left)`,
         },
         {

@@ -410,7 +410,18 @@ class Bench:
         started = time.perf_counter()
         load_before = os.getloadavg()
         self.ensure_database()
-        for name in ("dunning", "matching", "reconcile", "portal", "cron", "letters", "dispatch", "risk", "analytics", "import"):
+        for name in (
+            "dunning",
+            "matching",
+            "reconcile",
+            "portal",
+            "cron",
+            "letters",
+            "dispatch",
+            "risk",
+            "analytics",
+            "import",
+        ):
             if name in self.args.skip:
                 continue
             getattr(self, f"bench_{name}")()
@@ -906,10 +917,17 @@ def import_rows(section):
     peer_label = f"Odoo ORM create + action_post, batches of {ours['batch_size']}"
     if available(peer) and peer["rows"] < ours["valid"]:
         peer_label += f", {peer['rows']:,} invoices measured, rate extrapolated"
+    label = (
+        f"Import of {ours['rows']:,} request rows ({ours['errors']:,} with errors): validated, "
+        f"{ours['created']:,} posted requests, {ours['queued']:,} emails queued: rows/s; peer {peer_label}"
+    )
+    steps = (
+        f"Import: validation {num(ours['validate']['seconds'])} s, creation {num(ours['create']['seconds'])} s "
+        f"({ours['batches']} batches); peak memory MiB"
+    )
     return [
         (
-            f"Import of {ours['rows']:,} request rows ({ours['errors']:,} with errors): validated, "
-            f"{ours['created']:,} posted requests, {ours['queued']:,} emails queued: rows/s; peer {peer_label}",
+            label,
             num(rate, 0),
             num(peer_rate, 0) if peer_rate else why_missing(peer),
             ratio(rate, peer_rate) if peer_rate else "n/a",
@@ -917,8 +935,7 @@ def import_rows(section):
             verdict(rate >= IMPORT_TARGET_ROWS_PER_SECOND),
         ),
         (
-            f"Import: validation {num(ours['validate']['seconds'])} s, creation {num(ours['create']['seconds'])} s "
-            f"({ours['batches']} batches); peak memory MiB",
+            steps,
             num(ours["peak_memory_mib"]),
             num(peer["peak_memory_mib"]) if available(peer) else "n/a",
             "",

@@ -1203,7 +1203,9 @@ def _import_rows(env, count):
         }
         if number % 50 == 7:
             row.update(
-                [("email", "broken-address"), ("amount", "12,3,4"), ("date_due", "31/31/2026")][number % 3 : number % 3 + 1]
+                [("email", "broken-address"), ("amount", "12,3,4"), ("date_due", "31/31/2026")][
+                    number % 3 : number % 3 + 1
+                ]
             )
         rows.append(row)
     return rows
@@ -1221,10 +1223,10 @@ def task_import_ours(args):
     """--rows payment request rows (IMPORT_ROWS at the bench's size) validated (``_set_rows``: rows recorded, each
     error on its cell, debtors matched) then turned into posted requests queued for sending by email, batch after
     batch as the cron does (``_process_batch``, the module's batch size), in one transaction, rolled back."""
-    with common.environment(args, args.db) as (_odoo, env):
-        _meta(env)
-        company = _import_company(env)
-        env = env(context=dict(env.context, allowed_company_ids=company.ids))
+    with common.environment(args, args.db) as (_odoo, superuser_env):
+        _meta(superuser_env)
+        company = _import_company(superuser_env)
+        env = superuser_env(context=dict(superuser_env.context, allowed_company_ids=company.ids))
         rows = _import_rows(env, args.rows or IMPORT_ROWS[args.size])
         Import = env["dunning.request.import"].with_company(company)
         Import.search([], limit=1)  # the registry is loaded, as in a running server
@@ -1266,12 +1268,12 @@ def task_import_peer(args):
     """Odoo's ORM on the same invoices: ``create`` of a batch (the import's batch size) of customer invoices with one
     line each, then ``action_post`` of the batch; for the valid rows of the first --peer-sample rows (their debtors
     created first, untimed), rolled back. Nothing validated, nothing queued for sending."""
-    with common.environment(args, args.db) as (_odoo, env):
+    with common.environment(args, args.db) as (_odoo, superuser_env):
         from odoo import Command
 
-        _meta(env)
-        company = _import_company(env)
-        env = env(context=dict(env.context, allowed_company_ids=company.ids))
+        _meta(superuser_env)
+        company = _import_company(superuser_env)
+        env = superuser_env(context=dict(superuser_env.context, allowed_company_ids=company.ids))
         rows = _import_rows(env, args.rows or IMPORT_ROWS[args.size])[: args.peer_sample]
         rows = [row for row in rows if "@" in row["email"] and "," not in row["amount"] and "/" not in row["date_due"]]
         Move = env["account.move"].with_company(company)

@@ -1123,9 +1123,11 @@ class DunningReminder(models.Model):
         request_template = self.env.ref("receivable_dunning.sms_template_dunning_request")
         bodies = {}
         for template, reminders in self.grouped(
-            lambda reminder: request_template
-            if reminder.reminder_type == "request"
-            else reminder.level_id.sms_template_id or default_template
+            lambda reminder: (
+                request_template
+                if reminder.reminder_type == "request"
+                else reminder.level_id.sms_template_id or default_template
+            )
         ).items():
             bodies.update(template._render_field("body", reminders.ids, compute_lang=True))
         # A retry replaces the SMS that failed: cancelled, it can no longer be resent by hand beside the new one.

@@ -203,8 +203,8 @@ class DunningRequestImport(models.Model):
         """The values of the row records of ``batch``: each row's errors by field, its debtor and its outcome."""
         checked = []
         for row_number, raw in batch:
-            values, errors = validate_row(raw, context, self.env._)
-            duplicate = tracker.check(row_number, values, self.env._)
+            values, errors = validate_row(raw, context, self.env)
+            duplicate = tracker.check(row_number, values, self.env)
             if duplicate:
                 errors.setdefault("external_ref", duplicate)
             checked.append((row_number, raw, values, errors))
@@ -386,7 +386,7 @@ class DunningRequestImport(models.Model):
         company = self.company_id
         Move = self.env["account.move"].with_company(company)
         context = self._row_context()
-        checked = [(row, validate_row(row.raw, context, self.env._)[0]) for row in rows]
+        checked = [(row, validate_row(row.raw, context, self.env)[0]) for row in rows]
         debtors = self._match_debtors([values for _row, values in checked])
         existing = self._existing_requests([values["external_ref"] for _row, values in checked])
 

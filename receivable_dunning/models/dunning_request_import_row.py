@@ -39,22 +39,21 @@ class DunningRequestImportRow(models.Model):
     @api.model
     def _row_field_labels(self):
         """The row fields' names as the user reads them: {row field: label}."""
-        _ = self.env._
         return {
-            "name": _("Debtor"),
-            "email": _("Email"),
-            "mobile": _("Mobile"),
-            "country_code": _("Country"),
-            "vat": _("VAT"),
-            "iban": _("IBAN"),
-            "lang": _("Language"),
-            "external_ref": _("External Reference"),
-            "partner_ref": _("Debtor Reference"),
-            "description": _("Description"),
-            "amount": _("Amount"),
-            "currency": _("Currency"),
-            "date_invoice": _("Issue Date"),
-            "date_due": _("Due Date"),
+            "name": self.env._("Debtor"),
+            "email": self.env._("Email"),
+            "mobile": self.env._("Mobile"),
+            "country_code": self.env._("Country"),
+            "vat": self.env._("VAT"),
+            "iban": self.env._("IBAN"),
+            "lang": self.env._("Language"),
+            "external_ref": self.env._("External Reference"),
+            "partner_ref": self.env._("Debtor Reference"),
+            "description": self.env._("Description"),
+            "amount": self.env._("Amount"),
+            "currency": self.env._("Currency"),
+            "date_invoice": self.env._("Issue Date"),
+            "date_due": self.env._("Due Date"),
         }
 
     @api.depends("errors")

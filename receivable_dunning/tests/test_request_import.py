@@ -37,8 +37,8 @@ def _row(**cells):
 class TestRequestRows(BaseCase):
     """The pure validation of a row: each error on its cell, defaults, the file's locale."""
 
-    def assertErrors(self, raw, fields_, options=FRENCH):
-        _values, errors = validate_row(raw, _context(options=options))
+    def assertErrors(self, raw, fields_, options="french"):
+        _values, errors = validate_row(raw, _context(options=FRENCH if options == "french" else options))
         self.assertEqual(set(errors), set(fields_), errors)
         return errors
 
@@ -246,9 +246,7 @@ class TestRequestImport(RequestImportCommon):
         rows = self._rows(record)
         self.assertEqual(rows.mapped("partner_id")[:3], by_vat | by_ref | by_email)
         # The VAT number wins over the reference (row 1), the reference over the email (row 2).
-        self.assertEqual(
-            rows.mapped("partner_action"), ["matched_updates", "matched_updates", "matched", "new", "new"]
-        )
+        self.assertEqual(rows.mapped("partner_action"), ["matched_updates", "matched_updates", "matched", "new", "new"])
         self.assertEqual(rows[0].partner_changes, "Email: old@vat.example.com → new@vat.example.com")
         self.assertEqual(rows[1].partner_changes, "Email: ref@example.com → known@example.com")
         self._run(record)

@@ -2,7 +2,7 @@
 
 Pure Python (phonenumbers, python-stdnum), importable and testable without the ORM. The caller gives what the
 database knows (active currencies and languages, the company's defaults) in a :class:`RowContext` and the
-function that translates messages (the environment's ``_``), and gets each row's values and its errors by field.
+environment that translates the messages, and gets each row's values and its errors by field.
 """
 
 import hashlib
@@ -40,8 +40,15 @@ _EMAIL = re.compile(r"[^@\s<>,;\"']+@[^@\s<>,;\"']+\.[^@\s<>,;\"'.]{2,}")
 _VAT_PREFIX = re.compile(r"[A-Za-z]{2}")
 
 
-def _plain(message, **params):
-    return message % params if params else message
+class Untranslated:
+    """Stands for an environment when no database is at hand (the module's tests): messages in English."""
+
+    @staticmethod
+    def _(message, **params):
+        return message % params if params else message
+
+
+UNTRANSLATED = Untranslated()
 
 
 @dataclass(frozen=True)
@@ -137,12 +144,12 @@ def normalize_vat(text, country_code=None):
     return number if number.startswith(prefix) else prefix + number
 
 
-def validate_row(raw, context, translate=_plain):
+def validate_row(raw, context, env=UNTRANSLATED):
     """Check one raw row and return its clean values and its errors.
 
     :param dict raw: {row field: raw value as read from the file}
     :param RowContext context: the database's side
-    :param translate: ``translate(message, **params)``, the environment's ``_``
+    :param env: the environment whose ``_`` translates the messages
     :return: (values, errors): ``values`` {row field: clean value} of the readable cells, defaults applied
         (``amount`` a Decimal, dates ``date`` objects, ``mobile`` in E.164, ``lang`` an installed code or empty
         for the company's language); ``errors`` {row field: translated message}, empty when the row is valid
@@ -151,24 +158,24 @@ def validate_row(raw, context, translate=_plain):
     for key in ("name", "external_ref", "partner_ref", "description"):
         values[key] = _text(raw, key)
     if not values["name"]:
-        errors["name"] = translate("The debtor's name is required.")
+        errors["name"] = env._("The debtor's name is required.")
     for check in (_check_contact, _check_identity, _check_lang, _check_amount, _check_dates):
-        check(raw, context, translate, values, errors)
+        check(raw, context, env, values, errors)
     if not values["external_ref"]:
         values["external_ref"] = content_reference(raw)
     return values, errors
 
 
-def _check_contact(raw, context, _, values, errors):
+def _check_contact(raw, context, env, values, errors):
     """Country, email and mobile (in E.164, national numbers read in the row's or the company's country)."""
     country_code = _text(raw, "country_code").upper()
     if country_code and not re.fullmatch(r"[A-Z]{2}", country_code):
-        errors["country_code"] = _("%(value)s is not a two-letter country code.", value=country_code)
+        errors["country_code"] = env._("%(value)s is not a two-letter country code.", value=country_code)
         country_code = ""
     values["country_code"] = country_code
     email = _text(raw, "email")
     if email and not _EMAIL.fullmatch(email):
-        errors["email"] = _("%(value)s is not a valid email address.", value=email)
+        errors["email"] = env._("%(value)s is not a valid email address.", value=email)
     values["email"] = email.lower()
     mobile = _text(raw, "mobile")
     values["mobile"] = ""
@@ -177,28 +184,28 @@ def _check_contact(raw, context, _, values, errors):
         try:
             values["mobile"] = to_e164(mobile, country)
         except InvalidPhoneNumber:
-            errors["mobile"] = _(
+            errors["mobile"] = env._(
                 "%(value)s cannot be read as a phone number of %(country)s.", value=mobile, country=country or "?"
             )
     if not email and not mobile:
-        errors.setdefault("email", _("An email or a mobile number is required to send the request."))
+        errors.setdefault("email", env._("An email or a mobile number is required to send the request."))
 
 
-def _check_identity(raw, context, _, values, errors):
+def _check_identity(raw, context, env, values, errors):
     """VAT number and IBAN, checked by their check digits."""
     vat = _text(raw, "vat")
     values["vat"] = normalize_vat(vat, values["country_code"]) if vat else ""
     if vat and not values["vat"]:
-        errors["vat"] = _("%(value)s is not a valid VAT number.", value=vat)
+        errors["vat"] = env._("%(value)s is not a valid VAT number.", value=vat)
         values["vat"] = ""
     iban = _text(raw, "iban")
     values["iban"] = normalize_iban(iban) if iban else ""
     if iban and not values["iban"]:
-        errors["iban"] = _("%(value)s is not a valid IBAN.", value=iban)
+        errors["iban"] = env._("%(value)s is not a valid IBAN.", value=iban)
         values["iban"] = ""
 
 
-def _check_lang(raw, context, _, values, errors):
+def _check_lang(raw, context, env, values, errors):
     """An installed language, given as its code (``fr_BE``) or its language alone (``fr``)."""
     lang = _text(raw, "lang").replace("-", "_")
     values["lang"] = ""
@@ -207,39 +214,39 @@ def _check_lang(raw, context, _, values, errors):
         prefix = next((code for code in sorted(context.languages) if code.split("_")[0] == lang.lower()), None)
         values["lang"] = exact or prefix or ""
         if not values["lang"]:
-            errors["lang"] = _("%(value)s is not an installed language.", value=lang)
+            errors["lang"] = env._("%(value)s is not an installed language.", value=lang)
 
 
-def _check_amount(raw, context, _, values, errors):
+def _check_amount(raw, context, env, values, errors):
     """An active currency (the company's by default) and a positive amount in its decimals."""
     currency = _text(raw, "currency").upper() or context.company_currency
     values["currency"] = currency
     if currency not in context.currencies:
-        errors["currency"] = _("%(value)s is not an active currency.", value=currency)
+        errors["currency"] = env._("%(value)s is not an active currency.", value=currency)
     text = _text(raw, "amount")
     values["amount"] = None
     if not text:
-        errors["amount"] = _("The amount is required.")
+        errors["amount"] = env._("The amount is required.")
         return
     amount = parse_amount(text, context.decimal_separator, context.thousands_separator)
     digits = context.currency_digits.get(currency, 2)
     if amount is None:
-        errors["amount"] = _("%(value)s is not an amount.", value=text)
+        errors["amount"] = env._("%(value)s is not an amount.", value=text)
     elif amount <= 0:
-        errors["amount"] = _("The amount must be positive, not %(value)s.", value=text)
+        errors["amount"] = env._("The amount must be positive, not %(value)s.", value=text)
     elif amount != round(amount, digits):
-        errors["amount"] = _("%(value)s has more than %(digits)s decimals.", value=text, digits=digits)
+        errors["amount"] = env._("%(value)s has more than %(digits)s decimals.", value=text, digits=digits)
     else:
         values["amount"] = amount
 
 
-def _check_dates(raw, context, _, values, errors):
+def _check_dates(raw, context, env, values, errors):
     """Issue and due dates in the file's format; today and 30 days later by default."""
     for key in ("date_invoice", "date_due"):
         text = _text(raw, key)
         values[key] = parse_date(text, context.date_format) if text else None
         if text and not values[key]:
-            errors[key] = _(
+            errors[key] = env._(
                 "%(value)s is not a date in the format %(format)s.",
                 value=text,
                 format=context.date_format or "%Y-%m-%d",
@@ -248,7 +255,7 @@ def _check_dates(raw, context, _, values, errors):
     if not values["date_due"] and "date_due" not in errors:
         values["date_due"] = values["date_invoice"] + timedelta(days=context.due_days)
     if values["date_due"] and values["date_due"] < values["date_invoice"]:
-        errors["date_due"] = _("The due date cannot be before the issue date.")
+        errors["date_due"] = env._("The due date cannot be before the issue date.")
 
 
 def content_reference(raw):
@@ -264,7 +271,7 @@ class DuplicateTracker:
     def __init__(self, seen=None):
         self.seen = dict(seen or {})  # external reference -> first row number
 
-    def check(self, row_number, values, translate=_plain):
+    def check(self, row_number, values, env=UNTRANSLATED):
         """The error of a row whose external reference an earlier row has, or None; remembers the others."""
         reference = values.get("external_ref")
         if not reference:
@@ -272,4 +279,4 @@ class DuplicateTracker:
         first = self.seen.setdefault(reference, row_number)
         if first == row_number:
             return None
-        return translate("External reference %(reference)s is already on row %(row)s.", reference=reference, row=first)
+        return env._("External reference %(reference)s is already on row %(row)s.", reference=reference, row=first)

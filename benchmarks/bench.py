@@ -57,6 +57,10 @@ ANALYTICS_LABELS = {
     "cash_forecast": "Cash forecast (13 weeks)",
 }
 RISK_TARGET_SECONDS = 10
+# The import section: rows per second of a file validated and turned into posted requests queued for sending; the
+# peer's invoices measured at each size (Odoo's create and post of 50,000 invoices takes hours on the bench box).
+IMPORT_TARGET_ROWS_PER_SECOND = 500
+IMPORT_PEER_SAMPLE = {"full": 2_000, "small": 1_000, "tiny": 200}
 RISK_MAX_QUERIES = 10
 BARRIER_TIMEOUT = 120  # seconds for the racing workers to load their registry
 CLIENTS = 20
@@ -380,6 +384,15 @@ class Bench:
         """Each receivables report's first page (pivot and list), next to Odoo's Invoice Analysis."""
         self.results["analytics"] = self.worker("analytics", timeout=900)
 
+    def bench_import(self):
+        """A file of payment requests validated and turned into posted requests queued for sending, next to Odoo's
+        ORM create and post of the same invoices on a sample (each in its own process, for its peak memory)."""
+        sample = IMPORT_PEER_SAMPLE[self.args.size]
+        self.results["import"] = {
+            "ours": self.worker("import_ours", timeout=3600),
+            "peer": self.worker("import_peer", timeout=3600, extra=[f"--peer-sample={sample}"]),
+        }
+
     def run_together(self, task, db, count, extra=()):
         """``count`` workers that load their registry, then start ``task`` together (see worker.task_cron)."""
         self.log(f"{task} x{count} on {db}")
@@ -402,7 +415,18 @@ class Bench:
         started = time.perf_counter()
         load_before = os.getloadavg()
         self.ensure_database()
-        for name in ("dunning", "matching", "reconcile", "portal", "cron", "letters", "dispatch", "risk", "analytics"):
+        for name in (
+            "dunning",
+            "matching",
+            "reconcile",
+            "portal",
+            "cron",
+            "letters",
+            "dispatch",
+            "risk",
+            "analytics",
+            "import",
+        ):
             if name in self.args.skip:
                 continue
             getattr(self, f"bench_{name}")()
@@ -486,6 +510,8 @@ def table_rows(results):
         rows += risk_rows(results["risk"])
     if results.get("analytics"):
         rows += analytics_rows(results["analytics"])
+    if results.get("import"):
+        rows += import_rows(results["import"])
     return rows
 
 
@@ -883,6 +909,45 @@ def analytics_rows(analytics):
             )
         )
     return rows
+
+
+def import_rows(section):
+    """Rows of the import section: rows per second validated and turned into posted requests queued for sending,
+    against Odoo's ORM create and post of the same invoices (a sample, its rate extrapolated), and peak memory."""
+    ours, peer = section["ours"], section["peer"]
+    if not available(ours):
+        return [("Payment request import", why_missing(ours), "", "", "", "FAIL")]
+    rate = ours["rows"] / ours["seconds"]
+    peer_rate = peer["rows"] / peer["seconds"] if available(peer) else None
+    peer_label = f"Odoo ORM create + action_post, batches of {ours['batch_size']}"
+    if available(peer) and peer["rows"] < ours["valid"]:
+        peer_label += f", {peer['rows']:,} invoices measured, rate extrapolated"
+    label = (
+        f"Import of {ours['rows']:,} request rows ({ours['errors']:,} with errors): validated, "
+        f"{ours['created']:,} posted requests, {ours['queued']:,} emails queued: rows/s; peer {peer_label}"
+    )
+    steps = (
+        f"Import: validation {num(ours['validate']['seconds'])} s, creation {num(ours['create']['seconds'])} s "
+        f"({ours['batches']} batches); peak memory MiB"
+    )
+    return [
+        (
+            label,
+            num(rate, 0),
+            num(peer_rate, 0) if peer_rate else why_missing(peer),
+            ratio(rate, peer_rate) if peer_rate else "n/a",
+            f">= {IMPORT_TARGET_ROWS_PER_SECOND} rows/s",
+            verdict(rate >= IMPORT_TARGET_ROWS_PER_SECOND),
+        ),
+        (
+            steps,
+            num(ours["peak_memory_mib"]),
+            num(peer["peak_memory_mib"]) if available(peer) else "n/a",
+            "",
+            "-",
+            "info",
+        ),
+    ]
 
 
 def risk_rows(risk):

@@ -1299,6 +1299,146 @@ def task_analytics(args):
         return results
 
 
+# Rows of the payment request file of the import section, per bench size; half of them name a debtor of the
+# dataset (found by email), half a new one; a row in 50 has an error (bad email, amount or date).
+IMPORT_ROWS = {"full": 50_000, "small": 5_000, "tiny": 500}
+
+
+def _import_rows(env, count):
+    """The raw rows of the import section's file, as a spreadsheet gives them (text cells, ISO dates)."""
+    env.cr.execute(
+        """SELECT p.name, p.email FROM res_partner p
+            WHERE p.customer_rank > 0 AND p.parent_id IS NULL AND p.email LIKE '%%@example.%%' ORDER BY p.id"""
+    )
+    known = env.cr.fetchall()
+    rows = []
+    for number in range(count):
+        if number % 2 and known:
+            name, email = known[number % len(known)]
+        else:
+            name, email = f"New debtor {number}", f"new.debtor.{number}@example.org"
+        row = {
+            "name": name,
+            "email": email,
+            "external_ref": f"BENCH-{number:06d}",
+            "description": f"Subscription {number}",
+            "amount": f"{10 + number % 990}.{number % 100:02d}",
+            "date_invoice": "2026-03-01",
+            "date_due": "2026-03-31",
+        }
+        if number % 50 == 7:
+            row.update(
+                [("email", "broken-address"), ("amount", "12,3,4"), ("date_due", "31/31/2026")][
+                    number % 3 : number % 3 + 1
+                ]
+            )
+        rows.append(row)
+    return rows
+
+
+def _import_company(env):
+    """The bench company with the most debtors' invoices, as the import's company."""
+    env.cr.execute(
+        "SELECT company_id FROM account_move WHERE move_type = 'out_invoice' GROUP BY company_id ORDER BY count(*) DESC"
+    )
+    return env["res.company"].browse(env.cr.fetchone()[0])
+
+
+def task_import_ours(args):
+    """--rows payment request rows (IMPORT_ROWS at the bench's size) validated (``_set_rows``: rows recorded, each
+    error on its cell, debtors matched) then turned into posted requests queued for sending by email, batch after
+    batch as the cron does (``_process_batch``, the module's batch size), in one transaction, rolled back."""
+    with common.environment(args, args.db) as (_odoo, superuser_env):
+        _meta(superuser_env)
+        company = _import_company(superuser_env)
+        env = superuser_env(context=dict(superuser_env.context, allowed_company_ids=company.ids))
+        rows = _import_rows(env, args.rows or IMPORT_ROWS[args.size])
+        Import = env["dunning.request.import"].with_company(company)
+        Import.search([], limit=1)  # the registry is loaded, as in a running server
+        with common.Probe() as validate:
+            record = Import.create({"name": "Bench import", "company_id": company.id, "send_email": True})
+            record._set_rows(enumerate(rows, 1))
+        valid = record.valid_count
+        with common.Probe() as create:
+            record.action_import()
+            batches = 0
+            while record._process_batch() is not None:
+                batches += 1
+        env.cr.execute(
+            """SELECT count(*) FROM dunning_reminder r JOIN dunning_reminder_line l ON l.reminder_id = r.id
+                JOIN dunning_request_import_row w ON w.move_id = l.move_id
+               WHERE w.import_id = %s AND r.state = 'queued' AND r.reminder_type = 'request'""",
+            [record.id],
+        )
+        queued = env.cr.fetchone()[0]
+        result = {
+            "rows": len(rows),
+            "valid": valid,
+            "errors": record.error_count,
+            "created": record.created_count,
+            "new_debtors": len(record.row_ids.filtered(lambda row: row.partner_action == "new").partner_id),
+            "queued": queued,
+            "batches": batches,
+            "batch_size": record._batch_size(),
+            "validate": validate.as_dict(),
+            "create": create.as_dict(),
+            "seconds": round(validate.seconds + create.seconds, 3),
+            "peak_memory_mib": round(max(validate.peak_mib, 0) + max(create.peak_mib, 0), 1),
+        }
+        env.cr.rollback()
+        return result
+
+
+def task_import_peer(args):
+    """Odoo's ORM on the same invoices: ``create`` of a batch (the import's batch size) of customer invoices with one
+    line each, then ``action_post`` of the batch; for the valid rows of the first --peer-sample rows (their debtors
+    created first, untimed), rolled back. Nothing validated, nothing queued for sending."""
+    with common.environment(args, args.db) as (_odoo, superuser_env):
+        from odoo import Command
+
+        _meta(superuser_env)
+        company = _import_company(superuser_env)
+        env = superuser_env(context=dict(superuser_env.context, allowed_company_ids=company.ids))
+        rows = _import_rows(env, args.rows or IMPORT_ROWS[args.size])[: args.peer_sample]
+        rows = [row for row in rows if "@" in row["email"] and "," not in row["amount"] and "/" not in row["date_due"]]
+        Move = env["account.move"].with_company(company)
+        journal = company.dunning_request_journal_id or env["account.journal"].search(
+            [("company_id", "=", company.id), ("type", "=", "sale")], limit=1
+        )
+        partners = env["res.partner"].create([{"name": row["name"], "email": row["email"]} for row in rows])
+        batch_size = env["dunning.request.import"]._batch_size()
+        Move.search([], limit=1)
+        with common.Probe() as probe:
+            for start in range(0, len(rows), batch_size):
+                batch = list(zip(rows[start : start + batch_size], partners[start : start + batch_size], strict=True))
+                moves = Move.create(
+                    [
+                        {
+                            "move_type": "out_invoice",
+                            "journal_id": journal.id,
+                            "partner_id": partner.id,
+                            "invoice_date": row["date_invoice"],
+                            "invoice_date_due": row["date_due"],
+                            "ref": row["external_ref"],
+                            "invoice_line_ids": [
+                                Command.create(
+                                    {
+                                        "name": row["description"],
+                                        "quantity": 1,
+                                        "price_unit": float(row["amount"]),
+                                        "tax_ids": [],
+                                    }
+                                )
+                            ],
+                        }
+                        for row, partner in batch
+                    ]
+                )
+                moves.action_post()
+        env.cr.rollback()
+        return {"rows": len(rows), "batch_size": batch_size, **probe.as_dict()}
+
+
 TASKS = {name[len("task_") :]: func for name, func in globals().items() if name.startswith("task_")}
 
 
@@ -1324,6 +1464,7 @@ def main():
     parser.add_argument("--smtp-port", type=int, default=0, help="mail_*: port of the bench's SMTP sink")
     parser.add_argument("--odoo-queue", action="store_true", help="mail_queue: without the module's _send override")
     parser.add_argument("--until", default="queue", choices=("dispatch", "queue"), help="dispatch_e2e: last phase")
+    parser.add_argument("--rows", type=int, default=0, help="import_*: rows of the file (0: IMPORT_ROWS of the size)")
     common.add_connection_arguments(parser)
     args = parser.parse_args()
     common.emit(TASKS[args.task](args))

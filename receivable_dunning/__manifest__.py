@@ -8,7 +8,7 @@
     "maintainers": ["receivable-dunning"],
     "license": "AGPL-3",
     "development_status": "Alpha",
-    "depends": ["account", "account_payment", "portal", "mail", "sms"],
+    "depends": ["account", "account_payment", "portal", "mail", "sms", "base_import"],
     "external_dependencies": {"python": ["python-stdnum", "phonenumbers"]},
     "data": [
         "security/receivable_dunning_security.xml",
@@ -59,14 +59,23 @@
         "wizards/dunning_effectiveness_wizard_views.xml",
         "wizards/dunning_report_cash_forecast_wizard_views.xml",
         "views/dunning_report_cash_forecast_views.xml",
+        "data/mail_template_request_data.xml",
+        "data/ir_cron_request_import_data.xml",
+        "views/dunning_request_import_views.xml",
+        "views/dunning_request_import_file_views.xml",
+        "views/dunning_request_invoice_views.xml",
     ],
     "assets": {
+        "web.assets_backend": [
+            "receivable_dunning/static/src/request_import/*",
+        ],
         "web.assets_tests": [
             "receivable_dunning/static/tests/tours/*.js",
         ],
     },
     "demo": [
         "demo/dunning_demo.xml",
+        "demo/dunning_request_import_demo.xml",
     ],
     "post_init_hook": "post_init_hook",
 }

@@ -1,1 +1,2 @@
 from . import dunning_demo
+from . import dunning_request_demo

@@ -33,3 +33,8 @@ from . import dunning_payer_profile
 from . import dunning_call_log
 from . import dunning_today
 from . import dunning_monthly_report
+from . import dunning_request_import
+from . import dunning_request_import_row
+from . import dunning_request_mapping
+from . import dunning_request_import_column
+from . import dunning_request_import_file

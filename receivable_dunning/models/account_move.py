@@ -59,6 +59,13 @@ class AccountMove(models.Model):
         help="The due date plus the days late this customer pays on average (the company's average for a customer "
         "without a history): when the invoice is likely to be paid.",
     )
+    dunning_request_ref = fields.Char(
+        string="External Reference",
+        copy=False,
+        readonly=True,
+        help="The reference of this payment request in the system it was imported from: importing the same "
+        "reference again updates or leaves the request, never creates a second one.",
+    )
 
     # Odoo does not index commercial_partner_id: without this, one debtor's open invoices (statement page, debtor
     # status, plans) are found by scanning every move of the database.
@@ -70,6 +77,12 @@ class AccountMove(models.Model):
     # each payment would scan every move of the database.
     _dunning_invoices_by_debtor_idx = models.Index(
         "(commercial_partner_id, company_id) WHERE move_type = 'out_invoice' AND state = 'posted'"
+    )
+    # One current request per external reference and company: a crashed import run again, or two imports of the
+    # same file at once, cannot create a second one (an amended request gives its reference to its replacement).
+    _dunning_request_ref_uniq = models.UniqueIndex(
+        "(company_id, dunning_request_ref) WHERE dunning_request_ref IS NOT NULL",
+        "A payment request with this external reference already exists in this company.",
     )
 
     # === COMPUTE METHODS === #

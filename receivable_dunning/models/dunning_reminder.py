@@ -184,11 +184,12 @@ class DunningReminder(models.Model):
     recipient_id = fields.Many2one("res.partner", check_company=True, help="The contact the reminder is addressed to.")
     run_id = fields.Many2one("dunning.run", index="btree_not_null", ondelete="set null", readonly=True, copy=False)
     reminder_type = fields.Selection(
-        [("reminder", "Reminder"), ("thanks", "Thank-you")],
+        [("reminder", "Reminder"), ("thanks", "Thank-you"), ("request", "Payment Request")],
         string="Type",
         required=True,
         default="reminder",
-        help="Thank-you messages go to debtors whose dunned invoices got paid.",
+        help="Thank-you messages go to debtors whose dunned invoices got paid; payment requests carry an imported "
+        "request to its debtor for the first time.",
     )
     level_id = fields.Many2one("dunning.level", index=True, check_company=True, ondelete="restrict")
     policy_id = fields.Many2one(related="level_id.policy_id", store=True)
@@ -212,10 +213,11 @@ class DunningReminder(models.Model):
         copy=False,
     )
     trigger = fields.Selection(
-        [("scheduled", "Scheduled Action"), ("manual", "Manual"), ("payment", "Payment")],
+        [("scheduled", "Scheduled Action"), ("manual", "Manual"), ("payment", "Payment"), ("import", "Import")],
         required=True,
         default="manual",
-        help="What created the reminder: the daily scheduled action, a person, or a payment (thank-you).",
+        help="What created the reminder: the daily scheduled action, a person, a payment (thank-you) or an import "
+        "of payment requests.",
     )
     user_id = fields.Many2one(
         "res.users", string="Triggered By", default=lambda self: self.env.user, help="Who created the reminder."
@@ -383,7 +385,8 @@ class DunningReminder(models.Model):
         as the models compute them; reminders are created with tracking and followers off, as before.
 
         :param list vals_list: one dict per reminder (``run_id``, ``company_id``, ``currency_id``, ``partner_id``,
-            ``recipient_id``, ``level_id``, ``channel``, ``state``, ``trigger``, ``date_scheduled``), with
+            ``recipient_id``, ``level_id`` (empty for a payment request), ``channel``, ``state``, ``trigger``,
+            ``date_scheduled``, optionally ``reminder_type``: ``reminder`` unless said), with
             ``line_ids`` a list of line dicts and ``credit_line_ids`` a list of ``account.move.line`` ids
         :return: the created reminders
         """
@@ -392,7 +395,7 @@ class DunningReminder(models.Model):
         Line = self.env["dunning.reminder.line"]
         self.flush_model()
         Line.flush_model()
-        levels = self.env["dunning.level"].browse({vals["level_id"] for vals in vals_list})
+        levels = self.env["dunning.level"].browse({vals["level_id"] for vals in vals_list if vals["level_id"]})
         policy_of = {level.id: level.policy_id.id for level in levels}
         currencies = self.env["res.currency"].browse({vals["currency_id"] for vals in vals_list})
         round_of = {currency.id: currency.round for currency in currencies}
@@ -416,6 +419,7 @@ class DunningReminder(models.Model):
                 sum(line.get("amount_interest", 0.0) for line in lines),
             )
             credit_rows.extend((reminder_id, line_id) for line_id in vals.get("credit_line_ids", ()))
+            reminder_type = vals.get("reminder_type", "reminder")
             reminder_rows.append(
                 (
                     reminder_id,
@@ -425,15 +429,15 @@ class DunningReminder(models.Model):
                     vals["currency_id"],
                     vals["partner_id"],
                     vals["recipient_id"] or None,
-                    "reminder",
-                    vals["level_id"],
-                    policy_of[vals["level_id"]],
+                    reminder_type,
+                    vals["level_id"] or None,
+                    policy_of.get(vals["level_id"]),
                     vals["channel"],
                     vals["state"],
                     vals["trigger"],
                     self.env.uid,
                     vals["date_scheduled"],
-                    reminder_payment_reference(reminder_id),
+                    reminder_payment_reference(reminder_id) if reminder_type == "reminder" else None,
                     len(lines),
                     amounts["amount_residual"],
                     amounts["amount_fee"],
@@ -1014,6 +1018,8 @@ class DunningReminder(models.Model):
         self.ensure_one()
         if self.reminder_type == "thanks":
             return self.env.ref("receivable_dunning.mail_template_dunning_thanks")
+        if self.reminder_type == "request":
+            return self.env.ref("receivable_dunning.mail_template_dunning_request")
         template = self.level_id.mail_template_id or self.env.ref("receivable_dunning.mail_template_dunning_reminder")
         return template
 
@@ -1114,9 +1120,14 @@ class DunningReminder(models.Model):
         in a later delivery report, reaches the reminder (see ``sms.tracker``).
         """
         default_template = self.env.ref("receivable_dunning.sms_template_dunning_reminder")
+        request_template = self.env.ref("receivable_dunning.sms_template_dunning_request")
         bodies = {}
         for template, reminders in self.grouped(
-            lambda reminder: reminder.level_id.sms_template_id or default_template
+            lambda reminder: (
+                request_template
+                if reminder.reminder_type == "request"
+                else reminder.level_id.sms_template_id or default_template
+            )
         ).items():
             bodies.update(template._render_field("body", reminders.ids, compute_lang=True))
         # A retry replaces the SMS that failed: cancelled, it can no longer be resent by hand beside the new one.

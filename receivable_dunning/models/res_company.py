@@ -30,6 +30,20 @@ class ResCompany(models.Model):
         copy=False,
         help="The first day of the last month whose report was emailed: the monthly cron sends each month once.",
     )
+    dunning_request_journal_id = fields.Many2one(
+        "account.journal",
+        string="Payment Request Journal",
+        domain="[('type', '=', 'sale'), ('company_id', 'in', [id, False])]",
+        help="The sales journal of the payment requests imported from a file or over RPC; empty: the first sales "
+        "journal.",
+    )
+    dunning_request_product_id = fields.Many2one(
+        "product.product",
+        string="Payment Request Product",
+        domain="[('company_id', 'in', [id, False])]",
+        help="The product on the line of each imported payment request (its income account); empty: no product, "
+        "the journal's income account.",
+    )
 
     @api.model_create_multi
     def create(self, vals_list):

@@ -34,3 +34,5 @@ from . import test_svg_charts
 from . import test_monthly_report
 from . import test_report_effectiveness
 from . import test_report_cash_forecast
+from . import test_request_import
+from . import test_request_import_ui

@@ -1,0 +1,62 @@
+from odoo import api, fields, models
+
+
+class DunningRequestImportRow(models.Model):
+    """One row of a payment request import: the cells as read, their errors by field, and what became of it."""
+
+    _name = "dunning.request.import.row"
+    _description = "Payment Request Import Row"
+    _order = "import_id, row_number"
+    _check_company_auto = True
+
+    import_id = fields.Many2one("dunning.request.import", required=True, index=True, ondelete="cascade")
+    company_id = fields.Many2one(related="import_id.company_id", store=True, index=True)
+    row_number = fields.Integer(help="The row's line in the file, 1 being the first row of data.")
+    raw = fields.Json(help="The row's cells as read: {row field: text}.")
+    errors = fields.Json(help="What is wrong with the row: {row field: message}.")
+    error_text = fields.Char(string="Errors", compute="_compute_error_text")
+    external_ref = fields.Char(string="External Reference", readonly=True)
+    state = fields.Selection(
+        [("valid", "Valid"), ("error", "Error"), ("done", "Done"), ("failed", "Failed")],
+        required=True,
+        default="valid",
+        index=True,
+    )
+    result = fields.Selection(
+        [("created", "Created"), ("updated", "Updated"), ("unchanged", "Unchanged")],
+        help="What the import does (before it runs) or did (after) with the row's request.",
+    )
+    partner_id = fields.Many2one("res.partner", string="Debtor", index="btree_not_null", check_company=True)
+    move_id = fields.Many2one("account.move", string="Request", index="btree_not_null", check_company=True)
+    partner_action = fields.Selection(
+        [("new", "New Debtor"), ("matched", "Existing Debtor"), ("matched_updates", "Existing Debtor, Updated")],
+        string="Debtor Action",
+    )
+    partner_changes = fields.Char(
+        string="Debtor Changes", help="The existing debtor's data that the import changes: field, old and new value."
+    )
+
+    @api.model
+    def _row_field_labels(self):
+        """The row fields' names as the user reads them: {row field: label}."""
+        return {
+            "name": self.env._("Debtor"),
+            "email": self.env._("Email"),
+            "mobile": self.env._("Mobile"),
+            "country_code": self.env._("Country"),
+            "vat": self.env._("VAT"),
+            "iban": self.env._("IBAN"),
+            "lang": self.env._("Language"),
+            "external_ref": self.env._("External Reference"),
+            "partner_ref": self.env._("Debtor Reference"),
+            "description": self.env._("Description"),
+            "amount": self.env._("Amount"),
+            "currency": self.env._("Currency"),
+            "date_invoice": self.env._("Issue Date"),
+            "date_due": self.env._("Due Date"),
+        }
+
+    @api.depends("errors")
+    def _compute_error_text(self):
+        for row in self:
+            row.error_text = "; ".join((row.errors or {}).values()) or False

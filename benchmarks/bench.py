@@ -431,6 +431,10 @@ class Bench:
                 continue
             getattr(self, f"bench_{name}")()
         self.results["bench_seconds"] = round(time.perf_counter() - started, 1)
+        # The raw figures first: a run at full size takes over an hour, and a table that cannot be drawn from them
+        # must not lose them.
+        with open(self.args.output, "w") as handle:
+            json.dump({"size": self.args.size, "results": self.results}, handle, indent=2, default=str)
         rows = table_rows(self.results)
         report = {
             "size": self.args.size,
@@ -841,6 +845,18 @@ def letters_rows(letters):
     rows = []
     for kind, label, target in (("letters", "Reminder letters", 10), ("invoices", "Invoice PDFs", None)):
         ours, peer = letters[f"{kind}_ours"], letters[f"{kind}_peer"]
+        if not (ours["documents"] and ours["seconds"] and peer["documents"] and peer["seconds"]):
+            rows.append(
+                (
+                    f"{label}: nothing rendered (ours {ours['documents']}, peer {peer['documents']})",
+                    "-",
+                    "-",
+                    "",
+                    "-",
+                    "FAIL" if target else "info",
+                )
+            )
+            continue
         ours_rate, peer_rate = ours["documents"] / ours["seconds"], peer["documents"] / peer["seconds"]
         rows.append(
             (

@@ -3,6 +3,7 @@ import secrets
 from odoo import api, fields, models
 from odoo.exceptions import AccessError, UserError, ValidationError
 from odoo.fields import Domain
+from odoo.tools.query import Query
 
 # The collectors' decisions on a customer, which only dunning users may change: any user who edits customers
 # could otherwise put one on hold or change its policy, over RPC or an import.
@@ -124,7 +125,11 @@ class ResPartner(models.Model):
     dunning_handover_count = fields.Integer(compute="_compute_dunning_handover_count")
     # The payer profile in the current company, and what the customer form shows of it.
     dunning_profile_id = fields.Many2one(
-        "dunning.payer.profile", string="Payer Profile", compute="_compute_dunning_profile", groups=PROFILE_GROUPS
+        "dunning.payer.profile",
+        string="Payer Profile",
+        compute="_compute_dunning_profile",
+        search="_search_dunning_profile",
+        groups=PROFILE_GROUPS,
     )
     dunning_risk_score = fields.Integer(related="dunning_profile_id.score", string="Payer Score", groups=PROFILE_GROUPS)
     dunning_risk_class_id = fields.Many2one(related="dunning_profile_id.risk_class_id", groups=PROFILE_GROUPS)
@@ -220,6 +225,26 @@ class ResPartner(models.Model):
         for partner in self:
             profile = by_partner.get(partner.commercial_partner_id._origin, profiles.browse())
             partner.dunning_profile_id = profile
+
+    def _search_dunning_profile(self, operator, value):
+        """Partners by their profile in the current company, as the compute finds it: the related score, class and
+        trend are searched through it, and the ORM finds through it whose cached values a profile's change drops."""
+        if operator not in ("in", "any"):
+            return NotImplemented
+        Profile = self.env["dunning.payer.profile"]
+
+        def debtors_with(profile_domain):
+            profiles = Profile._search(profile_domain & Domain("company_id", "=", self.env.company.id))
+            return Domain("commercial_partner_id", "in", profiles.subselect("partner_id"))
+
+        if operator == "any":
+            return debtors_with(Domain("id", "in", value) if isinstance(value, Query) else Domain(value))
+        domain = Domain.FALSE
+        if profile_ids := [profile_id for profile_id in value if profile_id]:
+            domain |= debtors_with(Domain("id", "in", profile_ids))
+        if False in value:
+            domain |= ~debtors_with(Domain.TRUE)
+        return domain
 
     def _compute_dunning_reminder_count(self):
         counts = dict(

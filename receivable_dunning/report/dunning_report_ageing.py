@@ -18,6 +18,15 @@ def report_date(records):
     return fields.Date.to_date(records.env.context.get("dunning_report_date")) or fields.Date.context_today(records)
 
 
+def report_action(records, xmlid, title, date):
+    """The window action ``xmlid`` of a report at ``date``: the date in its context, ``title`` in the window's title
+    (the web client shows the display name)."""
+    action = records.env["ir.actions.act_window"]._for_xml_id(xmlid)
+    action["name"] = action["display_name"] = title
+    action["context"] = {"dunning_report_date": fields.Date.to_string(date)}
+    return action
+
+
 class DunningReportAgeing(models.Model):
     """Aged receivables at a date: one row per receivable journal item open at that date.
 
@@ -235,13 +244,8 @@ class DunningReportAgeing(models.Model):
         :return: the window action of the report, its context carrying the date
         """
         date = fields.Date.to_date(date) or fields.Date.context_today(self)
-        action = self.env["ir.actions.act_window"]._for_xml_id("receivable_dunning.dunning_report_ageing_action")
-        # The web client titles the view with the display name.
-        action["name"] = action["display_name"] = self.env._(
-            "Aged Receivables at %(date)s", date=fields.Date.to_string(date)
-        )
-        action["context"] = {"dunning_report_date": fields.Date.to_string(date)}
-        return action
+        title = self.env._("Aged Receivables at %(date)s", date=fields.Date.to_string(date))
+        return report_action(self, "receivable_dunning.dunning_report_ageing_action", title, date)
 
     def action_open_moves(self):
         """The journal entries of the selected rows: the invoices, credit notes and payments behind the figures."""

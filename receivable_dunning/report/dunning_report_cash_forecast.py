@@ -3,6 +3,8 @@ from datetime import timedelta
 from odoo import api, fields, models
 from odoo.tools import SQL, format_date
 
+from .dunning_report_ageing import report_action
+
 # The forecast's horizon, in weeks from the week of the report's date.
 FORECAST_WEEKS = 13
 # A row's id is its invoice's id times ROW_RANKS plus its rank among the invoice's rows: 0 for what goes to the
@@ -363,13 +365,8 @@ class DunningReportCashForecast(models.Model):
         :return: the window action of the report, its graph first
         """
         report_date = report_date or fields.Date.context_today(self)
-        action = self.env["ir.actions.act_window"]._for_xml_id("receivable_dunning.dunning_report_cash_forecast_action")
-        # The web client shows display_name before name.
-        action["name"] = action["display_name"] = self.env._(
-            "Cash Forecast from %(date)s", date=format_date(self.env, report_date)
-        )
-        action["context"] = {"dunning_report_date": fields.Date.to_string(report_date)}
-        return action
+        title = self.env._("Cash Forecast from %(date)s", date=format_date(self.env, report_date))
+        return report_action(self, "receivable_dunning.dunning_report_cash_forecast_action", title, report_date)
 
     def action_open_invoices(self):
         """The invoices of these rows, from the list's selection."""

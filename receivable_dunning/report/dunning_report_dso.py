@@ -1,7 +1,7 @@
 from odoo import api, fields, models
 from odoo.tools import SQL
 
-from .dunning_report_ageing import report_date
+from .dunning_report_ageing import report_action, report_date
 
 REPORT_MONTHS = 24  # the months shown, up to the report date's month
 STANDARD_MONTHS = 3  # the sales period of the standard and best possible DSO
@@ -265,10 +265,5 @@ class DunningReportDso(models.Model):
         :return: the window action of the report, its context carrying the date
         """
         date = fields.Date.to_date(date) or fields.Date.context_today(self)
-        action = self.env["ir.actions.act_window"]._for_xml_id("receivable_dunning.dunning_report_dso_action")
-        # The web client titles the view with the display name.
-        action["name"] = action["display_name"] = self.env._(
-            "Days Sales Outstanding at %(date)s", date=fields.Date.to_string(date)
-        )
-        action["context"] = {"dunning_report_date": fields.Date.to_string(date)}
-        return action
+        title = self.env._("Days Sales Outstanding at %(date)s", date=fields.Date.to_string(date))
+        return report_action(self, "receivable_dunning.dunning_report_dso_action", title, date)

@@ -13,7 +13,7 @@ class DunningRequestImportRow(models.Model):
     company_id = fields.Many2one(related="import_id.company_id", store=True, index=True)
     row_number = fields.Integer(help="The row's line in the file, 1 being the first row of data.")
     raw = fields.Json(help="The row's cells as read: {row field: text}.")
-    errors = fields.Json(help="What is wrong with the row: {row field: message}.")
+    errors = fields.Json(string="Errors by Field", help="What is wrong with the row: {row field: message}.")
     error_text = fields.Char(string="Errors", compute="_compute_error_text")
     external_ref = fields.Char(string="External Reference", readonly=True)
     state = fields.Selection(

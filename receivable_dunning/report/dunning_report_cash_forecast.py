@@ -4,6 +4,7 @@ from odoo import api, fields, models
 from odoo.tools import SQL, format_date
 
 from .dunning_report_ageing import report_action
+from .dunning_report_ageing import report_date as report_date_of
 
 # The forecast's horizon, in weeks from the week of the report's date.
 FORECAST_WEEKS = 13
@@ -106,14 +107,9 @@ class DunningReportCashForecast(models.Model):
 
     # === SQL === #
 
-    @api.model
-    def _report_date(self):
-        """The date the forecast starts from: the context's ``dunning_report_date``, else today."""
-        return fields.Date.to_date(self.env.context.get("dunning_report_date")) or fields.Date.context_today(self)
-
     @property
     def _table_query(self):
-        report_date = self._report_date()
+        report_date = report_date_of(self)
         first_week = report_date - timedelta(days=report_date.weekday())
         return SQL(
             "WITH %s, %s, %s %s",

@@ -6,6 +6,8 @@ from odoo import api, fields, models
 from odoo.tools import SQL
 from odoo.tools.misc import format_date
 
+from .dunning_report_ageing import report_date as report_date_of
+
 # The windows after a reminder in which a payment counts as "paid within N days" (day N included).
 PAYMENT_WINDOWS = (7, 14, 30)
 WEEKDAYS = [
@@ -129,9 +131,7 @@ class DunningReportEffectiveness(models.Model):
 
     @property
     def _table_query(self):
-        report_date = fields.Date.to_date(self.env.context.get("dunning_report_date")) or fields.Date.context_today(
-            self
-        )
+        report_date = report_date_of(self)
         tz = self.env.context.get("tz") or self.env.user.tz
         tz = tz if tz in pytz.all_timezones_set else "UTC"
         # The end of the report's day in that time zone, as the UTC time reminders are stored in.

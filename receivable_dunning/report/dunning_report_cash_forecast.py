@@ -355,14 +355,14 @@ class DunningReportCashForecast(models.Model):
     # === ACTION METHODS === #
 
     @api.model
-    def action_open_forecast(self, report_date=None):
-        """The forecast from ``report_date`` (today when None), the date in the window's title.
+    def action_open_at_date(self, date=None):
+        """The forecast from ``date`` (today when None), the date in the window's title.
 
         :return: the window action of the report, its graph first
         """
-        report_date = report_date or fields.Date.context_today(self)
-        title = self.env._("Cash Forecast from %(date)s", date=format_date(self.env, report_date))
-        return report_action(self, "receivable_dunning.dunning_report_cash_forecast_action", title, report_date)
+        date = date or fields.Date.context_today(self)
+        title = self.env._("Cash Forecast from %(date)s", date=format_date(self.env, date))
+        return report_action(self, "receivable_dunning.dunning_report_cash_forecast_action", title, date)
 
     def action_open_invoices(self):
         """The invoices of these rows, from the list's selection."""

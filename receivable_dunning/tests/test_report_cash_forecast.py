@@ -228,9 +228,11 @@ class TestReportCashForecast(DunningCommon):
     def test_today_by_default_and_actions(self):
         rows = self.env["dunning.report.cash.forecast"].search([("move_id", "=", self.n.id)])
         self.assertEqual(rows.report_date, fields.Date.context_today(rows))
-        action = self.env["dunning.report.cash.forecast"].action_open_forecast(D)
+        action = self.env["dunning.report.cash.forecast"].action_open_at_date(D)
         self.assertEqual(action["context"], {"dunning_report_date": fields.Date.to_string(D)})
         self.assertEqual(action["name"], f"Cash Forecast from {format_date(self.env, D)}")
+        wizard = self.env["dunning.report.date.wizard"].create({"report": "forecast", "date": D})
+        self.assertEqual(wizard.action_open()["context"], {"dunning_report_date": fields.Date.to_string(D)})
         invoices = self._report().search([("move_id", "in", (self.p1 | self.q).ids)]).action_open_invoices()
         self.assertEqual(invoices["res_model"], "account.move")
         self.assertEqual(set(invoices["domain"][0][2]), set((self.p1 | self.q).ids))

@@ -9,4 +9,3 @@ from . import dunning_call_outcome
 from . import dunning_report_date_wizard
 from . import dunning_monthly_report_wizard
 from . import dunning_effectiveness_wizard
-from . import dunning_report_cash_forecast_wizard

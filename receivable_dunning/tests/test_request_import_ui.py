@@ -16,6 +16,7 @@ from .common import DunningCommon
 
 SAMPLE = "receivable_dunning/static/samples/payment_requests.csv"
 SAMPLE_XLSX = "receivable_dunning/static/samples/payment_requests.xlsx"
+SAMPLE_ODS = "receivable_dunning/static/samples/payment_requests.ods"
 # The sample's columns, as the import proposes to map them.
 SAMPLE_FIELDS = [
     "name",
@@ -222,6 +223,22 @@ class TestRequestImportFile(RequestImportFileCommon):
         self.assertEqual(rows[0][-1], "Errors")
         self.assertEqual({number for number in range(1, 21) if rows[number][-1]}, set(SAMPLE_ERRORS))
         self.assertTrue(rows[9][-1].startswith("IBAN: "), rows[9][-1])
+
+    def test_ods_file_reads_like_its_csv_twin(self):
+        with file_open(SAMPLE_ODS, "rb") as sample:
+            request_import = self._upload(sample.read(), "payment_requests.ods")
+        self.assertEqual(request_import.file_kind, "ods")
+        self.assertEqual(request_import.column_ids.sorted("column_index").mapped("field_name"), SAMPLE_FIELDS)
+        request_import.action_validate()
+        self.assertEqual(self._errors_by_row(request_import), {row: {field} for row, field in SAMPLE_ERRORS.items()})
+        first_row = request_import.row_ids.filtered(lambda row: row.row_number == 1)
+        self.assertEqual(
+            (first_row.raw["amount"], first_row.raw["date_invoice"], first_row.raw["iban"]),
+            ("1250.00", "2026-11-02", "GB29NWBK60161331926819"),
+        )
+        # A spreadsheet comes back as XLSX, whatever its own format.
+        name, _content, mimetype = request_import._dunning_error_file()
+        self.assertEqual((name, mimetype), ("payment_requests-errors.xlsx", XLSX_MIMETYPE))
 
     def test_csv_rows_are_streamed(self):
         """base_import reads only the head of a CSV file (for the columns and options); the rows come from the

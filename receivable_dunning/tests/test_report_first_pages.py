@@ -58,10 +58,7 @@ class TestReportFirstPages(ReportCommon):
             [a + b for a, b in zip(expected_collector, expected_salesperson, strict=True)],
         )
         self.assertEqual(
-            {
-                group["collector_id"][0]: [group[f"amount_{age}:sum"] for age in AGES]
-                for group in by_collector
-            },
+            {group["collector_id"][0]: [group[f"amount_{age}:sum"] for age in AGES] for group in by_collector},
             {self.collector.id: expected_collector, self.salesperson.id: expected_salesperson},
         )
 

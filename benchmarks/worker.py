@@ -1215,8 +1215,9 @@ def _effectiveness_history(env, meta):
 
 
 # The analytics reports' first page, as the web client asks for it when the menu opens: the pivot's grouping sets
-# (total, rows, columns, rows x columns) in one call, then the list's first 80 rows. Each report adds its entry:
-# key -> (model, context(env, meta) -> dict, row groupby, column groupby, aggregates, list fields).
+# (total, rows, columns, rows x columns; total and rows without a column groupby) in one call, then the list's first
+# 80 rows. Each report adds its entry:
+# key -> (model, context(env, meta) -> dict, row groupby, column groupby or None, aggregates, list fields).
 ANALYTICS_REPORTS = {
     # Odoo's own SQL report over the same invoices (Accounting > Reporting > Invoice Analysis), the same-run peer.
     "odoo_invoice_analysis": (
@@ -1227,12 +1228,13 @@ ANALYTICS_REPORTS = {
         ["price_subtotal:sum"],
         ["move_id", "partner_id", "invoice_date", "price_subtotal"],
     ),
-    # Aged receivables at the dataset's date: debtors in rows, ages in columns (the pivot shows the ages as measures).
+    # Aged receivables at the dataset's date, as the menu opens it: collectors in rows, the ages as measures (the
+    # debtors one click away); no column groupby.
     "ageing": (
         "dunning.report.ageing",
         lambda env, meta: {"dunning_report_date": meta["asof"]},
-        "partner_id",
-        "bucket",
+        "collector_id",
+        None,
         [f"amount_{bucket}:sum" for bucket in ("not_due", "1_30", "31_60", "61_90", "91_120", "over_120")]
         + ["amount_residual:sum"],
         ["move_id", "partner_id", "date_due", "days_overdue", "amount_not_due", "amount_overdue", "amount_residual"],
@@ -1246,12 +1248,13 @@ ANALYTICS_REPORTS = {
         ["sales:sum", "receivables:sum", "dso_standard:avg", "dso_countback:avg", "adbt:avg", "cei:avg"],
         ["month", "company_id", "sales", "receivables", "dso_standard", "dso_countback", "adbt", "cei"],
     ),
-    # Which reminder gets paid, over a made-up history (see _effectiveness_history).
+    # Which reminder gets paid, over a made-up history (see _effectiveness_history), as the menu opens it: levels in
+    # rows, no column groupby (the periods are columns only when the comparison wizard asks for two).
     "effectiveness": (
         "dunning.report.effectiveness",
         _effectiveness_history,
         "level_id",
-        "period",
+        None,
         [
             "reminded_count:sum",
             "paid_7_count:sum",
@@ -1274,6 +1277,9 @@ ANALYTICS_REPORTS = {
         ["week", "date_expected", "partner_id", "move_id", "source", "is_overdue", "blocked_by", "amount"],
     ),
 }
+# The reports whose menu opens the pivot: their first page is the pivot's call alone (the web client asks for the
+# list only when the user switches to it); the list's first 80 rows are measured apart (``list``).
+ANALYTICS_PIVOT_FIRST = {"ageing", "effectiveness"}
 
 
 def task_analytics(args):
@@ -1289,12 +1295,17 @@ def task_analytics(args):
                 Report = env[model].with_context(**context(env, meta))
                 Report.browse().fields_get(list_fields)  # the registry is loaded, as in a running server
                 env.invalidate_all()
+                grouping_sets = [[], [rows], [columns], [rows, columns]] if columns else [[], [rows]]
                 with common.Probe() as probe:
-                    groups = Report.formatted_read_grouping_sets(
-                        [], [[], [rows], [columns], [rows, columns]], aggregates
-                    )
-                    page = Report.web_search_read([], {name: {} for name in list_fields}, limit=80)
-                results[key] = {**probe.as_dict(), "groups": sum(len(g) for g in groups), "rows": page["length"]}
+                    groups = Report.formatted_read_grouping_sets([], grouping_sets, aggregates)
+                    if key not in ANALYTICS_PIVOT_FIRST:
+                        page = Report.web_search_read([], {name: {} for name in list_fields}, limit=80)
+                results[key] = {**probe.as_dict(), "groups": sum(len(g) for g in groups)}
+                if key in ANALYTICS_PIVOT_FIRST:
+                    with common.Probe() as list_probe:
+                        page = Report.web_search_read([], {name: {} for name in list_fields}, limit=80)
+                    results[key]["list"] = list_probe.as_dict()
+                results[key]["rows"] = page["length"]
         results["asof"] = meta["asof"]
         return results
 

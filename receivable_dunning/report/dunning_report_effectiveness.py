@@ -153,7 +153,7 @@ class DunningReportEffectiveness(models.Model):
             for days in PAYMENT_WINDOWS
         ]
         # What was left to pay the day before the reminder: the invoice's total less what was reconciled with it.
-        amount_reminded = SQL("invoice.amount_total_signed - COALESCE(paid.before, 0)")
+        amount_reminded = SQL("sent.invoice_total - COALESCE(paid.before, 0)")
         counts = [
             SQL(
                 """%(fully_paid)s AS %(count)s,
@@ -182,12 +182,16 @@ class DunningReportEffectiveness(models.Model):
                        reminder.policy_id,
                        reminder.channel,
                        reminder.date_done,
+                       invoice.amount_total_signed AS invoice_total,
                        local.sent AS local_sent,
                        local.sent::date AS day_sent,
                        LEAD(reminder.date_done) OVER invoice_reminders AS date_next,
                        LEAD(local.sent::date) OVER invoice_reminders AS day_next
                   FROM dunning_reminder_line line
                   JOIN dunning_reminder reminder ON reminder.id = line.reminder_id
+                  -- Joined here, where the planner knows the number of lines (it hash-joins the invoices; below
+                  -- the window it expects a few rows and probes the invoices' index once per line).
+                  JOIN account_move invoice ON invoice.id = line.move_id
                  CROSS JOIN LATERAL (SELECT reminder.date_done AT TIME ZONE 'UTC' AT TIME ZONE %(tz)s AS sent) local
                  WHERE line.state = 'sent'
                    AND reminder.reminder_type = 'reminder'
@@ -239,7 +243,6 @@ class DunningReportEffectiveness(models.Model):
               FROM sent
               JOIN %(periods)s ON %(in_period)s
               JOIN res_company company ON company.id = sent.company_id
-              JOIN account_move invoice ON invoice.id = sent.move_id
          LEFT JOIN paid ON paid.line_id = sent.line_id
             """,
             tz=tz,

@@ -174,7 +174,7 @@ class DunningPortal(PortalAccount):
             company_sudo,
             statement_token,
             notice=kwargs.get("notice")
-            if kwargs.get("notice") in ("plan_proposed", "plan_approved", "disputed", "settled")
+            if kwargs.get("notice") in ("plan_proposed", "plan_approved", "disputed", "settled", "promised", "claimed")
             else False,
             form="dispute" if dispute_move_id else False,
             dispute_move_id=dispute_move_id[0] if dispute_move_id else False,

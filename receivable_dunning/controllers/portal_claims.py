@@ -33,13 +33,18 @@ class DunningPortalClaims(DunningPortal):
         except ValidationError as error:
             values.setdefault("error", error.args[0])
             invoices_sudo = statement_sudo._arrangement_invoices(partner_sudo, company_sudo, [])
+        selected_ids = set(ids) if ids else set(invoices_sudo.ids)
+        currency = invoices_sudo.currency_id[:1] or company_sudo.currency_id
+        owed = sum(invoices_sudo.filtered(lambda move: move.id in selected_ids).mapped("amount_residual"))
         values.update(
             page_name="dunning_statement",
+            # What the selection leaves to pay, as the amount field shows it by default.
+            amount=f"{currency.round(owed):.{currency.decimal_places}f}",
             partner=partner_sudo,
             company=company_sudo,
             today=fields.Date.to_string(statement_sudo._today()),
             invoices=invoices_sudo,
-            selected_ids=set(ids) if ids else set(invoices_sudo.ids),
+            selected_ids=selected_ids,
             base_path=statement_path(company_sudo.id, partner_sudo.id, token),
         )
         return request.render(template, values)
@@ -55,7 +60,7 @@ class DunningPortalClaims(DunningPortal):
         page = ("receivable_dunning.portal_dunning_promise", statement_sudo, partner_sudo, company_sudo)
         if request.httprequest.method == "GET":
             ids = self._dunning_parse_ids(request.httprequest.args.getlist("invoice_ids"))
-            return self._dunning_arrangement_page(*page, statement_token, ids, latest=fields.Date.to_string(latest))
+            return self._dunning_arrangement_page(*page, statement_token, ids, latest=latest)
         ids = self._dunning_parse_ids(request.httprequest.form.getlist("invoice_ids"))
         try:
             statement_sudo._promise_to_pay(
@@ -65,7 +70,7 @@ class DunningPortalClaims(DunningPortal):
             raise NotFound() from error
         except ValidationError as error:
             return self._dunning_arrangement_page(
-                *page, statement_token, ids, latest=fields.Date.to_string(latest), error=error.args[0]
+                *page, statement_token, ids, latest=latest, error=error.args[0]
             )
         return request.redirect(f"{statement_path(company_sudo.id, partner_sudo.id, statement_token)}?notice=promised")
 

@@ -69,9 +69,7 @@ class DunningPortalClaims(DunningPortal):
         except AccessError as error:
             raise NotFound() from error
         except ValidationError as error:
-            return self._dunning_arrangement_page(
-                *page, statement_token, ids, latest=latest, error=error.args[0]
-            )
+            return self._dunning_arrangement_page(*page, statement_token, ids, latest=latest, error=error.args[0])
         return request.redirect(f"{statement_path(company_sudo.id, partner_sudo.id, statement_token)}?notice=promised")
 
     # max_content_length: a request larger than a proof and the form is refused (413) from its Content-Length,

@@ -6,11 +6,7 @@ from odoo.http import request
 
 from ..models.dunning_payment_claim import MAX_CLAIM_REQUEST_BYTES, MAX_PROOF_BYTES
 from ..models.dunning_statement import statement_path
-from .portal import MAX_FORM_BYTES, STATEMENT_ROUTE, DunningPortal
-
-# The promise and payment claim pages: shown (GET) with the invoices selected on the statement, posted (POST) by
-# anonymous link holders; the POST is checked for its CSRF token as every form of Odoo's.
-STATEMENT_FORM = {"type": "http", "auth": "public", "methods": ["GET", "POST"], "website": True, "sitemap": False}
+from .portal import MAX_FORM_BYTES, STATEMENT_FORM, STATEMENT_ROUTE, DunningPortal
 
 
 class DunningPortalClaims(DunningPortal):

@@ -63,6 +63,10 @@
         "views/dunning_request_import_views.xml",
         "views/dunning_request_import_file_views.xml",
         "views/dunning_request_invoice_views.xml",
+        "data/mail_template_claim_data.xml",
+        "data/ir_cron_payment_claim_data.xml",
+        "views/dunning_payment_claim_views.xml",
+        "views/portal_claim_templates.xml",
     ],
     "assets": {
         "web.assets_backend": [

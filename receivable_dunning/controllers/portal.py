@@ -21,6 +21,9 @@ STATEMENT_PARTNER_FIELDS = [
 STATEMENT_ROUTE = "/dunning/statement/<int:statement_company_id>/<int:statement_partner_id>/<string:statement_token>"
 # The statement's forms: posted by anonymous link holders, each route with the size its form may have.
 STATEMENT_POST = {"type": "http", "auth": "public", "methods": ["POST"], "website": True, "sitemap": False}
+# The forms on their own pages: shown (GET) from the statement, posted (POST) by anonymous link holders; the POST is
+# checked for its CSRF token as every form of Odoo's.
+STATEMENT_FORM = {**STATEMENT_POST, "methods": ["GET", "POST"]}
 # Ids are PostgreSQL integers: a larger number is no record of ours.
 MAX_ID = 2**31 - 1
 # The plan and settle forms carry ids and a short note, never a file: a larger request is refused (413) from its
@@ -132,10 +135,24 @@ class DunningPortal(PortalAccount):
             token=token,
             base_path=statement_path(company_sudo.id, partner_sudo.id, token),
             frequencies=request.env["dunning.plan"]._frequency_labels(),
-            dispute_reasons=request.env["dunning.dispute"]._fields["reason"]._description_selection(request.env),
             **extra,
         )
         return request.render("receivable_dunning.portal_dunning_statement", values)
+
+    def _dunning_render_dispute(self, statement_sudo, partner_sudo, company_sudo, token, move_id, **extra):
+        """The dispute page: the debtor's open invoices not disputed yet, ``move_id`` chosen."""
+        invoices_sudo = statement_sudo._open_invoices(partner_sudo, company_sudo)
+        values = {
+            "page_name": "dunning_statement",
+            "partner": partner_sudo,
+            "company": company_sudo,
+            "base_path": statement_path(company_sudo.id, partner_sudo.id, token),
+            "invoices": invoices_sudo - invoices_sudo._dunning_open_disputes().move_id,
+            "dispute_move_id": move_id,
+            "dispute_reasons": request.env["dunning.dispute"]._fields["reason"]._description_selection(request.env),
+            **extra,
+        }
+        return request.render("receivable_dunning.portal_dunning_dispute", values)
 
     # === /my === #
 
@@ -166,18 +183,19 @@ class DunningPortal(PortalAccount):
         statement_sudo, partner_sudo, company_sudo = self._dunning_debtor_sudo(
             statement_company_id, statement_partner_id, statement_token
         )
-        # "Something wrong?" on an invoice opens the dispute form with that invoice chosen.
-        dispute_move_id = self._dunning_parse_ids(kwargs.get("dispute") or "")[:1]
+        if kwargs.get("dispute"):
+            # The link of "Something wrong?" before the dispute form had its own page.
+            base_path = statement_path(statement_company_id, statement_partner_id, statement_token)
+            dispute_move_id = self._dunning_parse_int(kwargs["dispute"])
+            return request.redirect(f"{base_path}/dispute?move_id={dispute_move_id}")
         return self._dunning_render_statement(
             statement_sudo,
             partner_sudo,
             company_sudo,
             statement_token,
             notice=kwargs.get("notice")
-            if kwargs.get("notice") in ("plan_proposed", "plan_approved", "disputed", "settled")
+            if kwargs.get("notice") in ("plan_proposed", "plan_approved", "disputed", "settled", "promised", "claimed")
             else False,
-            form="dispute" if dispute_move_id else False,
-            dispute_move_id=dispute_move_id[0] if dispute_move_id else False,
         )
 
     @http.route(STATEMENT_ROUTE + "/invoice/<int:move_id>", type="http", auth="public", methods=["GET"], sitemap=False)
@@ -366,11 +384,15 @@ class DunningPortal(PortalAccount):
 
     # max_content_length: a request larger than an attachment and the form is refused (413) from its
     # Content-Length, before its body is read, for any link.
-    @http.route(STATEMENT_ROUTE + "/dispute", max_content_length=MAX_DISPUTE_REQUEST_BYTES, **STATEMENT_POST)
+    @http.route(STATEMENT_ROUTE + "/dispute", max_content_length=MAX_DISPUTE_REQUEST_BYTES, **STATEMENT_FORM)
     def dunning_statement_dispute(self, statement_company_id, statement_partner_id, statement_token, **post):
+        """The dispute form, on its own page ("Something wrong?" on an invoice chooses it), and its post."""
         statement_sudo, partner_sudo, company_sudo = self._dunning_debtor_sudo(
             statement_company_id, statement_partner_id, statement_token
         )
+        if request.httprequest.method == "GET":
+            move_id = self._dunning_parse_int(request.httprequest.args.get("move_id", ""))
+            return self._dunning_render_dispute(statement_sudo, partner_sudo, company_sudo, statement_token, move_id)
         upload = request.httprequest.files.get("attachment")
         # One byte more than allowed is enough for the model to refuse a file too large.
         attachments = [(upload.filename, upload.read(MAX_ATTACHMENT_BYTES + 1))] if upload and upload.filename else []
@@ -382,8 +404,8 @@ class DunningPortal(PortalAccount):
         except AccessError as error:
             raise NotFound() from error
         except ValidationError as error:
-            return self._dunning_render_statement(
-                statement_sudo, partner_sudo, company_sudo, statement_token, error=error.args[0], form="dispute"
+            return self._dunning_render_dispute(
+                statement_sudo, partner_sudo, company_sudo, statement_token, move_id, error=error.args[0]
             )
         base_path = statement_path(statement_company_id, statement_partner_id, statement_token)
         return request.redirect(f"{base_path}?notice=disputed")

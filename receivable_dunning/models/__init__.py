@@ -38,3 +38,4 @@ from . import dunning_request_import_row
 from . import dunning_request_mapping
 from . import dunning_request_import_column
 from . import dunning_request_import_file
+from . import dunning_payment_claim

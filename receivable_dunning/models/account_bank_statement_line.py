@@ -69,6 +69,8 @@ class AccountBankStatementLine(models.Model):
         done = self._dunning_reconcile_batch(items_by_line)
         # Reconciled or not, failed or not: every line of the batch was tried, so that none is retried forever.
         self.dunning_auto_match_tried = True
+        # Debtors who said they paid may be waiting for one of the lines left: their claims look at them now.
+        self.env["dunning.payment.claim"]._search_payment_in(self.company_id)
         return done
 
     @api.model

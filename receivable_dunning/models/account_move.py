@@ -533,3 +533,37 @@ class AccountMove(models.Model):
         action["domain"] = [("line_ids.move_id", "=", self.id)]
         action["context"] = {"create": False}
         return action
+
+    # === DEBTOR'S ARRANGEMENTS === #
+
+    def _dunning_check_open_arrangements(self):
+        """One arrangement at a time per invoice: none of these invoices may be disputed, under a pending promise or
+        under a payment claim still open, before the debtor promises or claims anew.
+
+        :raise ValidationError: naming the first invoice at fault
+        """
+        disputed = self._dunning_open_disputes()
+        if disputed:
+            raise ValidationError(
+                self.env._("Invoice %(invoice)s is disputed (field Invoices).", invoice=disputed[0].move_id.name)
+            )
+        promised = self.env["dunning.promise"].search(
+            [("move_ids", "in", self.ids), ("state", "=", "pending")], limit=1
+        )
+        if promised:
+            raise ValidationError(
+                self.env._(
+                    "Invoice %(invoice)s is already under a promise to pay (field Invoices).",
+                    invoice=(promised.move_ids & self)[0].name,
+                )
+            )
+        claimed = self.env["dunning.payment.claim"].search(
+            [("move_ids", "in", self.ids), ("state", "in", ("searching", "proposed"))], limit=1
+        )
+        if claimed:
+            raise ValidationError(
+                self.env._(
+                    "Invoice %(invoice)s is already said to be paid: we are looking for the payment (field Invoices).",
+                    invoice=(claimed.move_ids & self)[0].name,
+                )
+            )

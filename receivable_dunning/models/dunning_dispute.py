@@ -1,7 +1,7 @@
 from markupsafe import Markup
 
-from odoo import api, fields, models
-from odoo.exceptions import ValidationError
+from odoo import Command, api, fields, models
+from odoo.exceptions import UserError, ValidationError
 from odoo.tools.mimetypes import guess_mimetype
 
 MAX_ATTACHMENT_BYTES = 10 * 1024 * 1024
@@ -82,6 +82,17 @@ class DunningDispute(models.Model):
     )
     resolution = fields.Text(tracking=True)
     user_id = fields.Many2one("res.users", string="Collector", tracking=True)
+    amount_disputed = fields.Monetary(
+        string="Disputed Amount",
+        compute="_compute_amount_disputed",
+        store=True,
+        readonly=False,
+        help="What the debtor contests, the invoice's residual by default: the credit note of an accepted dispute "
+        "is of this amount.",
+    )
+    credit_note_id = fields.Many2one(
+        "account.move", readonly=True, copy=False, check_company=True, index="btree_not_null"
+    )
 
     # === COMPUTE METHODS === #
 
@@ -91,10 +102,26 @@ class DunningDispute(models.Model):
         for dispute in self:
             dispute.name = f"{dispute.move_id.name or ''}: {reasons.get(dispute.reason, '')}"
 
+    @api.depends("move_id")
+    def _compute_amount_disputed(self):
+        for dispute in self:
+            dispute.amount_disputed = dispute.move_id.amount_residual
+
     # === ACTION METHODS === #
 
     def action_accept(self):
         self._resolve("accepted")
+
+    def action_accept_with_credit_note(self):
+        """Accept the disputes and draft a credit note of each one's disputed amount, for an accountant to post."""
+        disputes = self.filtered(lambda dispute: dispute.state == "open")
+        for dispute in disputes:
+            if dispute.currency_id.compare_amounts(dispute.amount_disputed, 0) <= 0:
+                raise UserError(
+                    self.env._("%(dispute)s: enter the amount to credit (field Disputed Amount).", dispute=dispute.name)
+                )
+        disputes._create_credit_notes()
+        disputes._resolve("accepted")
 
     def action_reject(self):
         self._resolve("rejected")
@@ -110,6 +137,46 @@ class DunningDispute(models.Model):
             dispute.move_id.message_post(
                 body=self.env._("Dispute %(dispute)s closed: %(outcome)s.", dispute=dispute.name, outcome=label)
             )
+        # The debtor hears of the outcome, in its language.
+        template = self.env.ref(f"receivable_dunning.mail_template_dunning_dispute_{state}")
+        if disputes:
+            template.send_mail_batch(disputes.ids)
+
+    def _create_credit_notes(self):
+        """Draft a credit note of each dispute's disputed amount against its invoice, on the invoice's income
+        account and without taxes (the disputed amount is what the debtor owes, taxes included): the accountant
+        checks it before posting.
+
+        :return: the credit notes
+        """
+        credit_notes = self.env["account.move"].create(
+            [
+                {
+                    "move_type": "out_refund",
+                    "company_id": dispute.company_id.id,
+                    "partner_id": dispute.move_id.partner_id.id,
+                    "currency_id": dispute.currency_id.id,
+                    "journal_id": dispute.move_id.journal_id.id,
+                    "reversed_entry_id": dispute.move_id.id,
+                    "ref": self.env._("Dispute %(dispute)s", dispute=dispute.name),
+                    "invoice_line_ids": [
+                        Command.create(
+                            {
+                                "name": dispute.name,
+                                "quantity": 1,
+                                "price_unit": dispute.amount_disputed,
+                                "account_id": dispute.move_id.invoice_line_ids.account_id[:1].id,
+                                "tax_ids": [Command.clear()],
+                            }
+                        )
+                    ],
+                }
+                for dispute in self
+            ]
+        )
+        for dispute, credit_note in zip(self, credit_notes, strict=True):
+            dispute.credit_note_id = credit_note
+        return credit_notes
 
     @api.model
     def _open_on_invoice(self, partner, company, move, reason, description=False, attachments=None, source="portal"):

@@ -97,6 +97,17 @@ class DunningPolicy(models.Model):
         string="Approve Plans Automatically",
         help="Plans proposed within the limits above are approved at once; otherwise an accountant decides.",
     )
+    promise_max_days = fields.Integer(
+        string="Maximum Promise Delay (days)",
+        default=30,
+        help="Debtors may promise from their statement page to pay within this many days; 0: they cannot promise.",
+    )
+    claim_pause_days = fields.Integer(
+        string="Pause on Payment Claimed (days)",
+        default=10,
+        help="When a debtor says it already paid, its invoices are not dunned for this many days while the payment "
+        "is looked for among the bank lines.",
+    )
 
     _name_company_uniq = models.Constraint(
         "UNIQUE(name, company_id)",
@@ -105,6 +116,10 @@ class DunningPolicy(models.Model):
     _min_interval_positive = models.Constraint(
         "CHECK(min_interval_days >= 0 AND grace_days >= 0 AND interest_rate >= 0)",
         "The grace days, the minimum interval between reminders and the interest rate cannot be negative.",
+    )
+    _portal_delays_positive = models.Constraint(
+        "CHECK(promise_max_days >= 0 AND claim_pause_days >= 0)",
+        "The maximum promise delay and the pause on a payment claimed cannot be negative.",
     )
     _plan_limits_positive = models.Constraint(
         "CHECK(statement_link_days >= 0 AND plan_max_instalments >= 0 AND plan_min_amount >= 0 AND plan_max_days >= 0)",

@@ -1,4 +1,7 @@
-from odoo import api, fields, models
+from datetime import timedelta
+
+from odoo import Command, api, fields, models
+from odoo.exceptions import ValidationError
 
 
 class DunningPromise(models.Model):
@@ -75,6 +78,58 @@ class DunningPromise(models.Model):
 
     # === BUSINESS METHODS === #
 
+    @api.model
+    def _promise_from_portal(self, partner, company, moves, date_promised, amount):
+        """The debtor promises from its statement page to pay ``amount`` on ``moves`` by ``date_promised``.
+
+        :param partner: the debtor (commercial partner)
+        :param company: the company of the invoices
+        :param moves: open invoices of the debtor in ``company`` (see ``dunning.statement._selected_open_invoices``)
+        :param date date_promised: from today to the policy's ``promise_max_days`` ahead
+        :param float amount: more than zero and at most what the invoices leave to pay
+        :raise ValidationError: naming the field at fault
+        :return: the new ``dunning.promise``
+        """
+        partner = partner.commercial_partner_id
+        today = fields.Date.context_today(self)
+        policy = partner.with_company(company)._dunning_get_policy()
+        if not policy.promise_max_days:
+            raise ValidationError(self.env._("Promises to pay are not accepted here (field Promised date)."))
+        latest = today + timedelta(days=policy.promise_max_days)
+        if not date_promised or not today <= date_promised <= latest:
+            raise ValidationError(
+                self.env._(
+                    "Choose a date from today to %(latest)s (field Promised date).",
+                    latest=fields.Date.to_string(latest),
+                )
+            )
+        moves._dunning_check_open_arrangements()
+        currency = moves.currency_id
+        if len(currency) != 1:
+            raise ValidationError(
+                self.env._("Invoices in different currencies must be promised separately (field Invoices).")
+            )
+        owed = currency.round(sum(moves.mapped("amount_residual")))
+        if currency.compare_amounts(amount, 0) <= 0 or currency.compare_amounts(amount, owed) > 0:
+            raise ValidationError(
+                self.env._(
+                    "Enter an amount above zero and at most %(owed)s (field Amount).", owed=currency.format(owed)
+                )
+            )
+        promise = self.create(
+            {
+                "company_id": company.id,
+                "currency_id": currency.id,
+                "partner_id": partner.id,
+                "move_ids": [Command.set(moves.ids)],
+                "date_promised": date_promised,
+                "amount": amount,
+                "source": "portal",
+            }
+        )
+        moves._dunning_withdraw_from_pending()
+        return promise
+
     def _settle_pending(self, today=None):
         """Settle pending promises: kept as soon as enough was paid, broken once the date passed without it.
 
@@ -95,6 +150,16 @@ class DunningPromise(models.Model):
                 "mail.mail_activity_data_call",
                 date_deadline=today,
                 summary=self.env._("Promise to pay broken: call %(debtor)s", debtor=promise.partner_id.name),
-                user_id=(collector or promise.create_uid or self.env.user).id,
+                user_id=promise._responsible(collector).id,
             )
         return broken
+
+    def _responsible(self, collector):
+        """Who calls the debtor of this broken promise: its collector, else the collector who recorded it; a promise
+        the debtor made on the statement page goes to the debtor's responsible."""
+        self.ensure_one()
+        if collector:
+            return collector
+        if self.source == "portal":
+            return self.partner_id._dunning_responsible(self.company_id, self.move_ids)
+        return self.create_uid or self.env.user

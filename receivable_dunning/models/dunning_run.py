@@ -507,6 +507,7 @@ class DunningRun(models.Model):
         self.env["dunning.plan"].flush_model()
         self.env["dunning.plan.line"].flush_model()
         self.env["dunning.dispute"].flush_model()
+        self.env["dunning.payment.claim"].flush_model()
         self.env["dunning.reminder.line"].flush_model(["charge_move_id"])
         pauses = self._invoice_pauses()
         pause_sql = (
@@ -592,6 +593,20 @@ class DunningRun(models.Model):
             (
                 "promise",
                 self._promise_exists(SQL("promise.state = 'pending' AND promise.date_promised >= %s", self.date)),
+            ),
+            # The debtor says it paid: paused while the money is looked for, and until an accountant confirms it.
+            (
+                "payment_claim",
+                SQL(
+                    """EXISTS (
+                        SELECT 1
+                          FROM dunning_payment_claim claim
+                          JOIN account_move_dunning_payment_claim_rel rel ON rel.dunning_payment_claim_id = claim.id
+                         WHERE rel.account_move_id = move.id
+                           AND (claim.state = 'proposed' OR (claim.state = 'searching' AND claim.pause_until > %s))
+                    )""",
+                    self.date,
+                ),
             ),
         ]
 

@@ -23,6 +23,7 @@ class DunningRunException(models.Model):
             ("promise", "Promise pending"),
             ("plan", "Instalment plan"),
             ("credits", "Covered by credits"),
+            ("payment_claim", "Payment claimed"),
         ],
         required=True,
     )

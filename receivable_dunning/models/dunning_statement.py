@@ -1,4 +1,5 @@
 import ast
+import math
 import re
 from datetime import datetime
 
@@ -567,3 +568,86 @@ class DunningStatement(models.AbstractModel):
         return self.env["dunning.dispute"]._open_on_invoice(
             partner.commercial_partner_id, company, move, reason, description, attachments
         )
+
+    # === PROMISES AND PAYMENTS CLAIMED === #
+
+    def _arrangement_invoices(self, partner, company, invoice_ids):
+        """The invoices a promise or a payment claim form lists: those of ``invoice_ids``, or every open invoice
+        not disputed when none is given.
+
+        :raise AccessError: an id is not the debtor's
+        """
+        if invoice_ids:
+            return self._selected_open_invoices(partner, company, invoice_ids)
+        invoices = self._open_invoices(partner, company)
+        return invoices - invoices._dunning_open_disputes().move_id
+
+    def _promise_to_pay(self, partner, company, invoice_ids, date_promised, amount):
+        """The debtor promises to pay ``invoice_ids`` (see ``dunning.promise._promise_from_portal``).
+
+        :param str date_promised: as typed in a form (YYYY-MM-DD)
+        :param str amount: as typed in a form
+        :raise AccessError: an id is not the debtor's
+        :raise ValidationError: naming the field at fault
+        """
+        moves = self._selected_open_invoices(partner, company, invoice_ids)
+        return self.env["dunning.promise"]._promise_from_portal(
+            partner.commercial_partner_id,
+            company,
+            moves,
+            self._form_date(date_promised, self.env._("Enter the promised date as a date (field Promised date).")),
+            self._form_amount(amount),
+        )
+
+    def _claim_payment(self, partner, company, invoice_ids, date_paid, amount, payment_reference, proof=None):
+        """The debtor says it already paid ``invoice_ids`` (see ``dunning.payment.claim._open_from_portal``).
+
+        :param str date_paid: as typed in a form (YYYY-MM-DD)
+        :param str amount: as typed in a form
+        :param proof: (file name, bytes) or None
+        :raise AccessError: an id is not the debtor's
+        :raise ValidationError: naming the field at fault
+        """
+        moves = self._selected_open_invoices(partner, company, invoice_ids)
+        return self.env["dunning.payment.claim"]._open_from_portal(
+            partner.commercial_partner_id,
+            company,
+            moves,
+            self._form_date(date_paid, self.env._("Enter the day you paid as a date (field Paid on).")),
+            self._form_amount(amount),
+            payment_reference,
+            proof,
+        )
+
+    def _form_date(self, value, message):
+        """``value`` typed in a form as a date, or ValidationError(``message``)."""
+        try:
+            return fields.Date.to_date(value) if value else False
+        except ValueError as error:
+            raise ValidationError(message) from error
+
+    def _form_amount(self, value):
+        """``value`` typed in a form as an amount (a comma taken for a decimal point), or ValidationError."""
+        try:
+            amount = float(str(value or "").strip().replace(",", "."))
+        except ValueError:
+            amount = math.nan
+        if not math.isfinite(amount):
+            raise ValidationError(self.env._("Enter the amount as a number (field Amount)."))
+        return amount
+
+    def _open_arrangements(self, partner, company):
+        """What the debtor told us from its statement page and what became of it: its pending promises and its
+        payment claims of the last 30 days, newest first.
+
+        :return: dict with ``promises`` (``dunning.promise``) and ``payment_claims`` (``dunning.payment.claim``)
+        """
+        domain = Domain("partner_id", "=", partner.commercial_partner_id.id) & Domain("company_id", "=", company.id)
+        since = fields.Datetime.subtract(fields.Datetime.now(), days=30)
+        return {
+            "promises": self.env["dunning.promise"].search(domain & Domain("state", "=", "pending"), limit=10),
+            "payment_claims": self.env["dunning.payment.claim"].search(
+                domain & (Domain("state", "in", ("searching", "proposed")) | Domain("write_date", ">=", since)),
+                limit=10,
+            ),
+        }

@@ -97,6 +97,12 @@ class DunningPolicy(models.Model):
         string="Approve Plans Automatically",
         help="Plans proposed within the limits above are approved at once; otherwise an accountant decides.",
     )
+    plan_charge_notice_days = fields.Integer(
+        string="Charge Notice (days)",
+        default=3,
+        help="Debtors whose plan instalments are charged to a saved payment method are emailed this many days "
+        "before each charge.",
+    )
 
     _name_company_uniq = models.Constraint(
         "UNIQUE(name, company_id)",
@@ -109,6 +115,9 @@ class DunningPolicy(models.Model):
     _plan_limits_positive = models.Constraint(
         "CHECK(statement_link_days >= 0 AND plan_max_instalments >= 0 AND plan_min_amount >= 0 AND plan_max_days >= 0)",
         "The statement link validity and the instalment plan limits cannot be negative.",
+    )
+    _plan_charge_notice_days_positive = models.Constraint(
+        "CHECK(plan_charge_notice_days >= 0)", "The notice before an instalment's charge cannot be negative."
     )
 
     # === COMPUTE METHODS === #

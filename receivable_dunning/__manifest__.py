@@ -64,6 +64,10 @@
         "views/dunning_request_import_views.xml",
         "views/dunning_request_import_file_views.xml",
         "views/dunning_request_invoice_views.xml",
+        "data/mail_template_plan_autopay_data.xml",
+        "data/ir_cron_plan_autopay_data.xml",
+        "views/dunning_plan_autopay_templates.xml",
+        "wizards/dunning_plan_phone_wizard_views.xml",
     ],
     "assets": {
         "web.assets_backend": [

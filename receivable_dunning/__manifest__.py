@@ -67,6 +67,10 @@
         "data/ir_cron_payment_claim_data.xml",
         "views/dunning_payment_claim_views.xml",
         "views/portal_claim_templates.xml",
+        "data/mail_template_plan_autopay_data.xml",
+        "data/ir_cron_plan_autopay_data.xml",
+        "views/dunning_plan_autopay_templates.xml",
+        "wizards/dunning_plan_phone_wizard_views.xml",
     ],
     "assets": {
         "web.assets_backend": [

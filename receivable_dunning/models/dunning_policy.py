@@ -108,6 +108,12 @@ class DunningPolicy(models.Model):
         help="When a debtor says it already paid, its invoices are not dunned for this many days while the payment "
         "is looked for among the bank lines.",
     )
+    plan_charge_notice_days = fields.Integer(
+        string="Charge Notice (days)",
+        default=3,
+        help="Debtors whose plan instalments are charged to a saved payment method are emailed this many days "
+        "before each charge.",
+    )
 
     _name_company_uniq = models.Constraint(
         "UNIQUE(name, company_id)",
@@ -124,6 +130,9 @@ class DunningPolicy(models.Model):
     _plan_limits_positive = models.Constraint(
         "CHECK(statement_link_days >= 0 AND plan_max_instalments >= 0 AND plan_min_amount >= 0 AND plan_max_days >= 0)",
         "The statement link validity and the instalment plan limits cannot be negative.",
+    )
+    _plan_charge_notice_days_positive = models.Constraint(
+        "CHECK(plan_charge_notice_days >= 0)", "The notice before an instalment's charge cannot be negative."
     )
 
     # === COMPUTE METHODS === #

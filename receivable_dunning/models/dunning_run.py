@@ -530,7 +530,7 @@ class DunningRun(models.Model):
                             company.dunning_policy_id) AS policy_id,
                    %(due_date)s AS date_due,
                    %(date)s - %(due_date)s AS days_overdue,
-                   move.amount_residual,
+                   %(amount_residual)s AS amount_residual,
                    move.dunning_level_id AS level_id,
                    move.dunning_last_date AS last_date,
                    COALESCE(partner.dunning_hold_until > %(date)s, FALSE) AS debtor_on_hold,
@@ -566,6 +566,7 @@ class DunningRun(models.Model):
             filters=SQL(" AND ").join(filters),
             pause_sql=pause_sql,
             due_date=self._due_date(),
+            amount_residual=self._amount_dunned(),
             promise_broken=self._promise_exists(SQL("promise.state = 'broken' AND promise.escalated IS NOT TRUE")),
         )
         rows = self.env.execute_query_dict(query)
@@ -588,7 +589,14 @@ class DunningRun(models.Model):
                 ),
             ),
             # An approved plan pauses its invoices until an instalment is missed.
-            ("plan", SQL("move.dunning_plan_id IS NOT NULL AND %s IS NULL", self._plan_missed_date())),
+            (
+                "plan",
+                SQL(
+                    "move.dunning_plan_id IS NOT NULL AND %s IS NULL AND %s = 0",
+                    self._plan_missed_date(),
+                    self._plan_failed_amount(),
+                ),
+            ),
             ("on_hold", SQL("move.dunning_hold_until > %s", self.date)),
             (
                 "promise",
@@ -621,9 +629,17 @@ class DunningRun(models.Model):
                  WHERE plan.id = move.dunning_plan_id
                    AND plan.state = 'approved'
                    AND instalment.date < %(date)s
+                   -- A refused charge is dunned alone (see _plan_failed_amount), not as a missed instalment.
+                   AND instalment.charge_state != 'failed'
                    -- Short of the instalment by more than half the currency's smallest unit (0.005 in EUR, 0.5
                    -- in JPY, 0.0005 in KWD), as compare_amounts says.
-                   AND instalment.amount_cumulative - currency.rounding / 2 > plan.amount_total - (
+                   AND instalment.amount_cumulative - currency.rounding / 2 - COALESCE((
+                        SELECT SUM(failed.amount)
+                          FROM dunning_plan_line failed
+                         WHERE failed.plan_id = plan.id
+                           AND failed.charge_state = 'failed'
+                           AND failed.date <= instalment.date
+                   ), 0) > plan.amount_total - (
                         SELECT COALESCE(SUM(planned.amount_residual), 0)
                           FROM account_move planned
                          WHERE planned.dunning_plan_id = plan.id
@@ -632,12 +648,58 @@ class DunningRun(models.Model):
             date=self.date,
         )
 
+    def _plan_failed_amount(self):
+        """SQL: what the refused charges of the approved plan of ``move`` leave due on ``move``: their amount,
+        set against the plan's invoices oldest due first; 0 for an invoice without a plan or a refused charge."""
+        return SQL(
+            """(
+                SELECT LEAST(move.amount_residual, GREATEST(COALESCE(SUM(failed.amount), 0) - COALESCE((
+                           SELECT SUM(earlier.amount_residual)
+                             FROM account_move earlier
+                            WHERE earlier.dunning_plan_id = move.dunning_plan_id
+                              AND (earlier.invoice_date_due, earlier.id) < (move.invoice_date_due, move.id)
+                       ), 0), 0))
+                  FROM dunning_plan_line failed
+                  JOIN dunning_plan plan ON plan.id = failed.plan_id
+                 WHERE failed.plan_id = move.dunning_plan_id
+                   AND plan.state = 'approved'
+                   AND failed.charge_state = 'failed'
+            )"""
+        )
+
+    def _plan_failed_date(self):
+        """SQL: the date of the first refused charge of the approved plan of ``move``."""
+        return SQL(
+            """(
+                SELECT MIN(failed.date)
+                  FROM dunning_plan_line failed
+                  JOIN dunning_plan plan ON plan.id = failed.plan_id
+                 WHERE failed.plan_id = move.dunning_plan_id
+                   AND plan.state = 'approved'
+                   AND failed.charge_state = 'failed'
+            )"""
+        )
+
     def _due_date(self):
-        """SQL: the date an invoice ``move`` is dunned from: its due date, or the instalment its plan missed."""
+        """SQL: the date an invoice ``move`` is dunned from: its due date, the instalment its plan missed, or the
+        refused charge it is dunned for."""
         return SQL(
             "CASE WHEN move.dunning_plan_id IS NULL THEN move.invoice_date_due "
-            "ELSE COALESCE(%s, move.invoice_date_due) END",
+            "ELSE COALESCE(%s, CASE WHEN %s > 0 THEN %s END, move.invoice_date_due) END",
             self._plan_missed_date(),
+            self._plan_failed_amount(),
+            self._plan_failed_date(),
+        )
+
+    def _amount_dunned(self):
+        """SQL: what is dunned of an invoice ``move``: its residual, or only what the refused charges of its plan
+        leave due on it while the plan is otherwise kept."""
+        return SQL(
+            "CASE WHEN move.dunning_plan_id IS NOT NULL AND %s IS NULL AND %s > 0 THEN %s "
+            "ELSE move.amount_residual END",
+            self._plan_missed_date(),
+            self._plan_failed_amount(),
+            self._plan_failed_amount(),
         )
 
     @api.model

@@ -27,6 +27,14 @@ class PaymentTransaction(models.Model):
         help="The debtor's credits deducted from this payment on the statement page; they are reconciled with the "
         "paid invoices once the payment is confirmed.",
     )
+    dunning_plan_line_id = fields.Many2one(
+        "dunning.plan.line",
+        string="Instalment",
+        readonly=True,
+        copy=False,
+        index="btree_not_null",
+        help="The instalment of a plan this payment pays: charged on its date, or paid by the debtor online.",
+    )
 
     # === BUSINESS METHODS === #
 
@@ -82,6 +90,42 @@ class PaymentTransaction(models.Model):
         # sudo: a credit is reserved by any payment under way, whoever looks at the debtor's credits.
         transactions = self.sudo().search(Domain("dunning_credit_line_ids", "in", credits.ids) & under_way)
         return credits & transactions.dunning_credit_line_ids
+
+    def _post_process(self):
+        """The instalments paid are paid before the payment reconciles their invoices (which marks the others the
+        money covers, see ``dunning.plan._mark_paid_instalments``); a refused charge puts its instalment, alone,
+        back into dunning."""
+        instalment_txs = self.filtered(lambda tx: tx.dunning_plan_line_id and not tx.is_post_processed)
+        instalment_txs._dunning_update_instalments()
+        return super()._post_process()
+
+    def _dunning_update_instalments(self):
+        """Follow the instalments' payments: a paid one is paid (and saves the plan's method when the debtor
+        agreed to automatic charges), a refused charge fails and its debtor gets a link to pay it otherwise.
+
+        sudo: payments are confirmed by the provider's notification, the cron or the debtor's browser.
+        """
+        for tx in self.sudo():
+            instalment = tx.dunning_plan_line_id
+            plan = instalment.plan_id
+            if tx.state == "done":
+                instalment.charge_state = "paid"
+                if tx.token_id and plan.autopay_consent_date and not plan.payment_token_id:
+                    plan._set_payment_token(tx.token_id)
+                if tx.operation == "offline":
+                    plan._send_debtor_mail("receivable_dunning.mail_template_dunning_plan_charge_done", instalment)
+            elif tx.state in ("error", "cancel") and tx.operation == "offline":
+                instalment.charge_state = "failed"
+                plan.message_post(
+                    body=self.env._(
+                        "The charge of %(amount)s for the instalment of %(date)s was refused: this instalment is "
+                        "dunned again until the debtor pays it. %(reason)s",
+                        amount=tx.currency_id.format(tx.amount),
+                        date=instalment.date,
+                        reason=tx.state_message or "",
+                    )
+                )
+                plan._send_debtor_mail("receivable_dunning.mail_template_dunning_plan_charge_failed", instalment)
 
     def _create_payment(self, **extra_create_values):
         """The payment settles what the credits did not: reconcile the invoices with those credits too.

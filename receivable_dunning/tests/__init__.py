@@ -36,3 +36,4 @@ from . import test_report_effectiveness
 from . import test_report_cash_forecast
 from . import test_request_import
 from . import test_request_import_ui
+from . import test_request_bulk_posting

@@ -475,6 +475,8 @@ class DunningRequestImport(models.Model):
             "lang": values["lang"] or self.company_id.partner_id.lang or self.env.lang,
             "customer_rank": 1,
             "company_id": False,
+            # No picture: its sizes are empty too, given rather than computed one debtor at a time from none.
+            **dict.fromkeys(("image_1920", "image_1024", "image_512", "image_256", "image_128"), False),
         }
         if values["country_code"]:
             vals["country_id"] = country_ids.get(values["country_code"], False)

@@ -163,6 +163,7 @@ class TestRequestBulkPosting(RequestImportCommon):
     def test_golden_without_product(self):
         """Without a request product, Odoo books the line on the income account the debtor's lines use most."""
         self.company.dunning_request_product_id = False
+        self.product = self.env["product.product"]
         usual = self.company_data["default_account_revenue"].copy({"code": "700099"})
         earlier = self._orm_post(
             [

@@ -851,7 +851,7 @@ class DunningRequestImport(models.Model):
             except psycopg2.errors.UniqueViolation as error:
                 # A name taken by a transaction that committed since this one started: the next ones, as
                 # sequence.mixin._locked_increment does.
-                if error.diag.constraint_name != "account_move__unique_name":
+                if error.diag.constraint_name != f"{Move._table}_unique_name":  # account.move's _unique_name
                     raise
                 skip += 1
         # Odoo's own posts in this transaction take their numbers after these ones, not from what it cached.

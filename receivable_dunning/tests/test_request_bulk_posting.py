@@ -200,6 +200,18 @@ class TestRequestBulkPosting(RequestImportCommon):
         self.assertEqual(after.sequence_number, start + 4)
         self.assertFalse(any(moves.mapped("made_sequence_gap")))
 
+    def test_name_taken_meanwhile(self):
+        """A name another transaction took since this one read the last number (here: a posted invoice this one's
+        read does not count): the batch takes the numbers after it, as sequence.mixin does."""
+        record, vals_list = self._vals_list(_row(external_ref="T1"), _row(external_ref="T2"), _row(external_ref="T3"))
+        first = self._orm_post([vals_list[0]])
+        taken = self._orm_post([vals_list[1]])
+        self.env.cr.execute("UPDATE account_move SET sequence_number = 0 WHERE id = %s", [taken.id])
+        taken.invalidate_recordset()
+        (move,) = record._insert_posted_requests([vals_list[2]])
+        self.assertEqual(move.sequence_number, first.sequence_number + 2)
+        self.assertEqual(move.name, f"{first.sequence_prefix}{first.sequence_number + 2:05d}")
+
     def test_stop_supply_still_refuses_the_request(self):
         self.debtor.write({"dunning_stop_supply": True})
         record, vals_list = self._vals_list(_row(external_ref="S1"))

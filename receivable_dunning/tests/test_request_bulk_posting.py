@@ -177,7 +177,9 @@ class TestRequestBulkPosting(RequestImportCommon):
             ]
         )
         self.assertEqual(earlier.invoice_line_ids.account_id, usual)
-        record, (bulk_vals, orm_vals) = self._vals_list(_row(external_ref="P1"), _row(external_ref="P2"))
+        record, (bulk_vals, orm_vals) = self._vals_list(
+            _row(external_ref="P1", description="Advice"), _row(external_ref="P2", description="Advice")
+        )
         self.assertNotIn("product_id", bulk_vals["invoice_line_ids"][0][2])
         bulk = record._insert_posted_requests([bulk_vals])
         orm = self._orm_post([orm_vals])

@@ -1,5 +1,8 @@
 import itertools
 import logging
+import re
+
+import psycopg2
 
 from odoo import api, fields, models
 from odoo.exceptions import UserError
@@ -15,6 +18,159 @@ _logger = logging.getLogger(__name__)
 DEFAULT_BATCH_SIZE = 500
 # Files with more rows are validated by the scheduled action rather than in the web request.
 INLINE_VALIDATION_ROWS = 2000
+# The columns of account_move and account_move_line the set-based requests write (see _insert_posted_requests), and
+# those they leave empty as Odoo's create and post leave them for a posted customer invoice of one line without tax.
+BULK_MOVE_COLUMNS = frozenset(
+    {
+        "always_tax_exigible",
+        "amount_residual",
+        "amount_residual_signed",
+        "amount_tax",
+        "amount_tax_signed",
+        "amount_total",
+        "amount_total_in_currency_signed",
+        "amount_total_signed",
+        "amount_untaxed",
+        "amount_untaxed_in_currency_signed",
+        "amount_untaxed_signed",
+        "auto_post",
+        "checked",
+        "commercial_partner_id",
+        "company_id",
+        "currency_id",
+        "date",
+        "dunning_request_ref",
+        "fiscal_position_id",
+        "invoice_currency_rate",
+        "invoice_date",
+        "invoice_date_due",
+        "invoice_incoterm_id",
+        "invoice_partner_display_name",
+        "invoice_user_id",
+        "is_manually_modified",
+        "journal_id",
+        "made_sequence_gap",
+        "move_type",
+        "name",
+        "narration",
+        "partner_bank_id",
+        "partner_id",
+        "partner_shipping_id",
+        "payment_reference",
+        "payment_state",
+        "posted_before",
+        "ref",
+        "sequence_number",
+        "sequence_prefix",
+        "state",
+    }
+)
+BULK_MOVE_EMPTY = frozenset(
+    {
+        "access_token",
+        "auto_post_origin_id",
+        "auto_post_until",
+        "delivery_date",
+        "dunning_hold_until",
+        "dunning_last_date",
+        "dunning_level_id",
+        "dunning_plan_id",
+        "id",
+        "inalterable_hash",
+        "incoterm_location",
+        "invoice_cash_rounding_id",
+        "invoice_origin",
+        "is_move_sent",
+        "invoice_payment_term_id",
+        "invoice_source_email",
+        "message_main_attachment_id",
+        "origin_payment_id",
+        "preferred_payment_method_line_id",
+        "qr_code_method",
+        "quick_edit_total_amount",
+        "reversed_entry_id",
+        "secure_sequence_number",
+        "sending_data",
+        "statement_line_id",
+        "tax_cash_basis_origin_move_id",
+        "tax_cash_basis_rec_id",
+        "taxable_supply_date",
+    }
+)
+BULK_LINE_COLUMNS = frozenset(
+    {
+        "account_id",
+        "amount_currency",
+        "amount_residual",
+        "amount_residual_currency",
+        "balance",
+        "company_currency_id",
+        "company_id",
+        "credit",
+        "currency_id",
+        "date",
+        "date_maturity",
+        "debit",
+        "deductible_amount",
+        "discount",
+        "discount_amount_currency",
+        "discount_balance",
+        "display_type",
+        "invoice_date",
+        "is_storno",
+        "journal_id",
+        "move_id",
+        "move_name",
+        "name",
+        "no_followup",
+        "parent_state",
+        "partner_id",
+        "price_subtotal",
+        "price_total",
+        "price_unit",
+        "product_id",
+        "product_uom_id",
+        "quantity",
+        "reconciled",
+        "ref",
+        "sequence",
+    }
+)
+BULK_LINE_EMPTY = frozenset(
+    {
+        "analytic_distribution",
+        "collapse_composition",
+        "collapse_prices",
+        "discount_date",
+        "extra_tax_data",
+        "full_reconcile_id",
+        "group_tax_id",
+        "id",
+        "is_imported",
+        "matching_number",
+        "payment_id",
+        "reconcile_model_id",
+        "statement_id",
+        "statement_line_id",
+        "tax_base_amount",
+        "tax_group_id",
+        "tax_line_id",
+        "tax_repartition_line_id",
+    }
+)
+# The values of an invoice that come from its debtor (see _bulk_debtor_values).
+BULK_DEBTOR_MOVE_KEYS = (
+    "partner",
+    "commercial_partner",
+    "shipping",
+    "bank",
+    "fiscal_position",
+    "invoice_user",
+    "display_name",
+)
+# The modules whose _post on account.move the set-based requests do as they would: Odoo's, the module's own, and
+# Peppol's answer to received vendor bills (it does nothing to a customer invoice).
+BULK_POSTING_REVIEWED_MODULES = frozenset({"account", "receivable_dunning", "account_peppol_response"})
 # The debtor fields an import fills or changes on an existing debtor: row field -> partner field.
 DEBTOR_UPDATES = {"email": "email", "mobile": "phone", "lang": "lang", "vat": "vat"}
 
@@ -319,6 +475,8 @@ class DunningRequestImport(models.Model):
             "lang": values["lang"] or self.company_id.partner_id.lang or self.env.lang,
             "customer_rank": 1,
             "company_id": False,
+            # No picture: its sizes are empty too, given rather than computed one debtor at a time from none.
+            **dict.fromkeys(("image_1920", "image_1024", "image_512", "image_256", "image_128"), False),
         }
         if values["country_code"]:
             vals["country_id"] = country_ids.get(values["country_code"], False)
@@ -378,13 +536,12 @@ class DunningRequestImport(models.Model):
         """Turn the valid ``rows`` of this import into posted requests sent to their debtors, all together.
 
         Debtors are matched again (an earlier batch may have created one), created in one ``create`` and updated
-        as the preview said; the requests are created and posted together, amended ones credited first; the
+        as the preview said; the requests are posted together (:meth:`_post_requests`), amended ones credited first; the
         emails and SMS are queued as payment request reminders, or held until ``send_at``. The rows are marked
         done in the same transaction.
         """
         self.ensure_one()
         company = self.company_id
-        Move = self.env["account.move"].with_company(company)
         context = self._row_context()
         checked = [(row, validate_row(row.raw, context, self.env)[0]) for row in rows]
         debtors = self._match_debtors([values for _row, values in checked])
@@ -432,15 +589,12 @@ class DunningRequestImport(models.Model):
             amended._reverse_moves(
                 [{"ref": self.env._("Amended by import %(name)s", name=self.name)}] * len(amended), cancel=True
             )
-        # No creation message or tracking on each request: the import lists them, and the debtor's chatter the
-        # requests sent.
-        moves = Move.with_context(mail_create_nolog=True, mail_notrack=True).create(
+        moves = self._post_requests(
             [
                 self._request_vals(row, values, partner_of[row.id], journal, product, currency_ids)
                 for row, values in to_create
             ]
         )
-        moves.action_post()
         move_of = dict(zip((row.id for row, _values in to_create), moves, strict=True))
         self._queue_sending(moves)
         self._mark_done(
@@ -527,6 +681,537 @@ class DunningRequestImport(models.Model):
             "payment_reference": request_payment_reference(row.id),
             "invoice_line_ids": [fields.Command.create(line)],
         }
+
+    # === REQUESTS POSTED IN BULK === #
+
+    def _post_requests(self, vals_list):
+        """Create and post the customer invoices of ``vals_list`` (from :meth:`_request_vals`): inserted posted in a
+        few statements when :meth:`_bulk_posting_obstacle` finds nothing against it, else created and posted by
+        the ORM.
+
+        :return: the invoices, in the order of ``vals_list``
+        """
+        Move = self.env["account.move"].with_company(self.company_id)
+        if not vals_list:
+            return Move
+        obstacle = self._bulk_posting_obstacle(vals_list)
+        if obstacle:
+            _logger.info("dunning: import %s posts its requests through the ORM: %s", self.id, obstacle)
+            # No creation message or tracking on each request: the import lists them, and the debtor's chatter the
+            # requests sent.
+            moves = Move.with_context(mail_create_nolog=True, mail_notrack=True).create(vals_list)
+            moves.action_post()
+            return moves
+        return self._insert_posted_requests(vals_list)
+
+    def _bulk_posting_obstacle(self, vals_list):
+        """Why the invoices of ``vals_list`` must go through Odoo's create and post, or None: the first of
+        :meth:`_bulk_posting_obstacles`."""
+        return next(self._bulk_posting_obstacles(vals_list), None)
+
+    def _bulk_posting_obstacles(self, vals_list):
+        """What the insert in bulk would not do as Odoo's create and post for the invoices of ``vals_list``: a hash
+        chain, a date moved or held, analytic distributions, a posting hook or a stored field of another module, a
+        bank account to check; cheapest first."""
+        company = self.company_id
+        journal = self.env["account.journal"].browse({vals["journal_id"] for vals in vals_list})
+        if len(journal) != 1 or journal.restrict_mode_hash_table:
+            yield "the journal secures its entries with a hash"
+        dates = {fields.Date.to_date(vals["invoice_date"]) for vals in vals_list}
+        if max(dates) > fields.Date.context_today(self):
+            yield "an invoice dated in the future, which Odoo posts at its date"
+        if any(not vals["invoice_line_ids"][0][2]["price_unit"] for vals in vals_list):
+            yield "an invoice of zero, which Odoo marks paid"
+        template = (
+            self.env["account.move"].with_company(company).new({"move_type": "out_invoice", "journal_id": journal.id})
+        )
+        if any(template._get_violated_lock_dates(invoice_date, False) for invoice_date in dates):
+            yield "an invoice date in a locked period, which Odoo moves"
+        if self.env["account.analytic.distribution.model"].search_count([], limit=1):
+            yield "analytic distribution models, which Odoo applies to the invoice lines"
+        foreign = [
+            f"account.move._post ({module})"
+            for module in self._bulk_posting_hook_modules("account.move")
+            if module not in BULK_POSTING_REVIEWED_MODULES
+        ] + [
+            # A field of another module with a default: the insert would leave it empty. Plain ones stay empty as
+            # with the ORM; computed ones are computed after the insert.
+            f"{model}.{name} (default)"
+            for model, name, field in self._bulk_posting_unknown_fields()
+            if field.default and not field.compute
+        ]
+        if foreign:
+            yield "posting hooks or stored fields of other modules: " + ", ".join(foreign)
+        partners = self.env["res.partner"].browse({vals["partner_id"] for vals in vals_list}).with_company(company)
+        if any(partners.mapped("property_inbound_payment_method_line_id")):
+            yield "a debtor with a preferred payment method of its own"
+        bank = self._bulk_company_bank(journal)
+        if bank and not bank.allow_out_payment:
+            yield "the company's bank account on the invoices is not trusted yet"
+
+    @api.model
+    def _bulk_posting_hook_modules(self, model):
+        """The modules whose classes of ``model`` define ``_post``."""
+        return {
+            cls._module
+            for cls in type(self.env[model]).__mro__
+            if "_post" in vars(cls) and getattr(cls, "_module", None)
+        }
+
+    @api.model
+    def _bulk_posting_unknown_fields(self):
+        """The stored fields of the invoices and their lines that the insert does not write, that are not left
+        empty on purpose, as (model, field name, field): other modules' fields."""
+        unknown = []
+        for model, columns in (
+            ("account.move", BULK_MOVE_COLUMNS | BULK_MOVE_EMPTY),
+            ("account.move.line", BULK_LINE_COLUMNS | BULK_LINE_EMPTY),
+        ):
+            for name, field in self.env[model]._fields.items():
+                if field.store and field.column_type and name not in columns and name not in models.LOG_ACCESS_COLUMNS:
+                    unknown.append((model, name, field))
+        return unknown
+
+    def _insert_posted_requests(self, vals_list):
+        """Insert the posted invoices of ``vals_list`` and their two lines (the product's, the receivable's) in a few
+        statements, with every stored value Odoo's create and post would give them, and apply what posting does:
+        the module's checks and notes, the debtors' customer rank, the creator as follower.
+
+        The names come from the journal's sequence, consecutive: the insert takes their entries in the unique index
+        of posted names as ``sequence.mixin`` does, so that an invoice posted meanwhile by a user in the same
+        journal waits for this transaction, then takes the next free number.
+        """
+        company = self.company_id
+        Move = self.env["account.move"].with_company(company)
+        self.env.flush_all()
+        journal = self.env["account.journal"].browse(vals_list[0]["journal_id"])
+        company_currency = company.currency_id
+        currencies = self.env["res.currency"].browse({vals["currency_id"] for vals in vals_list})
+        debtors = self._bulk_debtor_values(
+            self.env["res.partner"].browse(dict.fromkeys(vals["partner_id"] for vals in vals_list)), journal
+        )
+        rates = {
+            (currency.id, invoice_date): self.env["res.currency"]._get_conversion_rate(
+                company_currency, currency, company, invoice_date
+            )
+            for currency in currencies
+            for invoice_date in {fields.Date.to_date(vals["invoice_date"]) for vals in vals_list}
+        }
+        use_terms = self.env["ir.config_parameter"].sudo().get_param("account.use_invoice_terms")  # sudo: setting
+        now = self.env.cr.now()
+        uid = self.env.uid
+        moves, lines = [], []
+        for vals in vals_list:
+            line = vals["invoice_line_ids"][0][2]
+            currency = currencies.browse(vals["currency_id"])
+            invoice_date = fields.Date.to_date(vals["invoice_date"])
+            debtor = debtors[vals["partner_id"]]
+            rate = rates[currency.id, invoice_date]
+            amount = currency.round(line["price_unit"])
+            balance = company_currency.round(amount / rate)
+            moves.append(
+                {
+                    "date": invoice_date,
+                    "ref": vals["ref"],
+                    "currency": currency.id,
+                    "rate": rate,
+                    "amount": amount,
+                    "balance": balance,
+                    "due": fields.Date.to_date(vals["invoice_date_due"]),
+                    "payment_reference": vals["payment_reference"],
+                    "request_ref": vals["dunning_request_ref"],
+                    "narration": (use_terms and debtor["narration"]) or None,
+                    **{key: debtor[key] for key in BULK_DEBTOR_MOVE_KEYS},
+                }
+            )
+            lines.append(
+                {
+                    "label": line["name"],
+                    "product": line.get("product_id"),
+                    "uom": debtor["uom"],
+                    "income": debtor["income"],
+                    "receivable": debtor["receivable"],
+                    "term_label": (
+                        f"{vals['ref']} - {vals['payment_reference']}"
+                        if vals["ref"] and vals["payment_reference"] != vals["ref"]
+                        else vals["payment_reference"]
+                    ),
+                }
+            )
+        order = sorted(range(len(moves)), key=lambda index: (moves[index]["date"], moves[index]["ref"] or "", index))
+        skip = 0
+        while True:
+            names = self._bulk_sequence_names(journal, [moves[index]["date"] for index in order], skip)
+            for index, (name, prefix, number, gap) in zip(order, names, strict=True):
+                moves[index].update(name=name, prefix=prefix, number=number, gap=gap)
+            try:
+                with self.env.cr.savepoint(flush=False):
+                    move_ids = self._bulk_insert_moves(journal, moves, now)
+                break
+            except psycopg2.errors.UniqueViolation as error:
+                # A name taken by a transaction that committed since this one started: the next ones, as
+                # sequence.mixin._locked_increment does.
+                if error.diag.constraint_name != f"{Move._table}_unique_name":  # account.move's _unique_name
+                    raise
+                skip += 1
+        # Odoo's own posts in this transaction take their numbers after these ones, not from what it cached.
+        cache = Move._get_sequence_cache()
+        for key in [key for key in cache if key[1] == journal]:
+            del cache[key]
+
+        def column(key, rows):
+            return [row[key] for row in rows]
+
+        for move, move_id in zip(moves, move_ids, strict=True):
+            move["id"] = move_id
+        self.env.execute_query(
+            SQL(
+                """
+                INSERT INTO account_move_line (
+                    move_id, move_name, journal_id, company_id, company_currency_id, currency_id, partner_id, date,
+                    invoice_date, ref, parent_state, display_type, sequence, account_id, name, product_id,
+                    product_uom_id, quantity, price_unit, price_subtotal, price_total, discount, balance, debit,
+                    credit, amount_currency, amount_residual, amount_residual_currency, date_maturity,
+                    discount_amount_currency, discount_balance, reconciled, is_storno, no_followup,
+                    deductible_amount, create_uid, create_date, write_uid, write_date
+                )
+                SELECT r.move, r.name, %(journal)s, %(company)s, %(company_currency)s, r.currency,
+                       r.commercial_partner, r.date, r.date, r.ref, 'posted', kind.display_type, kind.sequence,
+                       CASE WHEN kind.is_term THEN r.receivable ELSE r.income END,
+                       CASE WHEN kind.is_term THEN r.term_label ELSE r.label END,
+                       CASE WHEN kind.is_term THEN NULL ELSE r.product END,
+                       CASE WHEN kind.is_term THEN NULL ELSE r.uom END,
+                       CASE WHEN kind.is_term THEN 0.0 ELSE 1.0 END,
+                       CASE WHEN kind.is_term THEN 0.0 ELSE r.amount END,
+                       CASE WHEN kind.is_term THEN 0.0 ELSE r.amount END,
+                       CASE WHEN kind.is_term THEN 0.0 ELSE r.amount END,
+                       0.0,
+                       kind.sign * r.balance,
+                       CASE WHEN kind.is_term THEN r.balance ELSE 0.0 END,
+                       CASE WHEN kind.is_term THEN 0.0 ELSE r.balance END,
+                       kind.sign * r.amount,
+                       CASE WHEN kind.is_term THEN r.balance ELSE 0.0 END,
+                       CASE WHEN kind.is_term THEN r.amount ELSE 0.0 END,
+                       CASE WHEN kind.is_term THEN r.due END,
+                       CASE WHEN kind.is_term THEN 0.0 END,
+                       CASE WHEN kind.is_term THEN 0.0 END,
+                       FALSE, FALSE, FALSE, 100, %(uid)s, %(now)s, %(uid)s, %(now)s
+                  FROM unnest(
+                        %(move)s::int[], %(name)s::varchar[], %(currency)s::int[], %(commercial_partner)s::int[],
+                        %(date)s::date[], %(due)s::date[], %(ref)s::varchar[], %(amount)s::numeric[],
+                        %(balance)s::numeric[], %(label)s::varchar[], %(term_label)s::varchar[],
+                        %(product)s::int[], %(uom)s::int[], %(income)s::int[], %(receivable)s::int[]
+                       ) AS r(
+                        move, name, currency, commercial_partner, date, due, ref, amount, balance, label,
+                        term_label, product, uom, income, receivable
+                       )
+                 CROSS JOIN (VALUES ('product', 100, -1, FALSE), ('payment_term', 12000, 1, TRUE))
+                       AS kind(display_type, sequence, sign, is_term)
+                 ORDER BY r.move, kind.sequence
+                """,
+                journal=journal.id,
+                company=company.id,
+                company_currency=company_currency.id,
+                uid=uid,
+                now=now,
+                move=column("id", moves),
+                **{
+                    key: column(key, moves)
+                    for key in ("name", "currency", "commercial_partner", "date", "due", "ref", "amount", "balance")
+                },
+                **{
+                    key: column(key, lines) for key in ("label", "term_label", "product", "uom", "income", "receivable")
+                },
+            )
+        )
+        # The rows are the database's now: nothing cached about these invoices, their debtors' balances included.
+        self.env.invalidate_all()
+        posted = Move.browse(move_ids)
+        self._after_bulk_posting(posted)
+        return posted
+
+    def _bulk_insert_moves(self, journal, moves, now):
+        """Insert the posted invoices ``moves`` (dicts of their values); their names take their entries in the
+        unique index of posted names, or fail when another transaction has one.
+
+        :return: their ids, in order
+        """
+        company = self.company_id
+
+        def column(key):
+            return [move[key] for move in moves]
+
+        self.env.cr.execute(
+            SQL(
+                """
+                    INSERT INTO account_move (
+                        journal_id, company_id, move_type, state, auto_post, payment_state, posted_before, checked,
+                        always_tax_exigible, made_sequence_gap, is_manually_modified,
+                        name, sequence_prefix, sequence_number, date, invoice_date, invoice_date_due, ref,
+                        payment_reference, dunning_request_ref, partner_id, commercial_partner_id,
+                        partner_shipping_id, partner_bank_id, fiscal_position_id, invoice_user_id,
+                        invoice_incoterm_id, invoice_partner_display_name, narration, currency_id,
+                        invoice_currency_rate, amount_untaxed, amount_tax, amount_total, amount_residual,
+                        amount_untaxed_signed, amount_untaxed_in_currency_signed, amount_tax_signed,
+                        amount_total_signed, amount_total_in_currency_signed, amount_residual_signed,
+                        create_uid, create_date, write_uid, write_date
+                    )
+                    SELECT %(journal)s, %(company)s, 'out_invoice', 'posted', 'no', 'not_paid', TRUE, %(checked)s,
+                           FALSE, r.gap, FALSE,
+                           r.name, r.prefix, r.number, r.date, r.date, r.due, r.ref,
+                           r.payment_reference, r.request_ref, r.partner, r.commercial_partner,
+                           r.shipping, r.bank, r.fiscal_position, r.invoice_user,
+                           %(incoterm)s, r.display_name, r.narration, r.currency,
+                           r.rate, r.amount, 0.0, r.amount, r.amount,
+                           r.balance, r.amount, 0.0,
+                           r.balance, r.amount, r.balance,
+                           %(uid)s, %(now)s, %(uid)s, %(now)s
+                      FROM unnest(
+                            %(gap)s::boolean[], %(name)s::varchar[], %(prefix)s::varchar[], %(number)s::int[],
+                            %(date)s::date[], %(due)s::date[], %(ref)s::varchar[], %(payment_reference)s::varchar[],
+                            %(request_ref)s::varchar[], %(partner)s::int[], %(commercial_partner)s::int[],
+                            %(shipping)s::int[], %(bank)s::int[], %(fiscal_position)s::int[],
+                            %(invoice_user)s::int[], %(display_name)s::varchar[], %(narration)s::text[],
+                            %(currency)s::int[], %(rate)s::numeric[], %(amount)s::numeric[], %(balance)s::numeric[]
+                           ) WITH ORDINALITY AS r(
+                            gap, name, prefix, number, date, due, ref, payment_reference, request_ref, partner,
+                            commercial_partner, shipping, bank, fiscal_position, invoice_user, display_name,
+                            narration, currency, rate, amount, balance, position
+                           )
+                     ORDER BY r.position
+                 RETURNING id
+                    """,
+                journal=journal.id,
+                company=company.id,
+                checked=journal.type == "general" or self.env["account.move"]._is_user_able_to_review(),
+                incoterm=company.incoterm_id.id or None,
+                uid=self.env.uid,
+                now=now,
+                **{
+                    key: column(key)
+                    for key in (
+                        "gap",
+                        "name",
+                        "prefix",
+                        "number",
+                        "date",
+                        "due",
+                        "ref",
+                        "payment_reference",
+                        "request_ref",
+                        "partner",
+                        "commercial_partner",
+                        "shipping",
+                        "bank",
+                        "fiscal_position",
+                        "invoice_user",
+                        "display_name",
+                        "narration",
+                        "currency",
+                        "rate",
+                        "amount",
+                        "balance",
+                    )
+                },
+            ),
+            log_exceptions=False,
+        )
+        return [move_id for (move_id,) in self.env.cr.fetchall()]
+
+    def _after_bulk_posting(self, moves):
+        """What Odoo's create and post (and the module's overrides of them) do after the invoices are in the
+        database: the computed fields of other modules, the creator and the salespersons as followers, the debtors'
+        customer rank, and the module's checks and notes."""
+        for model, records in (("account.move", moves), ("account.move.line", moves.line_ids)):
+            for _model, _name, field in self._bulk_posting_unknown_fields():
+                if _model == model and field.compute:
+                    self.env.add_to_compute(field, records)
+        user = self.env.user
+        if not self.env.context.get("mail_create_nosubscribe") and user.active and not user.share:
+            self.env["mail.followers"]._insert_followers(
+                moves._name, moves.ids, user.partner_id.ids, subtypes=None, customer_ids=[], check_existing=False
+            )
+        counts = {}
+        for move in moves:
+            counts[move.partner_id] = counts.get(move.partner_id, 0) + 1
+        for partner, count in counts.items():
+            (partner | partner.commercial_partner_id)._increase_rank("customer_rank", count)
+        overridden = moves._dunning_check_stop_supply()
+        moves._dunning_log_notes(moves._dunning_override_notes(overridden))
+        moves._dunning_log_notes(moves._dunning_over_credit_limit_notes(moves))
+        self.env["account.bank.statement.line"]._dunning_auto_match_again_for_invoices(moves)
+        self.env.flush_all()
+
+    def _bulk_debtor_values(self, partners, journal):
+        """What the invoices of each debtor take from it: {partner id: {key: value}} (the keys of
+        ``BULK_DEBTOR_MOVE_KEYS``, the accounts of its lines, the invoice terms in its language)."""
+        company = self.company_id
+        partners = partners.with_company(company)
+        partners.fetch(
+            [
+                "commercial_partner_id",
+                "user_id",
+                "child_ids",
+                "lang",
+                "country_id",
+                "state_id",
+                "zip",
+                "vat",
+                "property_account_position_id",
+            ]
+        )
+        FiscalPosition = self.env["account.fiscal.position"].with_company(company)
+        auto_positions = FiscalPosition.search(
+            [*FiscalPosition._check_company_domain(company), ("auto_apply", "=", True)]
+        )
+        product = self.env["product.product"].browse(company.dunning_request_product_id.id).with_company(company)
+        bank = self._bulk_company_bank(journal)
+        frequent_accounts = {} if product else self._most_frequent_income_accounts(partners.commercial_partner_id)
+        terms, product_income, values = {}, {}, {}
+        for partner in partners:
+            commercial = partner.commercial_partner_id
+            shipping = (
+                self.env["res.partner"].browse(partner.address_get(["delivery"])["delivery"])
+                if partner.child_ids
+                else partner
+            )
+            if shipping != partner:
+                position = FiscalPosition._get_fiscal_position(partner, delivery=shipping)
+            else:
+                # Odoo's _get_fiscal_position for a debtor that is its own delivery address, with the positions
+                # applied automatically searched once for the batch, not once per debtor.
+                position = partner.property_account_position_id or (
+                    auto_positions._get_first_matching_fpos(partner) if partner.country_id else FiscalPosition
+                )
+            receivable = commercial.property_account_receivable_id or company.partner_id.property_account_receivable_id
+            if product:
+                if position not in product_income:
+                    product_income[position] = product.product_tmpl_id.get_product_accounts(fiscal_pos=position)[
+                        "income"
+                    ]
+                income = product_income[position]
+            else:
+                income = self.env["account.account"].browse(frequent_accounts.get(commercial.id))
+            income = income or journal.default_account_id
+            lang = partner.lang or self.env.user.lang
+            if lang not in terms:
+                terms[lang] = (
+                    self.env["account.move"]
+                    .with_company(company)
+                    .with_context(lang=lang)
+                    .new({"move_type": "out_invoice", "journal_id": journal.id, "partner_id": partner.id})
+                    .narration
+                    or None
+                )
+            values[partner.id] = {
+                "partner": partner.id,
+                "commercial_partner": commercial.id,
+                "shipping": shipping.id,
+                "bank": bank.id or None,
+                "fiscal_position": position.id or None,
+                "invoice_user": (partner.user_id or commercial.user_id or self.env.user).id,
+                "display_name": partner.display_name,
+                "narration": terms[lang],
+                "receivable": position.map_account(receivable).id if position else receivable.id,
+                "income": income.id,
+                "uom": product.uom_id.id or None,
+            }
+        return values
+
+    def _most_frequent_income_accounts(self, partners):
+        """{partner id: the income account of its invoice lines of the last two years used most}, for ``partners``
+        together: ``account.account._get_most_frequent_account_for_partner``, the account Odoo gives an invoice
+        line without product, in one query."""
+        AccountLine = self.env["account.move.line"]
+        query = AccountLine._search(
+            [
+                *AccountLine._check_company_domain(self.company_id.id),
+                ("partner_id", "in", partners.ids),
+                ("account_id.active", "=", True),
+                ("date", ">=", fields.Date.add(fields.Date.today(), days=-365 * 2)),
+                ("account_id.internal_group", "=", "income"),
+            ],
+            bypass_access=True,  # as Odoo's own: the most used account, whoever may read the lines
+        )
+        code_sql = (
+            self.env["account.account"]
+            .with_company(self.company_id)
+            ._field_to_sql("account_move_line__account_id", "code", query)
+        )
+        return dict(
+            self.env.execute_query(
+                SQL(
+                    """
+                    SELECT DISTINCT ON (account_move_line.partner_id)
+                           account_move_line.partner_id, account_move_line__account_id.id
+                      FROM %(from_clause)s
+                     WHERE %(where_clause)s
+                  GROUP BY account_move_line.partner_id, account_move_line__account_id.id
+                  ORDER BY account_move_line.partner_id, COUNT(account_move_line.id) DESC, MAX(%(code_sql)s)
+                    """,
+                    from_clause=query.from_clause,
+                    where_clause=query.where_clause or SQL("TRUE"),
+                    code_sql=code_sql,
+                )
+            )
+        )
+
+    def _bulk_company_bank(self, journal):
+        """The company's bank account Odoo puts on a customer invoice of ``journal`` (its debtors have no preferred
+        payment method: see :meth:`_bulk_posting_obstacle`)."""
+        return (
+            self.env["account.move"]
+            .with_company(self.company_id)
+            .new({"move_type": "out_invoice", "journal_id": journal.id, "company_id": self.company_id.id})
+            .partner_bank_id
+        )
+
+    def _bulk_sequence_names(self, journal, dates, skip=0):
+        """The next names of ``journal``'s invoice sequence for invoices of these ``dates`` (in posting order), as
+        Odoo's ``sequence.mixin`` gives them: [(name, prefix, number, made_sequence_gap)].
+
+        :param int skip: numbers to leave after the last one this transaction sees, taken by another meanwhile
+        """
+        Move = self.env["account.move"].with_company(self.company_id)
+        split = re.compile(Move._make_regex_non_capturing(Move._sequence_fixed_regex.replace("?P<seq>", "")))
+        formats, last, names = {}, {}, []
+        for invoice_date in dates:
+            if invoice_date not in formats:
+                template = Move.new({"move_type": "out_invoice", "journal_id": journal.id, "date": invoice_date})
+                format_string, format_values = template._get_next_sequence_format()
+                last_number = format_values.pop("seq")
+                key = format_string.format(**format_values, seq=0)
+                last.setdefault(key, last_number + skip)
+                formats[invoice_date] = (format_string, format_values, key)
+            format_string, format_values, key = formats[invoice_date]
+            last[key] += 1
+            name = format_string.format(**format_values, seq=last[key])
+            matching = split.match(name)
+            names.append((name, name[: matching.start(1)], int(matching.group(1) or 0)))
+        first_numbers = {}
+        for _name, prefix, number in names:
+            first_numbers.setdefault(prefix, number)
+        present = set(
+            self.env.execute_query(
+                SQL(
+                    "SELECT sequence_prefix, sequence_number FROM account_move WHERE journal_id = %s AND (%s)",
+                    journal.id,
+                    SQL(" OR ").join(
+                        SQL("(sequence_prefix = %s AND sequence_number = %s)", prefix, number - 1)
+                        for prefix, number in first_numbers.items()
+                    ),
+                )
+            )
+        )
+        return [
+            (
+                name,
+                prefix,
+                number,
+                number == first_numbers[prefix] and number > 1 and (prefix, number - 1) not in present,
+            )
+            for name, prefix, number in names
+        ]
 
     def _queue_sending(self, moves):
         """Queue the payment request email and SMS of ``moves`` in the reminders' dispatch, or hold them as

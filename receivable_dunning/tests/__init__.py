@@ -37,3 +37,4 @@ from . import test_report_cash_forecast
 from . import test_request_import
 from . import test_request_import_ui
 from . import test_report_first_pages
+from . import test_report_effectiveness_levels

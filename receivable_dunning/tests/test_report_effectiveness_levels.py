@@ -81,7 +81,9 @@ class TestReportEffectivenessLevels(DunningCommon):
         groups = self.Report._read_group(
             [("partner_id", "=", self.debtor.id)], ["level_id"], ["__count", "amount_recovered:sum"]
         )
-        self.assertEqual(sorted(groups, key=lambda group: group[0].id), [(self.level_1, 2, 300), (self.level_2, 2, 1600)])
+        self.assertEqual(
+            sorted(groups, key=lambda group: group[0].id), [(self.level_1, 2, 300), (self.level_2, 2, 1600)]
+        )
 
     def test_period_after_earlier_reminders(self):
         """Reminders before the period are left out, but the payments before it still lower what was reminded."""

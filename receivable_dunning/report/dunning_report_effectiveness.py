@@ -64,7 +64,7 @@ class DunningReportEffectiveness(models.Model):
     _rec_name = "move_id"
     # The ORM flushes these fields before querying the view, so that it reflects writes of the same transaction.
     _depends = {
-        "dunning.reminder": ["state", "reminder_type", "date_done", "policy_id", "channel"],
+        "dunning.reminder": ["state", "reminder_type", "date_done", "policy_id", "level_id", "channel"],
         "dunning.reminder.line": ["reminder_id", "move_id", "level_id", "company_id", "partner_id", "state"],
         "account.move": ["move_type", "amount_total_signed"],
         "account.move.line": ["move_id", "display_type"],
@@ -134,13 +134,13 @@ class DunningReportEffectiveness(models.Model):
         report_date = report_date_of(self)
         tz = self.env.context.get("tz") or self.env.user.tz
         tz = tz if tz in pytz.all_timezones_set else "UTC"
-        # The end of the report's day in that time zone, as the UTC time reminders are stored in.
-        sent_before = (
-            pytz.timezone(tz)
-            .localize(datetime.combine(report_date + timedelta(days=1), time.min))
-            .astimezone(pytz.utc)
-            .replace(tzinfo=None)
-        )
+        periods = self._periods()
+        sent_since = SQL()
+        if periods:
+            # The next reminder only looks forward: reminders sent before the earliest period change no other row,
+            # and are left out before the window rather than after it.
+            earliest = min(date_from for _label, date_from, _date_to in periods)
+            sent_since = SQL("AND reminder.date_done >= %s", self._utc_start_of_day(tz, earliest))
         paid = [
             SQL(
                 """COALESCE(SUM(partial.amount) FILTER (
@@ -178,7 +178,9 @@ class DunningReportEffectiveness(models.Model):
                        line.move_id,
                        line.company_id,
                        line.partner_id,
-                       line.level_id,
+                       -- A line without a level of its own (an overdue invoice listed before reaching a level) was
+                       -- sent with its reminder's step.
+                       COALESCE(line.level_id, reminder.level_id) AS level_id,
                        reminder.policy_id,
                        reminder.channel,
                        reminder.date_done,
@@ -196,6 +198,7 @@ class DunningReportEffectiveness(models.Model):
                  WHERE line.state = 'sent'
                    AND reminder.reminder_type = 'reminder'
                    AND reminder.date_done < %(sent_before)s
+                   %(sent_since)s
                 WINDOW invoice_reminders AS (PARTITION BY line.move_id ORDER BY reminder.date_done, line.id)
             ),
             paid AS (
@@ -246,14 +249,21 @@ class DunningReportEffectiveness(models.Model):
          LEFT JOIN paid ON paid.line_id = sent.line_id
             """,
             tz=tz,
-            sent_before=sent_before,
+            # The end of the report's day in that time zone.
+            sent_before=self._utc_start_of_day(tz, report_date + timedelta(days=1)),
+            sent_since=sent_since,
             report_date=report_date,
             paid=SQL(", ").join(paid),
             counts=SQL(", ").join(counts),
             amount_reminded=amount_reminded,
-            periods=self._periods_sql(),
+            periods=self._periods_sql(periods),
             in_period=SQL("period.date_from IS NULL OR sent.day_sent BETWEEN period.date_from AND period.date_to"),
         )
+
+    @api.model
+    def _utc_start_of_day(self, tz, day):
+        """The start of ``day`` in the time zone ``tz``, as the UTC time reminders are stored in."""
+        return pytz.timezone(tz).localize(datetime.combine(day, time.min)).astimezone(pytz.utc).replace(tzinfo=None)
 
     @api.model
     def _periods(self):
@@ -271,12 +281,12 @@ class DunningReportEffectiveness(models.Model):
         return periods
 
     @api.model
-    def _periods_sql(self):
-        """The periods as an SQL table ``period`` (position, label, date_from, date_to); "All" without dates when the
-        context names none."""
+    def _periods_sql(self, periods):
+        """The periods (see ``_periods``) as an SQL table ``period`` (position, label, date_from, date_to); "All"
+        without dates when there are none."""
         rows = [
             SQL("(%s, %s, %s::date, %s::date)", position, label, date_from, date_to)
-            for position, (label, date_from, date_to) in enumerate(self._periods())
+            for position, (label, date_from, date_to) in enumerate(periods)
         ] or [SQL("(0, %s, NULL::date, NULL::date)", self.env._("All"))]
         return SQL("(VALUES %s) AS period (position, label, date_from, date_to)", SQL(", ").join(rows))
 

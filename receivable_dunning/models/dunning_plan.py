@@ -108,7 +108,8 @@ class DunningPlan(models.Model):
                     line.date < today
                     and line.charge_state != "failed"
                     and plan.currency_id.compare_amounts(
-                        line.amount_cumulative - sum(failed.filtered(lambda f: f.date <= line.date).mapped("amount")),
+                        line.amount_cumulative
+                        - sum(failed.filtered(lambda earlier: earlier.date <= line.date).mapped("amount")),
                         plan.amount_paid,
                     )
                     > 0
@@ -119,7 +120,8 @@ class DunningPlan(models.Model):
     @api.depends("partner_id", "company_id")
     def _compute_autopay_url(self):
         for plan in self:
-            plan.autopay_url = plan.id and plan.partner_id and plan._autopay_url()
+            # _origin: a plan being created in a form has no page yet.
+            plan.autopay_url = (plan._origin.id and plan.partner_id and plan._origin._autopay_url()) or False
 
     # === ACTION METHODS === #
 

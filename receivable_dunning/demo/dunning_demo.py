@@ -130,7 +130,8 @@ class DunningDemo(models.AbstractModel):
         Statement = self.env["dunning.statement"]
         debtors = [
             customer
-            for customer in customers
+            # Customers 1 and 2 pay all their overdue invoices in _payer_risk(): their plan would be paid at once.
+            for customer in customers - customers[1:3]
             if sum(Statement._open_invoices(customer, company)[:2].mapped("amount_residual")) >= 300
             and len(Statement._open_invoices(customer, company)) >= 2
         ]

@@ -377,7 +377,11 @@ class AccountMove(models.Model):
         try:
             with self.env.cr.savepoint():
                 invoices._dunning_withdraw_from_pending()
-                invoices.sudo().dunning_plan_id._check_paid()
+                # The approved plans follow their invoices; a plan still to approve only lists them.
+                plans = invoices.sudo().dunning_plan_id | self.env["dunning.plan"].sudo().search(
+                    [("move_ids", "in", invoices.ids), ("state", "=", "proposed")]
+                )
+                plans._check_paid()
         except PG_CONCURRENCY_EXCEPTIONS_TO_RETRY:
             raise
         except Exception:  # the payment goes through even when the reminders could not follow

@@ -171,13 +171,15 @@ class DunningPlan(models.Model):
         self.env["account.move"].sudo().search([("dunning_plan_id", "in", self.ids)]).dunning_plan_id = False
 
     def _check_paid(self):
-        """Mark the approved plans whose invoices are all paid as paid, and free their invoices."""
+        """Mark the plans whose invoices are all paid as paid, and free their invoices. A plan still to approve is
+        paid too: there is nothing left to approve, and its page must not ask for instalments already paid."""
         done = self.filtered(
             lambda plan: (
-                plan.state == "approved"
+                plan.state in ("proposed", "approved")
                 and all(move.payment_state in ("paid", "in_payment", "reversed") for move in plan.move_ids)
             )
         )
+        done.filtered(lambda plan: plan.state == "proposed").activity_unlink(["mail.mail_activity_data_todo"])
         done.state = "done"
         done._release_invoices()
         self._mark_paid_instalments()

@@ -109,6 +109,17 @@ class TestPlansAndDisputes(DunningEngineCommon):
         self.assertEqual(plan.state, "done")
         self.assertFalse(self.invoice.dunning_plan_id)
 
+    def test_plan_to_approve_paid_in_full_is_done(self):
+        """The debtor pays the invoices before anyone approves its plan: nothing is left to approve or to pay."""
+        plan = self._propose(moves=self.invoice | self.other)
+        self.assertTrue(plan.activity_ids)
+        self._pay(900.0, 10)
+        self.assertEqual(plan.state, "proposed", "one of its invoices is still open")
+        self._pay(300.0, 11, invoice=self.other)
+        self.assertEqual(plan.state, "done")
+        self.assertFalse(plan.activity_ids)
+        self.assertEqual(set(plan.line_ids.mapped("charge_state")), {"paid"})
+
     def test_cancelled_plan_resumes_dunning_from_the_due_date(self):
         plan = self._propose()
         plan.action_approve()

@@ -91,7 +91,8 @@ class DunningDemo(models.AbstractModel):
             }
         )
         disputed = self.env["dunning.dispute"].search([("company_id", "=", company.id)]).partner_id
-        (customers[1::3] | disputed).with_company(company).write({"dunning_collector_id": collector.id})
+        planned = self.env["dunning.plan"].search([("company_id", "=", company.id)]).partner_id
+        (customers[1::3] | disputed | planned).with_company(company).write({"dunning_collector_id": collector.id})
         Statement = self.env["dunning.statement"]
         debtors = customers[1::3].filtered(
             lambda customer: Statement._open_invoices(customer, company).filtered(

@@ -659,12 +659,9 @@ class DunningRun(models.Model):
                             WHERE earlier.dunning_plan_id = move.dunning_plan_id
                               AND (earlier.invoice_date_due, earlier.id) < (move.invoice_date_due, move.id)
                        ), 0), 0))
-                  FROM dunning_plan_line failed
-                  JOIN dunning_plan plan ON plan.id = failed.plan_id
-                 WHERE failed.plan_id = move.dunning_plan_id
-                   AND plan.state = 'approved'
-                   AND failed.charge_state = 'failed'
-            )"""
+                %s
+            )""",
+            self._plan_failed_instalments(),
         )
 
     def _plan_failed_date(self):
@@ -672,12 +669,19 @@ class DunningRun(models.Model):
         return SQL(
             """(
                 SELECT MIN(failed.date)
-                  FROM dunning_plan_line failed
+                %s
+            )""",
+            self._plan_failed_instalments(),
+        )
+
+    def _plan_failed_instalments(self):
+        """SQL: the refused charges ``failed`` of the approved plan of ``move`` (a FROM and WHERE clause)."""
+        return SQL(
+            """FROM dunning_plan_line failed
                   JOIN dunning_plan plan ON plan.id = failed.plan_id
                  WHERE failed.plan_id = move.dunning_plan_id
                    AND plan.state = 'approved'
-                   AND failed.charge_state = 'failed'
-            )"""
+                   AND failed.charge_state = 'failed'"""
         )
 
     def _due_date(self):

@@ -887,8 +887,8 @@ def task_dispatch_peer(args):
 
 def task_dispatch_floor(args):
     """Odoo's own floor under the dispatch: the emails of the first --limit reminders (in the cron's order), already
-    rendered, stored as Odoo stores any email (``mail.mail.create``: the mail and its message, whose HTML body
-    Odoo sanitizes), by chunks of the cron's batch size. No rendering and no effects: what no dispatch built on
+    rendered, stored as the dispatch stores them (``mail.mail.create``: the mail with the email's HTML, and its
+    message with the one line the dispatch gives it, which Odoo sanitizes), by chunks of the cron's batch size. No rendering and no effects: what no dispatch built on
     Odoo's mail queue can go under. The emails are rendered first by ``_dispatch()`` (not measured) and that work
     is rolled back before the measure; the measured work is rolled back too."""
     with common.environment(args, args.db) as (_odoo, env):
@@ -910,7 +910,7 @@ def task_dispatch_floor(args):
                     **{name: mail[name] for name in fields if not mail._fields[name].relational},
                     "mail_server_id": mail.mail_server_id.id,
                     "recipient_ids": [(6, 0, mail.recipient_ids.ids)],
-                    "body": mail.body_html,
+                    "body": mail.mail_message_id.body,
                 }
                 for mail in mails
             ]
@@ -1028,6 +1028,71 @@ def _cpu_seconds(pid=None):
     with open(f"/proc/{pid}/stat") as stat:
         fields = stat.read().rpartition(")")[2].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def task_dispatch_prepare(args):
+    """The first run committed, its reminders of other channels than email cancelled: the queue the dispatch cron
+    rows (task_dispatch_cron) empty, on copies of this database."""
+    with common.environment(args, args.db) as (_odoo, env):
+        _first_run(env)
+        env.cr.execute("UPDATE dunning_reminder SET state = 'cancelled' WHERE state = 'queued' AND channel != 'email'")
+        env.cr.execute("SELECT count(*) FROM dunning_reminder WHERE state = 'queued'")
+        queued = env.cr.fetchone()[0]
+        env.cr.commit()
+        return {"email_queued": queued}
+
+
+def task_dispatch_cron(args):
+    """The dispatch cron called until the email reminders queued by task_dispatch_prepare are all dispatched, each
+    call a transaction of its own as the cron runner gives it, alone or racing other processes (--barrier): the
+    cron's claim (``FOR UPDATE SKIP LOCKED``) shares the queue between them. Commits."""
+    with common.environment(args, args.db) as (_odoo, env):
+        from psycopg2 import OperationalError
+
+        Reminder = env["dunning.reminder"]
+        domain = _email_dispatch_domain(env)
+        Reminder.search([], limit=1)
+        env.cr.rollback()
+        if args.barrier:
+            wait_at_barrier(args.barrier)
+        started = time.time()
+        deadline = started + args.budget
+        calls = idle = aborted = 0
+        left = Reminder.search_count(domain)
+        env.cr.commit()
+        with common.Probe() as probe:
+            while left and time.time() < deadline:
+                try:
+                    Reminder._cron_dunning_dispatch()
+                    env.cr.commit()
+                except OperationalError:  # as the cron runner: rolled back, retried by the next call
+                    env.cr.rollback()
+                    aborted += 1
+                env.invalidate_all()
+                calls += 1
+                now_left = Reminder.search_count(domain)
+                env.cr.commit()
+                if now_left == left:  # every batch left is held by another process
+                    idle += 1
+                    time.sleep(0.05)
+                left = now_left
+        ended = time.time()
+        env.cr.execute(
+            "SELECT state, count(*) FROM dunning_reminder WHERE channel = 'email' AND state != 'cancelled'"
+            " GROUP BY state"
+        )
+        states = dict(env.cr.fetchall())
+        env.cr.commit()
+        return {
+            **probe.as_dict(),
+            "started": started,
+            "ended": ended,
+            "calls": calls,
+            "idle": idle,
+            "aborted": aborted,
+            "left": left,
+            "states": states,
+        }
 
 
 def task_dispatch_e2e(args):

@@ -4,7 +4,7 @@ from dataclasses import dataclass
 
 from markupsafe import Markup
 
-from odoo import api, fields, models
+from odoo import Command, api, fields, models
 from odoo.exceptions import UserError
 from odoo.tools import SQL, email_normalize, split_every
 
@@ -17,6 +17,23 @@ _logger = logging.getLogger(__name__)
 # The columns :meth:`DunningReminder._bulk_create` writes: a stored field of a reminder or of its lines is
 # listed here, and given its value there.
 INSERT_BATCH = 1000
+# What mail.template.send_mail_batch renders of a template for its mails.
+TEMPLATE_MAIL_FIELDS = (
+    "attachment_ids",
+    "auto_delete",
+    "body_html",
+    "email_cc",
+    "email_from",
+    "email_to",
+    "mail_server_id",
+    "model",
+    "partner_to",
+    "reply_to",
+    "report_template_ids",
+    "res_id",
+    "scheduled_date",
+    "subject",
+)
 REMINDER_COLUMNS = (
     "id",
     "name",
@@ -276,6 +293,12 @@ class DunningReminder(models.Model):
     mail_message_id = fields.Many2one(
         "mail.message", string="Sent Message", readonly=True, copy=False, index="btree_not_null"
     )
+    email_body = fields.Html(
+        string="Email as Sent",
+        compute="_compute_email_body",
+        sanitize=True,
+        help="The email as the mail queue sends it to the debtor.",
+    )
     sms_id = fields.Many2one("sms.sms", string="SMS", readonly=True, copy=False, index="btree_not_null")
     activity_id = fields.Many2one("mail.activity", string="Call Activity", readonly=True, copy=False)
     letter_attachment_id = fields.Many2one("ir.attachment", string="Letter", readonly=True, copy=False)
@@ -327,6 +350,13 @@ class DunningReminder(models.Model):
         for reminder in self:
             is_reminder = reminder.id and reminder.reminder_type == "reminder"
             reminder.payment_reference = reminder_payment_reference(reminder.id) if is_reminder else False
+
+    @api.depends("mail_id")
+    def _compute_email_body(self):
+        # Mails are readable by administrators only; whoever reads the reminder may read what it sent. The
+        # field sanitizes the HTML when it is computed.
+        for reminder in self:
+            reminder.email_body = reminder.mail_id.sudo().body_html or False
 
     @api.depends("partner_id", "company_id", "date_done", "policy_id.statement_link_days")
     def _compute_statement_url(self):
@@ -1036,13 +1066,60 @@ class DunningReminder(models.Model):
         for (template, copy_to), reminders in self.grouped(
             lambda reminder: (reminder._mail_template(), reminder._copy_to())
         ).items():
-            mails = template.send_mail_batch(reminders.ids, email_values={"email_cc": copy_to} if copy_to else None)
+            mails = reminders._queue_template_mails(template, {"email_cc": copy_to} if copy_to else {})
             mail_of = {mail.res_id: mail for mail in mails}
             for reminder in reminders:
                 mail = mail_of[reminder.id]
                 reminder.write({"mail_id": mail.id, "mail_message_id": mail.mail_message_id.id})
                 if attachments[reminder.id]:
                     mail.attachment_ids = attachments[reminder.id]
+
+    def _queue_template_mails(self, template, email_values):
+        """Queue ``template`` rendered for each of these reminders, as ``mail.template.send_mail_batch`` does, with
+        the email stored once: in the mail's ``body_html``, which the mail queue sends and keeps (the templates do
+        not delete their mails). The mail's message, the reminder's chatter entry, names the email in one line
+        instead of holding a second copy of its HTML, which Odoo sanitizes when the message is created: a third
+        of the dispatch of a reminder, for a copy nobody reads. The reminder's Email tab shows the email as sent.
+        A template given a notification layout goes through Odoo's method unchanged.
+
+        :return: the mails, a ``mail.mail`` per reminder
+        """
+        if template.email_layout_xmlid:
+            return template.send_mail_batch(self.ids, email_values=email_values or None)
+        template._send_check_access(self.ids)
+        rendered = template._generate_template(self.ids, TEMPLATE_MAIL_FIELDS)
+        vals_list, attachments_list = [], []
+        for reminder in self:
+            values = rendered[reminder.id]
+            values["recipient_ids"] = [Command.link(partner_id) for partner_id in values.get("partner_ids") or []]
+            values["attachment_ids"] = [
+                Command.link(attachment_id) for attachment_id in values.get("attachment_ids") or []
+            ]
+            values.update(email_values)
+            attachments_list.append(values.pop("attachments", []))
+            if "email_from" in values and not values["email_from"]:
+                values.pop("email_from")  # the mail server's default sender, as Odoo does
+            values["body"] = Markup("<p>%s</p>") % self.env._(
+                "Email sent: %(subject)s", subject=values.get("subject") or ""
+            )
+            vals_list.append(values)
+        # The dispatch runs for users who may not create mails (administrators only), as send_mail_batch does.
+        mails = self.env["mail.mail"].sudo().create(vals_list)
+        for mail, attachments in zip(mails, attachments_list, strict=True):
+            if attachments:
+                mail.with_context(default_type=None).attachment_ids = [
+                    Command.create(
+                        {
+                            "name": name,
+                            "datas": datas,
+                            "type": "binary",
+                            "res_model": "mail.message",
+                            "res_id": mail.mail_message_id.id,
+                        }
+                    )
+                    for name, datas in attachments
+                ]
+        return mails
 
     def _copy_to(self):
         """The formatted address the level copies its reminders to, or False."""

@@ -45,6 +45,22 @@ class TestDispatch(DunningEngineCommon, SMSCase):
         self.assertIn(f"/my/invoices/{self.invoice.id}?access_token={self.invoice.access_token}", body)
         self.assertIn(self.invoice.payment_reference or self.invoice.name, body)
 
+    def test_email_stored_once(self):
+        """The email's HTML is the mail's, as sent; the reminder's chatter entry names it in one line, and the
+        reminder's Email tab shows it."""
+        run = self._queue()
+        with freeze_time(TODAY):
+            self._dispatch()
+        reminder = run.reminder_ids
+        mail = reminder.mail_id
+        self.assertIn(self.invoice.name, mail.body_html)
+        self.assertEqual(reminder.mail_message_id, mail.mail_message_id)
+        self.assertNotIn(self.invoice.name, str(reminder.mail_message_id.body))
+        self.assertIn(mail.subject, str(reminder.mail_message_id.body))
+        self.assertEqual(reminder.mail_message_id.partner_ids, self.debtor)
+        dunning_user = self._create_user("collector_email_tab", "receivable_dunning.group_dunning_user")
+        self.assertIn(self.invoice.name, str(reminder.with_user(dunning_user).email_body))
+
     def test_email_in_the_debtor_language(self):
         self.env["ir.module.module"].search([("name", "=", "receivable_dunning")])._update_translations(["fr_FR"])
         self.debtor.lang = "fr_FR"
@@ -319,15 +335,21 @@ class TestDispatch(DunningEngineCommon, SMSCase):
         self.assertEqual(run.reminder_ids.state, "cancelled")
 
     def test_template_error_fails_the_reminder(self):
+        # Written before any reminder exists: Odoo renders a template on an existing record to accept it.
+        self.assertFalse(self.env["dunning.reminder"].search_count([]))
+        template = self.env.ref("receivable_dunning.mail_template_dunning_reminder")
+        template.body_html = '<p><t t-out="object.partner_id.dunning_no_such_field"/></p>'
         run = self._queue()
         with (
-            patch.object(type(self.env["mail.template"]), "send_mail_batch", side_effect=ValueError("broken template")),
-            mute_logger("odoo.addons.receivable_dunning.models.dunning_reminder"),
+            mute_logger(
+                "odoo.addons.receivable_dunning.models.dunning_reminder", "odoo.addons.mail.models.mail_render_mixin"
+            ),
             freeze_time(TODAY),
         ):
             self._dispatch()
         self.assertEqual(run.reminder_ids.state, "failed")
-        self.assertEqual(run.reminder_ids.error_message, "broken template")
+        self.assertIn("dunning_no_such_field", run.reminder_ids.error_message)
+        self.assertFalse(run.reminder_ids.mail_id)
 
     def _three_debtors_in_three_languages(self):
         """The English debtor of the class, a French and a Spanish one, each with an invoice of its own."""

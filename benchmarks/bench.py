@@ -1086,8 +1086,12 @@ def dispatch_cron_rows(dispatch):
             f"Dispatch cron, {count} process{'es' if count > 1 else ''} sharing the queue: email reminders per second"
             f" ({done:,} of {queued:,} in {seconds:,.1f} s{', budget hit' if left else ''})"
         )
+        twice = max(w.get("mails", 0) - w.get("reminders_mailed", 0) for w in ok)
+        if twice:
+            label += f"; {twice:,} reminders mailed twice"
         speedup = f"{rates[count] / rates[1]:.2f}x speed-up" if count > 1 and rates.get(1) else ""
-        rows.append((label, num(rates[count]), "", speedup, ">= 200/s", verdict(not left and rates[count] >= 200)))
+        ok_verdict = not left and not twice and rates[count] >= 200
+        rows.append((label, num(rates[count]), "", speedup, ">= 200/s, none twice", verdict(ok_verdict)))
     return rows
 
 

@@ -888,9 +888,10 @@ def task_dispatch_peer(args):
 def task_dispatch_floor(args):
     """Odoo's own floor under the dispatch: the emails of the first --limit reminders (in the cron's order), already
     rendered, stored as the dispatch stores them (``mail.mail.create``: the mail with the email's HTML, and its
-    message with the one line the dispatch gives it, which Odoo sanitizes), by chunks of the cron's batch size. No rendering and no effects: what no dispatch built on
-    Odoo's mail queue can go under. The emails are rendered first by ``_dispatch()`` (not measured) and that work
-    is rolled back before the measure; the measured work is rolled back too."""
+    message with the one line the dispatch gives it, which Odoo sanitizes), by chunks of the cron's batch size. No
+    rendering and no effects: what no dispatch built on Odoo's mail queue can go under. The emails are rendered
+    first by ``_dispatch()`` (not measured) and that work is rolled back before the measure; the measured work is
+    rolled back too."""
     with common.environment(args, args.db) as (_odoo, env):
         from odoo.tools import split_every
 
@@ -1082,9 +1083,16 @@ def task_dispatch_cron(args):
             " GROUP BY state"
         )
         states = dict(env.cr.fetchall())
+        env.cr.execute(
+            "SELECT count(*), count(DISTINCT m.res_id) FROM mail_mail mm"
+            " JOIN mail_message m ON m.id = mm.mail_message_id WHERE m.model = 'dunning.reminder'"
+        )
+        mails, reminders_mailed = env.cr.fetchone()
         env.cr.commit()
         return {
             **probe.as_dict(),
+            "mails": mails,
+            "reminders_mailed": reminders_mailed,
             "started": started,
             "ended": ended,
             "calls": calls,

@@ -747,18 +747,53 @@ class DunningReminder(models.Model):
     def _fail_unreachable(self):
         """Fail the reminders whose recipient cannot be reached through their channel, each with the reason.
 
+        The debtor's channel preference and the SMS blacklist are read again: a debtor who refused the channel since
+        the run queued the reminder does not get it. Such a reminder falls back once to another channel the debtor
+        accepts (:meth:`_queue_fallbacks`), as an undelivered one does.
+
         :return: the other reminders
         """
-        problems = {
-            reminder: self._contact_problem(reminder.channel, reminder.recipient_id or reminder.partner_id)
-            for reminder in self
-        }
+        recipients = {reminder.partner_id.id: reminder.recipient_id or reminder.partner_id for reminder in self}
+        refused = self.env["res.partner"]._dunning_refused_channels(recipients)
+        problems, refusals = {}, {}
+        for reminder in self:
+            recipient = reminder.recipient_id or reminder.partner_id
+            if reminder.channel in refused[reminder.partner_id.id]:
+                refusals[reminder] = reminder._refusal_reason(recipient)
+            else:
+                problems[reminder] = self._contact_problem(reminder.channel, recipient)
+        problems.update(refusals)
         unreachable = self.browse([reminder.id for reminder, problem in problems.items() if problem])
         for reminder in unreachable:
             # A contact to fix, not a fault of the module: no traceback.
             _logger.warning("dunning reminder %s not sent: %s", reminder.name, problems[reminder])
             reminder._mark_failed(problems[reminder])
+        if refusals:
+            try:
+                with self.env.cr.savepoint():
+                    self.browse([reminder.id for reminder in refusals])._queue_fallbacks(refusals)
+            except Exception:  # a fallback that cannot be queued leaves the refused reminders failed, named
+                _logger.warning("dunning reminders %s: no fallback queued", [r.name for r in refusals], exc_info=True)
+                self.env.invalidate_all()
         return self - unreachable
+
+    def _refusal_reason(self, recipient):
+        """Why the debtor refuses this reminder's channel: its preference, else the SMS blacklist."""
+        self.ensure_one()
+        debtor = self.partner_id
+        labels = dict(self._fields["channel"]._description_selection(self.env))
+        if debtor.dunning_channel_preference:
+            preferences = dict(debtor._fields["dunning_channel_preference"]._description_selection(self.env))
+            return self.env._(
+                "%(debtor)s accepts no reminder by %(channel)s (field Reminder Channels: %(preference)s).",
+                debtor=debtor.display_name,
+                channel=labels[self.channel],
+                preference=preferences[debtor.dunning_channel_preference],
+            )
+        return self.env._(
+            "The phone number of %(contact)s is on the SMS blacklist: it receives no reminder SMS.",
+            contact=recipient.display_name,
+        )
 
     def _ensure_invoice_access_tokens(self):
         """Give the invoices these email reminders list their portal access token, in one statement.

@@ -242,6 +242,36 @@ class TestDeliveryFallback(DunningEngineCommon, SMSCase):
         self.assertEqual(letter.state, "sent")
         self.assertTrue(letter.letter_attachment_id)
 
+    def test_preference_changed_after_queueing_holds_at_dispatch(self):
+        """The debtor asked for post only after the run queued its email: the email is not sent, a letter takes
+        its place once."""
+        with freeze_time(LEVEL_1_DAY):
+            email = self._run().reminder_ids
+        self.debtor.dunning_channel_preference = "letter"
+        with freeze_time(LEVEL_1_DAY):
+            self._dispatch()
+        self.assertEqual(email.state, "failed")
+        self.assertFalse(email.mail_id)
+        self.assertIn("Reminder Channels: Post only", email.error_message)
+        letter = email.fallback_reminder_id
+        self.assertEqual(letter.channel, "letter")
+        with freeze_time(LEVEL_1_DAY):
+            self._dispatch()
+        self.assertEqual(letter.state, "sent")
+
+    def test_sms_opt_out_after_queueing_holds_at_dispatch(self):
+        with freeze_time(LEVEL_2_DAY):
+            run = self._run()
+        sms = run.reminder_ids.filtered(lambda reminder: reminder.channel == "sms")
+        self.debtor.action_dunning_sms_opt_out()
+        with freeze_time(LEVEL_2_DAY), self.mockSMSGateway():
+            self._dispatch()
+        self.assertEqual(sms.state, "failed")
+        self.assertFalse(sms.sms_id)
+        self.assertIn("SMS blacklist", sms.error_message)
+        self.assertEqual(sms.fallback_reminder_id.channel, "letter")
+        self.assertEqual(run.reminder_ids.filtered(lambda reminder: reminder.channel == "email").state, "sent")
+
     def test_no_fallback_without_another_contact(self):
         self.debtor.write({"phone": False, "street": False, "city": False})
         original = self._sent_run(LEVEL_1_DAY).reminder_ids

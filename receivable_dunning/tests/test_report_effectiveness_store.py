@@ -51,6 +51,8 @@ class TestReportEffectivenessStored(OutcomeStoreMixin, test_report_effectiveness
     """The hand-computed data set of ``TestReportEffectiveness``, its every test run again with the report reading
     the stored outcomes (the menu's case: the report's day after every reminder and payment)."""
 
+    allow_inherited_tests_method = True
+
     @classmethod
     def setUpClass(cls):
         super().setUpClass()

@@ -136,9 +136,7 @@ class DunningReminderOutcome(models.Model):
         of invoices."""
         timezones = self._timezones(TIMEZONES_PARAM)
         if moves and timezones:
-            self._write_rows(
-                SQL("line.move_id = ANY(%s)", moves.ids), SQL("move_id = ANY(%s)", moves.ids), timezones
-            )
+            self._write_rows(SQL("line.move_id = ANY(%s)", moves.ids), SQL("move_id = ANY(%s)", moves.ids), timezones)
 
     @api.model
     def _rebuild(self, commit_progress=False):
@@ -192,7 +190,8 @@ class DunningReminderOutcome(models.Model):
         for tz in timezones:
             self.env.cr.execute(
                 SQL(
-                    "INSERT INTO dunning_reminder_outcome (tz, %(columns)s) SELECT %(tz)s, %(columns)s FROM %(facts)s AS facts",
+                    """INSERT INTO dunning_reminder_outcome (tz, %(columns)s)
+                       SELECT %(tz)s, %(columns)s FROM %(facts)s AS facts""",
                     columns=columns,
                     tz=tz,
                     facts=Report._facts_query(tz, lines=lines),

@@ -108,7 +108,9 @@ class TestReminderOutcomeStore(OutcomeStoreMixin, DunningCommon):
         self._register_payment(invoice, amount=400.0, payment_date=date(2026, 3, 15))
         self.assertStoreIsLive(count=1)
         outcome = self._stored(invoice, self.level_1)
-        self.assertEqual((outcome.paid_7, outcome.amount_recovered, outcome.date_last_payment), (400, 400, date(2026, 3, 15)))
+        self.assertEqual(
+            (outcome.paid_7, outcome.amount_recovered, outcome.date_last_payment), (400, 400, date(2026, 3, 15))
+        )
         invoice.line_ids.filtered(lambda line: line.display_type == "payment_term").remove_move_reconcile()
         self.assertStoreIsLive(count=1)
         self.assertEqual(self._stored(invoice, self.level_1).amount_recovered, 0)
@@ -122,7 +124,10 @@ class TestReminderOutcomeStore(OutcomeStoreMixin, DunningCommon):
         self._reminder(invoice, self.level_2, datetime(2026, 3, 21, 10, 0))
         self.assertStoreIsLive(count=2)
         self.assertEqual(
-            (self._stored(invoice, self.level_1).amount_recovered, self._stored(invoice, self.level_2).amount_recovered),
+            (
+                self._stored(invoice, self.level_1).amount_recovered,
+                self._stored(invoice, self.level_2).amount_recovered,
+            ),
             (300, 700),
         )
 

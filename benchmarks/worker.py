@@ -1222,7 +1222,8 @@ def _effectiveness_history(env, meta):
     a day 0 to 44 after their due date (one in ten of them by half), and are reminded no more from that day: an
     ``account.partial.reconcile`` per payment, whose counterpart is the invoice's first revenue line (the report
     reads only its move's type).
-    Then the tables are analysed, as autovacuum would have done on a live database.
+    Then the tables are analysed, as autovacuum would have done on a live database, and the reminders' outcomes
+    the report reads (``dunning.reminder.outcome``) are stored for them, in the users' time zone.
     """
     asof = date.fromisoformat(meta["asof"])
     env.cr.execute(
@@ -1284,6 +1285,11 @@ def _effectiveness_history(env, meta):
         """,
         {"asof": asof},
     )
+    # The collectors read the report in Brussels time: their preference, the time zone the reminders' outcomes are
+    # stored in. The rows inserted above get theirs as a send or a reconciliation would give them.
+    env["res.users"].search([("share", "=", False)]).tz = "Europe/Brussels"
+    env["dunning.reminder.outcome"]._rebuild()
+    env.cr.execute("ANALYZE dunning_reminder_outcome")
     return {"dunning_report_date": meta["asof"], "tz": "Europe/Brussels"}
 
 

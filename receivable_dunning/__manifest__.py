@@ -1,7 +1,7 @@
 {
     "name": "Receivable Dunning",
     "summary": "Escalating payment reminders by email, SMS, letter and call, debtor payment portal and bank matching",
-    "version": "19.0.2.4.0",
+    "version": "19.0.2.5.0",
     "category": "Accounting/Accounting",
     "website": "https://github.com/receivable-dunning/receivable_dunning",
     "author": "receivable_dunning contributors",
@@ -57,6 +57,7 @@
         "wizards/dunning_monthly_report_wizard_views.xml",
         "views/dunning_report_effectiveness_views.xml",
         "wizards/dunning_effectiveness_wizard_views.xml",
+        "data/ir_cron_reminder_outcome_data.xml",
         "views/dunning_report_cash_forecast_views.xml",
         "data/mail_template_request_data.xml",
         "data/ir_cron_request_import_data.xml",

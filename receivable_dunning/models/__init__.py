@@ -2,6 +2,7 @@ from . import dunning_policy
 from . import dunning_level
 from . import dunning_reminder
 from . import dunning_reminder_line
+from . import dunning_reminder_outcome
 from . import dunning_charge_rate_table
 from . import dunning_charge_rate
 from . import dunning_charge_rule
@@ -13,6 +14,7 @@ from . import dunning_run_partition
 from . import dunning_debtor
 from . import account_move
 from . import account_move_line
+from . import account_partial_reconcile
 from . import account_bank_statement_line
 from . import account_journal
 from . import res_company

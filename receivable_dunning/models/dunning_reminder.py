@@ -522,9 +522,16 @@ class DunningReminder(models.Model):
                         "Reminder %(reminder)s was sent: send it again instead of reopening it.", reminder=sent.name
                     )
                 )
+        # What the effectiveness report stores of a reminder changes when it is sent, or fails after being sent.
+        outcome_changes = {"state", "date_done", "reminder_type"} & vals.keys()
+        was_sent = self.filtered(lambda reminder: reminder.state == "sent") if outcome_changes else self.browse()
         res = super().write(vals)
         if "level_id" in vals:
             self._relevel_lines()
+        if outcome_changes:
+            sent = was_sent | self.filtered(lambda reminder: reminder.state == "sent")
+            if sent:
+                self.env["dunning.reminder.outcome"]._refresh(sent.line_ids.move_id)
         return res
 
     def _relevel_lines(self):

@@ -46,6 +46,11 @@ class DunningReportEffectiveness(models.Model):
     Days and hours are those of the time zone of the context (``tz``, the user's preference; UTC when unset), the one
     in which the Sent On column is displayed.
 
+    The rows come from one statement, ``_facts_query``: read from its stored rows (``dunning.reminder.outcome``,
+    kept per time zone) when they can answer, that is in a time zone the store keeps and at a report date after
+    every reminder and payment they count (the menu's case, today); run live otherwise (an earlier date, another
+    time zone). Only the rates, which depend on the report's day, are computed on reading.
+
     Context keys (the menu sets none; other reports, such as a monthly email, read this model with ``_read_group``
     under them):
 
@@ -135,12 +140,86 @@ class DunningReportEffectiveness(models.Model):
         tz = self.env.context.get("tz") or self.env.user.tz
         tz = tz if tz in pytz.all_timezones_set else "UTC"
         periods = self._periods()
-        sent_since = SQL()
+        sent_since = None
         if periods:
             # The next reminder only looks forward: reminders sent before the earliest period change no other row,
             # and are left out before the window rather than after it.
-            earliest = min(date_from for _label, date_from, _date_to in periods)
-            sent_since = SQL("AND reminder.date_done >= %s", self._utc_start_of_day(tz, earliest))
+            sent_since = self._utc_start_of_day(tz, min(date_from for _label, date_from, _date_to in periods))
+        facts = self.env["dunning.reminder.outcome"]._stored_facts(tz, report_date, sent_since)
+        if facts is None:
+            facts = self._facts_query(tz, report_date, sent_since=sent_since)
+        rates = [
+            SQL(
+                "CASE WHEN facts.day_sent + %(days)s <= %(report_date)s THEN 100.0 * facts.%(count)s END AS %(rate)s",
+                days=days,
+                report_date=report_date,
+                count=SQL.identifier(f"paid_{days}_count"),
+                rate=SQL.identifier(f"paid_{days}_rate"),
+            )
+            for days in PAYMENT_WINDOWS
+        ]
+        return SQL(
+            """
+            SELECT
+                   -- A reminder sent in both of two overlapping periods has a row in each.
+                   facts.line_id * 2 + period.position AS id,
+                   period.label AS period,
+                   facts.company_id,
+                   facts.currency_id,
+                   facts.policy_id,
+                   facts.level_id,
+                   facts.channel,
+                   facts.reminder_id,
+                   facts.move_id,
+                   facts.partner_id,
+                   facts.date_sent,
+                   facts.weekday,
+                   facts.hour,
+                   facts.date_next_reminder,
+                   1 AS reminded_count,
+                   facts.amount_reminded,
+                   facts.paid_7,
+                   facts.paid_14,
+                   facts.paid_30,
+                   facts.paid_7_count,
+                   facts.paid_14_count,
+                   facts.paid_30_count,
+                   %(rates)s,
+                   facts.amount_recovered
+              FROM %(facts)s AS facts
+              JOIN %(periods)s ON %(in_period)s
+            """,
+            facts=facts,
+            rates=SQL(", ").join(rates),
+            periods=self._periods_sql(periods),
+            in_period=SQL("period.date_from IS NULL OR facts.day_sent BETWEEN period.date_from AND period.date_to"),
+        )
+
+    @api.model
+    def _facts_query(self, tz, report_date=None, sent_since=None, lines=None):
+        """The facts of each sent reminder line that do not depend on the report's day, in the time zone ``tz``:
+        the one statement that computes them, read by the report (live) and by ``dunning.reminder.outcome``, which
+        stores its rows so that the report need not run it on every page.
+
+        One row per sent reminder line (``line_id``) with the report's columns but ``period``, ``reminded_count``
+        and the rates, plus ``day_sent`` (the local day of the reminder, which the windows count from) and
+        ``date_last_payment`` (the latest reconciliation of the invoice the row counts, so that the store knows
+        which report dates it can answer).
+
+        :param str tz: a time zone name; days and hours are local to it
+        :param date report_date: the report as known on that day (reminders and payments after it left out); None
+            for everything known
+        :param datetime sent_since: reminders sent before it (UTC) are left out; None for all
+        :param SQL lines: a condition on the reminder lines (``line``), to compute the rows of some invoices only
+        :rtype: SQL
+        """
+        paid_until = SQL("AND partial.max_date <= %s", report_date) if report_date else SQL()
+        sent_before = (
+            # The end of the report's day in that time zone.
+            SQL("AND reminder.date_done < %s", self._utc_start_of_day(tz, report_date + timedelta(days=1)))
+            if report_date
+            else SQL()
+        )
         paid = [
             SQL(
                 """COALESCE(SUM(partial.amount) FILTER (
@@ -156,22 +235,15 @@ class DunningReportEffectiveness(models.Model):
         amount_reminded = SQL("sent.invoice_total - COALESCE(paid.before, 0)")
         counts = [
             SQL(
-                """%(fully_paid)s AS %(count)s,
-                   CASE WHEN sent.day_sent + %(days)s <= %(report_date)s THEN 100.0 * %(fully_paid)s END AS %(rate)s""",
-                fully_paid=SQL(
-                    "(COALESCE(paid.%(paid)s, 0) > 0 AND COALESCE(paid.%(paid)s, 0) >= %(reminded)s)::integer",
-                    paid=SQL.identifier(f"paid_{days}"),
-                    reminded=amount_reminded,
-                ),
-                days=days,
-                report_date=report_date,
+                "(COALESCE(paid.%(paid)s, 0) > 0 AND COALESCE(paid.%(paid)s, 0) >= %(reminded)s)::integer AS %(count)s",
+                paid=SQL.identifier(f"paid_{days}"),
+                reminded=amount_reminded,
                 count=SQL.identifier(f"paid_{days}_count"),
-                rate=SQL.identifier(f"paid_{days}_rate"),
             )
             for days in PAYMENT_WINDOWS
         ]
         return SQL(
-            """
+            """(
             WITH sent AS (
                 SELECT line.id AS line_id,
                        line.reminder_id,
@@ -197,8 +269,9 @@ class DunningReportEffectiveness(models.Model):
                  CROSS JOIN LATERAL (SELECT reminder.date_done AT TIME ZONE 'UTC' AT TIME ZONE %(tz)s AS sent) local
                  WHERE line.state = 'sent'
                    AND reminder.reminder_type = 'reminder'
-                   AND reminder.date_done < %(sent_before)s
+                   %(sent_before)s
                    %(sent_since)s
+                   %(lines)s
                 WINDOW invoice_reminders AS (PARTITION BY line.move_id ORDER BY reminder.date_done, line.id)
             ),
             paid AS (
@@ -210,20 +283,18 @@ class DunningReportEffectiveness(models.Model):
                            WHERE counterpart_move.move_type != 'out_refund'
                              AND partial.max_date >= sent.day_sent
                              AND (sent.day_next IS NULL OR partial.max_date < sent.day_next)
-                       ) AS recovered
+                       ) AS recovered,
+                       MAX(partial.max_date) AS date_last_payment
                   FROM sent
                   JOIN account_move_line receivable
                     ON receivable.move_id = sent.move_id AND receivable.display_type = 'payment_term'
                   JOIN account_partial_reconcile partial
-                    ON partial.debit_move_id = receivable.id AND partial.max_date <= %(report_date)s
+                    ON partial.debit_move_id = receivable.id %(paid_until)s
                   JOIN account_move_line counterpart ON counterpart.id = partial.credit_move_id
                   JOIN account_move counterpart_move ON counterpart_move.id = counterpart.move_id
               GROUP BY sent.line_id
             )
-            SELECT
-                   -- A reminder sent in both of two overlapping periods has a row in each.
-                   sent.line_id * 2 + period.position AS id,
-                   period.label AS period,
+            SELECT sent.line_id,
                    sent.company_id,
                    company.currency_id,
                    sent.policy_id,
@@ -233,31 +304,29 @@ class DunningReportEffectiveness(models.Model):
                    sent.move_id,
                    sent.partner_id,
                    sent.date_done AS date_sent,
+                   sent.day_sent,
                    (EXTRACT(ISODOW FROM sent.local_sent)::integer - 1)::text AS weekday,
                    TO_CHAR(sent.local_sent, 'HH24') AS hour,
                    sent.date_next AS date_next_reminder,
-                   1 AS reminded_count,
                    %(amount_reminded)s AS amount_reminded,
                    COALESCE(paid.paid_7, 0) AS paid_7,
                    COALESCE(paid.paid_14, 0) AS paid_14,
                    COALESCE(paid.paid_30, 0) AS paid_30,
                    %(counts)s,
-                   COALESCE(paid.recovered, 0) AS amount_recovered
+                   COALESCE(paid.recovered, 0) AS amount_recovered,
+                   paid.date_last_payment
               FROM sent
-              JOIN %(periods)s ON %(in_period)s
               JOIN res_company company ON company.id = sent.company_id
          LEFT JOIN paid ON paid.line_id = sent.line_id
-            """,
+            )""",
             tz=tz,
-            # The end of the report's day in that time zone.
-            sent_before=self._utc_start_of_day(tz, report_date + timedelta(days=1)),
-            sent_since=sent_since,
-            report_date=report_date,
+            sent_before=sent_before,
+            sent_since=SQL("AND reminder.date_done >= %s", sent_since) if sent_since else SQL(),
+            lines=SQL("AND %s", lines) if lines else SQL(),
+            paid_until=paid_until,
             paid=SQL(", ").join(paid),
             counts=SQL(", ").join(counts),
             amount_reminded=amount_reminded,
-            periods=self._periods_sql(periods),
-            in_period=SQL("period.date_from IS NULL OR sent.day_sent BETWEEN period.date_from AND period.date_to"),
         )
 
     @api.model

@@ -41,3 +41,4 @@ from . import test_portal_claims
 from . import test_plan_autopay
 from . import test_request_bulk_posting
 from . import test_report_effectiveness_levels
+from . import test_report_effectiveness_store

@@ -1131,6 +1131,8 @@ class DunningReminder(models.Model):
         template._send_check_access(self.ids)
         rendered = template._generate_template(self.ids, TEMPLATE_MAIL_FIELDS)
         vals_list, attachments_list = [], []
+        # The chatter shows the mail's subject and recipients above it.
+        body = Markup("<p>%s</p>") % self.env._("Email sent: the Email tab shows it as the debtor received it.")
         for reminder in self:
             values = rendered[reminder.id]
             values["recipient_ids"] = [Command.link(partner_id) for partner_id in values.get("partner_ids") or []]
@@ -1141,9 +1143,7 @@ class DunningReminder(models.Model):
             attachments_list.append(values.pop("attachments", []))
             if "email_from" in values and not values["email_from"]:
                 values.pop("email_from")  # the mail server's default sender, as Odoo does
-            values["body"] = Markup("<p>%s</p>") % self.env._(
-                "Email sent: %(subject)s", subject=values.get("subject") or ""
-            )
+            values["body"] = body
             vals_list.append(values)
         # The dispatch runs for users who may not create mails (administrators only), as send_mail_batch does.
         mails = self.env["mail.mail"].sudo().create(vals_list)

@@ -389,7 +389,7 @@ class DunningRequestImport(models.Model):
         context = self._row_context()
         pending = ((number, raw) for number, raw in raw_rows if number > last)
         for batch in split_every(self._batch_size(), pending):
-            Row.create(self._check_rows(batch, context, tracker))
+            Row._bulk_create(self._check_rows(batch, context, tracker))
             if commit:
                 self._update_counters()
                 self._notify_progress()
@@ -589,8 +589,9 @@ class DunningRequestImport(models.Model):
         return {
             name: value
             for name, value in Partner.default_get(missing).items()
-            # Nothing to insert for the empty ones that are not columns (no tags).
-            if value is not None
+            # Not the container of the properties default_get adds, nor the empty ones that are not columns (tags).
+            if name in missing
+            and value is not None
             and (Partner._fields[name].column_type or Partner._fields[name].convert_to_cache(value, Partner))
         }
 
@@ -610,7 +611,6 @@ class DunningRequestImport(models.Model):
         defaults = self._bulk_debtor_defaults(vals_list)
         company_country = Partner.env.company.country_id
         countries = self.env["res.country"].browse({vals["country_id"] for vals in vals_list if vals.get("country_id")})
-        self.env.flush_all()
         ids = [
             partner_id
             for (partner_id,) in self.env.execute_query(
@@ -626,7 +626,11 @@ class DunningRequestImport(models.Model):
             country = countries.browse(vals.get("country_id")) or company_country
             row = {
                 **defaults,
-                **{key: value for key, value in vals.items() if Partner._fields[key].column_type},
+                **{
+                    key: value
+                    for key, value in vals.items()
+                    if Partner._fields[key].store and Partner._fields[key].column_type
+                },
                 # A contact without parent is its own commercial entity, named by its name alone.
                 "id": partner_id,
                 "commercial_partner_id": partner_id,
@@ -634,7 +638,7 @@ class DunningRequestImport(models.Model):
                 "commercial_company_name": False,
                 "email_normalized": tools.email_normalize(vals.get("email"), strict=False),
                 "phone_sanitized": vals.get("phone") and Partner._phone_format(number=vals["phone"], country=country),
-                # No user: a partner of the portal or of the company is never a new debtor.
+                # A new contact has no user of its own, and no parent to take a salesperson from.
                 "partner_share": True,
                 "user_id": False,
             }
@@ -664,15 +668,22 @@ class DunningRequestImport(models.Model):
                 ),
             )
         )
-        # The rows are the database's now: nothing cached about them, nor about what points to them.
-        self.env.invalidate_all()
+        # The rows are the database's now. Nothing is cached about them, only the one2many fields the ORM would
+        # have updated (those whose inverse is a many2one just written) may miss them: those are dropped.
+        for name in names:
+            for inverse in self.env.registry.field_inverses[Partner._fields[name]]:
+                self.env[inverse.model_name].invalidate_model([inverse.name])
         partners = Partner.browse(ids)
         # What Odoo's create does next: compute the other stored fields (Peppol's address, VIES, ...) and what
-        # depends on the new contacts, keeping the values written; check the constraints and the companies.
-        with self.env.protecting([Partner._fields[name] for name in names], partners):
+        # depends on the new contacts, keeping the values written or given; check the constraints and the
+        # companies of the fields written. (Odoo computes the pictures' sizes again, from the empty picture given:
+        # empty too, but read from the database here one debtor at a time.)
+        given = {name for vals in vals_list for name in vals}
+        protected = [Partner._fields[name] for name in set(names) | given]
+        with self.env.protecting(protected, partners):
             partners.modified(Partner._fields, create=True)
         partners._validate_fields(names)
-        partners._check_company()
+        partners._check_company(names)
         self._after_debtors_insert(partners, vals_list)
         return partners
 

@@ -14,6 +14,8 @@ from ..tools.request_rows import DuplicateTracker, RowContext, validate_row
 
 _logger = logging.getLogger(__name__)
 
+# The DEFAULT of an INSERT's row, as a parameter (what Odoo's own insert writes for a column not given).
+SQL_DEFAULT = psycopg2.extensions.AsIs("DEFAULT")
 # Rows validated or turned into requests per transaction: a batch is created and committed whole, or not at all.
 DEFAULT_BATCH_SIZE = 500
 # Files with more rows are validated by the scheduled action rather than in the web request.
@@ -210,6 +212,8 @@ BULK_DEBTOR_COMPUTED = frozenset(
 BULK_DEBTOR_REVIEWED_MODULES = frozenset(
     {"base", "mail", "account", "base_vat", "account_peppol", "receivable_dunning"}
 )
+# The context keys that change a contact's display name (res.partner._compute_display_name).
+PARTNER_DISPLAY_OPTIONS = ("show_address", "partner_show_db_id", "show_email", "show_vat", "formatted_display_name")
 # The modules whose _post on account.move the set-based requests do as they would: Odoo's, the module's own, and
 # Peppol's answer to received vendor bills (it does nothing to a customer invoice).
 BULK_POSTING_REVIEWED_MODULES = frozenset({"account", "receivable_dunning", "account_peppol_response"})
@@ -645,24 +649,22 @@ class DunningRequestImport(models.Model):
             rows.append(row)
         names = sorted({name for row in rows for name in row})
         now = self.env.cr.now()
+        audit = (self.env.uid, now, self.env.uid, now)
         self.env.execute_query(
             SQL(
                 "INSERT INTO res_partner (%s, create_uid, create_date, write_uid, write_date) VALUES %s",
                 SQL(", ").join(map(SQL.identifier, names)),
+                # One parameter per row: a tuple, which the driver writes as (value, ...).
                 SQL(", ").join(
-                    SQL(
-                        "(%s, %s, %s, %s, %s)",
-                        SQL(", ").join(
+                    (
+                        *(
                             # A column not given for this debtor takes its default, as in Odoo's insert.
                             Partner._fields[name].convert_to_column_insert(row[name], Partner, row)
                             if name in row
-                            else SQL("DEFAULT")
+                            else SQL_DEFAULT
                             for name in names
                         ),
-                        self.env.uid,
-                        now,
-                        self.env.uid,
-                        now,
+                        *audit,
                     )
                     for row in rows
                 ),
@@ -683,7 +685,13 @@ class DunningRequestImport(models.Model):
         with self.env.protecting(protected, partners):
             partners.modified(Partner._fields, create=True)
         partners._validate_fields(names)
-        partners._check_company(names)
+        # The companies of the fields written: the verdict depends on the debtor's company and these values only,
+        # mostly the same for all (defaults, the import's policy), so one debtor of each combination is checked.
+        checked = [name for name in names if Partner._fields[name].relational and Partner._fields[name].check_company]
+        combinations = {}
+        for partner_id, row in zip(ids, rows, strict=True):
+            combinations.setdefault(tuple(repr(row.get(name)) for name in ["company_id", *checked]), partner_id)
+        Partner.browse(combinations.values())._check_company(checked)
         self._after_debtors_insert(partners, vals_list)
         return partners
 
@@ -713,7 +721,10 @@ class DunningRequestImport(models.Model):
             if not context.get("mail_create_nolog"):
                 partners._message_log_batch(bodies={partner.id: partner._creation_message() for partner in partners})
         if hasattr(partners, "_update_peppol_state_per_company"):  # account_peppol's create
-            partners._update_peppol_state_per_company()
+            # It checks the debtors of the countries of Peppol only: those without a country are left out here.
+            partners.browse(
+                partner.id for partner, vals in zip(partners, vals_list, strict=True) if vals.get("country_id")
+            )._update_peppol_state_per_company()
 
     # === REQUESTS === #
 
@@ -1283,8 +1294,12 @@ class DunningRequestImport(models.Model):
                 "zip",
                 "vat",
                 "property_account_position_id",
+                "parent_id",
+                "company_name",
+                "complete_name",
             ]
         )
+        display_names = self._bulk_display_names(partners)
         FiscalPosition = self.env["account.fiscal.position"].with_company(company)
         auto_positions = FiscalPosition.search(
             [*FiscalPosition._check_company_domain(company), ("auto_apply", "=", True)]
@@ -1335,13 +1350,37 @@ class DunningRequestImport(models.Model):
                 "bank": bank.id or None,
                 "fiscal_position": position.id or None,
                 "invoice_user": (partner.user_id or commercial.user_id or self.env.user).id,
-                "display_name": partner.display_name,
+                "display_name": display_names[partner.id],
                 "narration": terms[lang],
                 "receivable": position.map_account(receivable).id if position else receivable.id,
                 "income": income.id,
                 "uom": product.uom_id.id or None,
             }
         return values
+
+    def _bulk_display_names(self, partners):
+        """{partner id: its display name}, which its invoices show (``invoice_partner_display_name``).
+
+        Odoo computes it one contact at a time, in a context of the contact's own, translating the address types each
+        time. For a contact without parent nor company name, in a context without display options, it is the stored
+        ``complete_name`` (the name, trimmed) without spaces before a line break (``res.partner``'s
+        ``_compute_display_name`` and ``_get_complete_name``): read so for the batch, unless another module computes
+        display names of its own.
+        """
+        computed_by = {
+            cls._module
+            for cls in type(partners).__mro__
+            if "_compute_display_name" in vars(cls) and getattr(cls, "_module", None)
+        }
+        plain = computed_by == {"base"} and not any(self.env.context.get(key) for key in PARTNER_DISPLAY_OPTIONS)
+        names = {
+            partner.id: re.sub(r"\s+\n", "\n", partner.complete_name or "").strip()
+            for partner in partners
+            if plain and not partner.parent_id and not partner.company_name
+        }
+        others = partners.browse(partner.id for partner in partners if partner.id not in names)
+        names.update((partner.id, partner.display_name) for partner in others)
+        return names
 
     def _most_frequent_income_accounts(self, partners):
         """{partner id: the income account of its invoice lines of the last two years used most}, for ``partners``

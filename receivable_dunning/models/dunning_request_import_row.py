@@ -82,20 +82,16 @@ class DunningRequestImportRow(models.Model):
         vals_list = [{**vals, "company_id": company_of[vals["import_id"]]} for vals in vals_list]
         names = sorted({name for vals in vals_list for name in vals})
         now = self.env.cr.now()
+        audit = (self.env.uid, now, self.env.uid, now)
         self.env.execute_query(
             SQL(
                 "INSERT INTO dunning_request_import_row (%s, create_uid, create_date, write_uid, write_date) VALUES %s",
                 SQL(", ").join(map(SQL.identifier, names)),
+                # One parameter per row: a tuple, which the driver writes as (value, ...).
                 SQL(", ").join(
-                    SQL(
-                        "(%s, %s, %s, %s, %s)",
-                        SQL(", ").join(
-                            self._fields[name].convert_to_column_insert(vals.get(name), self, vals) for name in names
-                        ),
-                        self.env.uid,
-                        now,
-                        self.env.uid,
-                        now,
+                    (
+                        *(self._fields[name].convert_to_column_insert(vals.get(name), self, vals) for name in names),
+                        *audit,
                     )
                     for vals in vals_list
                 ),

@@ -76,6 +76,7 @@ class DunningRequestImportRow(models.Model):
         """
         if not vals_list:
             return
+        self.check_access("create")
         imports = self.env["dunning.request.import"].browse({vals["import_id"] for vals in vals_list})
         company_of = {record.id: record.company_id.id for record in imports}
         # The company is the import's (a related field, stored).

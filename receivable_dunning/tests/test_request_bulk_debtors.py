@@ -164,3 +164,25 @@ class TestRequestBulkDebtors(RequestImportCommon):
         insert.assert_not_called()
         # The ORM's create, with what the context asks for.
         self.assertEqual((partner.customer_rank, partner.supplier_rank), (1, 1))
+
+    def test_display_names_of_the_invoices(self):
+        """The debtors' names on their invoices: the stored complete name where Odoo's display name is the same,
+        Odoo's display name otherwise (a contact of a company, display options in the context)."""
+        Partner = self.env["res.partner"]
+        company = Partner.create({"name": "Acme", "is_company": True, "email": "acme@example.com"})
+        debtors = (
+            company
+            | Partner.create({"name": "Jane Roe", "parent_id": company.id})
+            | Partner.create({"name": "Solo Trader", "email": "solo@example.com"})
+        )
+        record = self.Import.create({"name": "Names"})
+        for context in ({}, {"show_email": True}):
+            record = record.with_context(**context)
+            self.assertEqual(
+                record._bulk_display_names(debtors.with_context(**context)),
+                {debtor.id: debtor.with_context(**context).display_name for debtor in debtors},
+            )
+        self.assertEqual(
+            list(record.with_context(show_email=False)._bulk_display_names(debtors).values()),
+            ["Acme", "Acme, Jane Roe", "Solo Trader"],
+        )

@@ -182,7 +182,5 @@ class TestRequestBulkDebtors(RequestImportCommon):
                 record._bulk_display_names(debtors.with_context(**context)),
                 {debtor.id: debtor.with_context(**context).display_name for debtor in debtors},
             )
-        self.assertEqual(
-            list(record.with_context(show_email=False)._bulk_display_names(debtors).values()),
-            ["Acme", "Acme, Jane Roe", "Solo Trader"],
-        )
+        names = record.with_context(show_email=False)._bulk_display_names(debtors)
+        self.assertEqual([names[debtor.id] for debtor in debtors], ["Acme", "Acme, Jane Roe", "Solo Trader"])

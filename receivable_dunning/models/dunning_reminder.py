@@ -156,9 +156,9 @@ def _mimetype(report_type):
 def _insert_rows(cr, table, columns, rows):
     """``INSERT`` ``rows`` (tuples in the order of ``columns``) into ``table``, a thousand at a time."""
     head = SQL("INSERT INTO %s (%s) VALUES ", SQL.identifier(table), SQL(", ").join(map(SQL.identifier, columns)))
-    placeholders = f"({', '.join(['%s'] * len(columns))})"
     for batch in split_every(INSERT_BATCH, rows):
-        cr.execute(SQL("%s%s", head, SQL(", ").join(SQL(placeholders, *row) for row in batch)))
+        # One parameter per row: a tuple, which the driver writes as (value, ...).
+        cr.execute(SQL("%s%s", head, SQL(", ").join(tuple(row) for row in batch)))
 
 
 class DunningReminder(models.Model):

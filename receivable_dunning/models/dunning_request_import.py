@@ -4,7 +4,7 @@ import re
 
 import psycopg2
 
-from odoo import api, fields, models
+from odoo import api, fields, models, tools
 from odoo.exceptions import UserError
 from odoo.tools import SQL, format_amount, split_every
 
@@ -14,6 +14,8 @@ from ..tools.request_rows import DuplicateTracker, RowContext, validate_row
 
 _logger = logging.getLogger(__name__)
 
+# The DEFAULT of an INSERT's row, as a parameter (what Odoo's own insert writes for a column not given).
+SQL_DEFAULT = psycopg2.extensions.AsIs("DEFAULT")
 # Rows validated or turned into requests per transaction: a batch is created and committed whole, or not at all.
 DEFAULT_BATCH_SIZE = 500
 # Files with more rows are validated by the scheduled action rather than in the web request.
@@ -168,6 +170,50 @@ BULK_DEBTOR_MOVE_KEYS = (
     "invoice_user",
     "display_name",
 )
+# The values of a new debtor (see _new_debtor_vals) that the set-based insert of debtors writes as given.
+BULK_DEBTOR_KEYS = frozenset(
+    {
+        "name",
+        "email",
+        "phone",
+        "vat",
+        "ref",
+        "lang",
+        "customer_rank",
+        "company_id",
+        "country_id",
+        "dunning_policy_id",
+        "dunning_policy_pinned",
+        "bank_ids",
+        "image_1920",
+        "image_1024",
+        "image_512",
+        "image_256",
+        "image_128",
+    }
+)
+# The stored computed fields of res.partner the insert of debtors fills itself, as Odoo computes them for a contact
+# without parent and without company name (see _insert_debtors); Odoo computes the others after the insert.
+BULK_DEBTOR_COMPUTED = frozenset(
+    {
+        "commercial_partner_id",
+        "complete_name",
+        "commercial_company_name",
+        "email_normalized",
+        "phone_sanitized",
+        "partner_share",
+        "user_id",
+    }
+)
+# The modules whose create on res.partner the insert of debtors does as they would for the import's debtors: Odoo's
+# base (nothing to synchronise without parent or children) and mail (the creator as follower, the creation note),
+# account (a rank from the context the import does not set), base_vat (only for base_import's files), Peppol (its
+# endpoint check, called after the insert) and the module's own (the rights on the dunning fields, called first).
+BULK_DEBTOR_REVIEWED_MODULES = frozenset(
+    {"base", "mail", "account", "base_vat", "account_peppol", "receivable_dunning"}
+)
+# The context keys that change a contact's display name (res.partner._compute_display_name).
+PARTNER_DISPLAY_OPTIONS = ("show_address", "partner_show_db_id", "show_email", "show_vat", "formatted_display_name")
 # The modules whose _post on account.move the set-based requests do as they would: Odoo's, the module's own, and
 # Peppol's answer to received vendor bills (it does nothing to a customer invoice).
 BULK_POSTING_REVIEWED_MODULES = frozenset({"account", "receivable_dunning", "account_peppol_response"})
@@ -347,7 +393,7 @@ class DunningRequestImport(models.Model):
         context = self._row_context()
         pending = ((number, raw) for number, raw in raw_rows if number > last)
         for batch in split_every(self._batch_size(), pending):
-            Row.create(self._check_rows(batch, context, tracker))
+            Row._bulk_create(self._check_rows(batch, context, tracker))
             if commit:
                 self._update_counters()
                 self._notify_progress()
@@ -490,6 +536,196 @@ class DunningRequestImport(models.Model):
     def _country_ids(self):
         return {country.code: country.id for country in self.env["res.country"].search_fetch([], ["code"])}
 
+    # === DEBTORS CREATED IN BULK === #
+
+    def _create_debtors(self, vals_list):
+        """Create the new debtors of ``vals_list`` (from :meth:`_new_debtor_vals`): inserted in one statement when
+        :meth:`_bulk_debtor_obstacle` finds nothing against it, else by ``res.partner.create``.
+
+        :return: the debtors, in the order of ``vals_list``
+        """
+        Partner = self.env["res.partner"].with_company(self.company_id)
+        if not vals_list:
+            return Partner
+        obstacle = self._bulk_debtor_obstacle(vals_list)
+        if obstacle:
+            _logger.info("dunning: import %s creates its new debtors through the ORM: %s", self.id, obstacle)
+            return Partner.create(vals_list)
+        return self._insert_debtors(vals_list)
+
+    def _bulk_debtor_obstacle(self, vals_list):
+        """Why the debtors of ``vals_list`` must go through ``res.partner.create``, or None: values the insert does
+        not know, a context that changes what ``create`` writes, a ``create`` of another module, a default that is
+        not a column."""
+        Partner = self.env["res.partner"]
+        unknown = {key for vals in vals_list for key in vals} - BULK_DEBTOR_KEYS
+        if unknown:
+            return "values the insert does not write: " + ", ".join(sorted(unknown))
+        context = self.env.context
+        if context.get("import_file") or context.get("res_partner_search_mode"):
+            return "a context that changes what create writes"
+        if any(key.startswith("default_") for key in context):
+            return "default values in the context"
+        foreign = {
+            cls._module for cls in type(Partner).__mro__ if "create" in vars(cls) and getattr(cls, "_module", None)
+        } - BULK_DEBTOR_REVIEWED_MODULES
+        if foreign:
+            return "res.partner.create of other modules: " + ", ".join(sorted(foreign))
+        defaults = self._bulk_debtor_defaults(vals_list)
+        other = [name for name in defaults if not Partner._fields[name].column_type]
+        if other:
+            return "defaults of fields that are not columns: " + ", ".join(sorted(other))
+        return None
+
+    def _bulk_debtor_defaults(self, vals_list):
+        """The default values ``create`` gives the stored fields that ``vals_list`` does not: the same for every
+        debtor (they depend on the user, the company and ``ir.default``, not on the values), read once."""
+        Partner = self.env["res.partner"].with_company(self.company_id)
+        given = {key for vals in vals_list for key in vals}
+        missing = [
+            name
+            for name, field in Partner._fields.items()
+            if field.store
+            and name not in given
+            and name not in BULK_DEBTOR_COMPUTED
+            and name not in models.MAGIC_COLUMNS
+        ]
+        return {
+            name: value
+            for name, value in Partner.default_get(missing).items()
+            # Not the container of the properties default_get adds, nor the empty ones that are not columns (tags).
+            if name in missing
+            and value is not None
+            and (Partner._fields[name].column_type or Partner._fields[name].convert_to_cache(value, Partner))
+        }
+
+    def _insert_debtors(self, vals_list):
+        """Insert the new debtors of ``vals_list`` in one statement, with every stored value ``res.partner.create``
+        gives a contact without parent: the values given, the defaults, the computed fields (the others computed
+        by Odoo afterwards, as after ``create``), then do what ``create`` does next: constraints, the creator as
+        follower, the creation note, the bank accounts, Peppol's endpoint check.
+
+        :return: the debtors, in the order of ``vals_list``
+        """
+        Partner = self.env["res.partner"].with_company(self.company_id)
+        Partner.check_access("create")
+        for name in {key for vals in vals_list for key in vals}:
+            Partner._check_field_access(Partner._fields[name], "write")
+        vals_list = Partner._dunning_prepare_create_vals(vals_list)
+        defaults = self._bulk_debtor_defaults(vals_list)
+        company_country = Partner.env.company.country_id
+        countries = self.env["res.country"].browse({vals["country_id"] for vals in vals_list if vals.get("country_id")})
+        ids = [
+            partner_id
+            for (partner_id,) in self.env.execute_query(
+                SQL(
+                    "SELECT nextval(pg_get_serial_sequence(%s, 'id')) FROM generate_series(1, %s)",
+                    Partner._table,
+                    len(vals_list),
+                )
+            )
+        ]
+        rows = []
+        for partner_id, vals in zip(ids, vals_list, strict=True):
+            country = countries.browse(vals.get("country_id")) or company_country
+            row = {
+                **defaults,
+                **{
+                    key: value
+                    for key, value in vals.items()
+                    if Partner._fields[key].store and Partner._fields[key].column_type
+                },
+                # A contact without parent is its own commercial entity, named by its name alone.
+                "id": partner_id,
+                "commercial_partner_id": partner_id,
+                "complete_name": (vals["name"] or "").strip(),
+                "commercial_company_name": False,
+                "email_normalized": tools.email_normalize(vals.get("email"), strict=False),
+                "phone_sanitized": vals.get("phone") and Partner._phone_format(number=vals["phone"], country=country),
+                # A new contact has no user of its own, and no parent to take a salesperson from.
+                "partner_share": True,
+                "user_id": False,
+            }
+            rows.append(row)
+        names = sorted({name for row in rows for name in row})
+        now = self.env.cr.now()
+        audit = (self.env.uid, now, self.env.uid, now)
+        self.env.execute_query(
+            SQL(
+                "INSERT INTO res_partner (%s, create_uid, create_date, write_uid, write_date) VALUES %s",
+                SQL(", ").join(map(SQL.identifier, names)),
+                # One parameter per row: a tuple, which the driver writes as (value, ...).
+                SQL(", ").join(
+                    (
+                        *(
+                            # A column not given for this debtor takes its default, as in Odoo's insert.
+                            Partner._fields[name].convert_to_column_insert(row[name], Partner, row)
+                            if name in row
+                            else SQL_DEFAULT
+                            for name in names
+                        ),
+                        *audit,
+                    )
+                    for row in rows
+                ),
+            )
+        )
+        # The rows are the database's now. Nothing is cached about them, only the one2many fields the ORM would
+        # have updated (those whose inverse is a many2one just written) may miss them: those are dropped.
+        for name in names:
+            for inverse in self.env.registry.field_inverses[Partner._fields[name]]:
+                self.env[inverse.model_name].invalidate_model([inverse.name])
+        partners = Partner.browse(ids)
+        # What Odoo's create does next: compute the other stored fields (Peppol's address, VIES, ...) and what
+        # depends on the new contacts, keeping the values written or given; check the constraints and the
+        # companies of the fields written. (Odoo computes the pictures' sizes again, from the empty picture given:
+        # empty too, but read from the database here one debtor at a time.)
+        given = {name for vals in vals_list for name in vals}
+        protected = [Partner._fields[name] for name in set(names) | given]
+        with self.env.protecting(protected, partners):
+            partners.modified(Partner._fields, create=True)
+        partners._validate_fields(names)
+        # The companies of the fields written: the verdict depends on the debtor's company and these values only,
+        # mostly the same for all (defaults, the import's policy), so one debtor of each combination is checked.
+        checked = [name for name in names if Partner._fields[name].relational and Partner._fields[name].check_company]
+        combinations = {}
+        for partner_id, row in zip(ids, rows, strict=True):
+            combinations.setdefault(tuple(repr(row.get(name)) for name in ["company_id", *checked]), partner_id)
+        Partner.browse(combinations.values())._check_company(checked)
+        self._after_debtors_insert(partners, vals_list)
+        return partners
+
+    def _after_debtors_insert(self, partners, vals_list):
+        """What ``create`` does after its insert, in its order: the new debtors' IBANs (``bank_ids``), then mail's
+        creator as follower and creation note, then Peppol's endpoint check."""
+        banks = [
+            {**command[2], "partner_id": partner.id}
+            for partner, vals in zip(partners, vals_list, strict=True)
+            for command in vals.get("bank_ids", ())
+        ]
+        if banks:
+            self.env["res.partner.bank"].create(banks)
+        context = self.env.context
+        user = self.env.user
+        # mail's create: with tracking disabled nothing, else the creator follows and a note is logged.
+        if not context.get("tracking_disable"):
+            if not context.get("mail_create_nosubscribe") and user.active and not user.share:
+                self.env["mail.followers"]._insert_followers(
+                    partners._name,
+                    partners.ids,
+                    user.partner_id.ids,
+                    subtypes=None,
+                    customer_ids=[],
+                    check_existing=False,
+                )
+            if not context.get("mail_create_nolog"):
+                partners._message_log_batch(bodies={partner.id: partner._creation_message() for partner in partners})
+        if hasattr(partners, "_update_peppol_state_per_company"):  # account_peppol's create
+            # It checks the debtors of the countries of Peppol only: those without a country are left out here.
+            partners.browse(
+                partner.id for partner, vals in zip(partners, vals_list, strict=True) if vals.get("country_id")
+            )._update_peppol_state_per_company()
+
     # === REQUESTS === #
 
     def _existing_requests(self, references):
@@ -561,7 +797,7 @@ class DunningRequestImport(models.Model):
                 new_vals.append(self._new_debtor_vals(values, country_ids))
             planned.update(dict.fromkeys(keys, index))
             partner_of[row.id] = index
-        new_partners = self.env["res.partner"].with_company(company).create(new_vals)
+        new_partners = self._create_debtors(new_vals)
         partner_of = {
             row_id: new_partners[partner] if isinstance(partner, int) else partner
             for row_id, partner in partner_of.items()
@@ -1058,8 +1294,12 @@ class DunningRequestImport(models.Model):
                 "zip",
                 "vat",
                 "property_account_position_id",
+                "parent_id",
+                "company_name",
+                "complete_name",
             ]
         )
+        display_names = self._bulk_display_names(partners)
         FiscalPosition = self.env["account.fiscal.position"].with_company(company)
         auto_positions = FiscalPosition.search(
             [*FiscalPosition._check_company_domain(company), ("auto_apply", "=", True)]
@@ -1110,13 +1350,37 @@ class DunningRequestImport(models.Model):
                 "bank": bank.id or None,
                 "fiscal_position": position.id or None,
                 "invoice_user": (partner.user_id or commercial.user_id or self.env.user).id,
-                "display_name": partner.display_name,
+                "display_name": display_names[partner.id],
                 "narration": terms[lang],
                 "receivable": position.map_account(receivable).id if position else receivable.id,
                 "income": income.id,
                 "uom": product.uom_id.id or None,
             }
         return values
+
+    def _bulk_display_names(self, partners):
+        """{partner id: its display name}, which its invoices show (``invoice_partner_display_name``).
+
+        Odoo computes it one contact at a time, in a context of the contact's own, translating the address types each
+        time. For a contact without parent nor company name, in a context without display options, it is the stored
+        ``complete_name`` (the name, trimmed) without spaces before a line break (``res.partner``'s
+        ``_compute_display_name`` and ``_get_complete_name``): read so for the batch, unless another module computes
+        display names of its own.
+        """
+        computed_by = {
+            cls._module
+            for cls in type(partners).__mro__
+            if "_compute_display_name" in vars(cls) and getattr(cls, "_module", None)
+        }
+        plain = computed_by == {"base"} and not any(self.env.context.get(key) for key in PARTNER_DISPLAY_OPTIONS)
+        names = {
+            partner.id: re.sub(r"\s+\n", "\n", partner.complete_name or "").strip()
+            for partner in partners
+            if plain and not partner.parent_id and not partner.company_name
+        }
+        others = partners.browse(partner.id for partner in partners if partner.id not in names)
+        names.update((partner.id, partner.display_name) for partner in others)
+        return names
 
     def _most_frequent_income_accounts(self, partners):
         """{partner id: the income account of its invoice lines of the last two years used most}, for ``partners``

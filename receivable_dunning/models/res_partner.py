@@ -307,6 +307,16 @@ class ResPartner(models.Model):
 
     @api.model_create_multi
     def create(self, vals_list):
+        return super().create(self._dunning_prepare_create_vals(vals_list))
+
+    @api.model
+    def _dunning_prepare_create_vals(self, vals_list):
+        """The values of new contacts as this module creates them (a policy chosen by hand pinned), after checking
+        that the user may set the dunning fields they give; also used by the payment request import, which inserts
+        its new debtors without ``create``.
+
+        :raise AccessError: a collector's or manager's field set by a user who is not one
+        """
         # An import creates through here too (load), and so does copy() with its default values.
         manager_set = {name for vals in vals_list for name in DUNNING_MANAGER_FIELDS if vals.get(name)}
         if manager_set and not self._dunning_is_manager():
@@ -324,7 +334,7 @@ class ResPartner(models.Model):
             if set_names:
                 names = [vals.get("name") or self.env._("a new contact") for vals in vals_list]
                 self._dunning_raise_not_collector(", ".join(names), set_names)
-        return super().create([self._dunning_pin_policy(vals) for vals in vals_list])
+        return [self._dunning_pin_policy(vals) for vals in vals_list]
 
     def write(self, vals):
         changed = DUNNING_COLLECTOR_FIELDS.intersection(vals)

@@ -40,5 +40,6 @@ from . import test_report_first_pages
 from . import test_portal_claims
 from . import test_plan_autopay
 from . import test_request_bulk_posting
+from . import test_request_bulk_debtors
 from . import test_report_effectiveness_levels
 from . import test_report_effectiveness_store

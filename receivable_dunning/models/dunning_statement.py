@@ -167,8 +167,9 @@ class DunningStatement(models.AbstractModel):
         :param partner: the debtor
         :param company: the company whose invoices are listed
         :return: dict with ``invoices`` (one dict per open invoice, see :meth:`_invoice_rows`), ``credits``
-            (see :meth:`_open_credits`), totals, how to pay (see :meth:`_payment_information`) and plans (see
-            :meth:`_plan_values`)
+            (see :meth:`_open_credits`), totals, how to pay (see :meth:`_payment_information`), whether a plan
+            may be asked for (``plans_allowed``), and the plans, promises and payment claims under way (see
+            :meth:`_open_arrangements`)
         """
         partner = partner.commercial_partner_id
         partner.ensure_one()
@@ -196,7 +197,8 @@ class DunningStatement(models.AbstractModel):
             "amount_charges_text": format_amount(amount_charges, currency),
             "mixed_currencies": len({row["currency"] for row in rows}) > 1,
             **self._payment_information(partner, company, invoices, credits, amount_total - amount_credits, currency),
-            **self._plan_values(partner, company, invoices),
+            "plans_allowed": bool(invoices and self._plans_offered(partner, company)),
+            **self._open_arrangements(partner, company),
         }
 
     def _today(self):
@@ -437,26 +439,12 @@ class DunningStatement(models.AbstractModel):
         )
         return {"total_reference": total_reference, "bank_account": bank_account, "qr_code": qr_code}
 
-    def _plan_values(self, partner, company, invoices):
-        """The debtor's policy in ``company``, whether it may propose an instalment plan for its open
-        ``invoices``, and its plans under way.
-
-        :return: dict with ``policy``, ``plans_allowed`` and ``plans`` (proposed or approved ``dunning.plan``)
-        """
+    def _plans_offered(self, partner, company):
+        """Whether the debtor's policy in ``company`` lets it ask for an instalment plan."""
         policy = partner.with_company(company)._dunning_get_policy()
-        # What the plan form shows of the policy, and only that: its whole row is read on every visit otherwise.
-        policy.fetch(["plan_max_instalments", "plan_min_amount", "plan_max_days"])
-        return {
-            "policy": policy,
-            "plans_allowed": bool(policy.plan_max_instalments > 1 and invoices),
-            "plans": self.env["dunning.plan"].search(
-                [
-                    ("partner_id", "=", partner.id),
-                    ("company_id", "=", company.id),
-                    ("state", "in", ("proposed", "approved")),
-                ]
-            ),
-        }
+        # The one column the statement reads of the policy: its whole row is read on every visit otherwise.
+        policy.fetch(["plan_max_instalments"])
+        return policy.plan_max_instalments > 1
 
     def _recent_transactions(self, partner, company):
         """The debtor's online payments of the last day for invoices of ``company``, newest first."""
@@ -571,6 +559,15 @@ class DunningStatement(models.AbstractModel):
 
     # === PROMISES AND PAYMENTS CLAIMED === #
 
+    def _plan_invoices(self, partner, company, invoice_ids):
+        """The invoices the plan proposal form lists: those of ``invoice_ids``, or every open invoice neither
+        disputed nor in a plan when none is given.
+
+        :raise AccessError: an id is not the debtor's
+        """
+        invoices = self._arrangement_invoices(partner, company, invoice_ids)
+        return invoices if invoice_ids else invoices.filtered(lambda move: not move.dunning_plan_id)
+
     def _arrangement_invoices(self, partner, company, invoice_ids):
         """The invoices a promise or a payment claim form lists: those of ``invoice_ids``, or every open invoice
         not disputed when none is given.
@@ -637,20 +634,28 @@ class DunningStatement(models.AbstractModel):
         return amount
 
     def _open_arrangements(self, partner, company):
-        """What the debtor told us from its statement page and what became of it: its pending promises and its
-        payment claims open or closed in the last 30 days, newest first, ten of each.
+        """What the debtor asked or told us from its statement page and what became of it: its instalment plans
+        proposed or under way, its pending promises (ten) and its payment claims open or closed in the last 30
+        days (ten), newest first.
 
-        Both read in one query, without record rules (the page is sudoed once its token is checked): the page
+        All read in one query, without record rules (the page is sudoed once its token is checked): the page
         runs it on every visit, and almost always finds nothing.
 
-        :return: dict with ``promises`` (``dunning.promise``) and ``payment_claims`` (``dunning.payment.claim``)
+        :return: dict with ``plans`` (``dunning.plan``), ``promises`` (``dunning.promise``) and
+            ``payment_claims`` (``dunning.payment.claim``)
         """
-        Promise, Claim = self.env["dunning.promise"], self.env["dunning.payment.claim"]
+        Plan, Promise, Claim = self.env["dunning.plan"], self.env["dunning.promise"], self.env["dunning.payment.claim"]
+        Plan.flush_model(["partner_id", "company_id", "state"])
         Promise.flush_model(["partner_id", "company_id", "state", "date_promised"])
         Claim.flush_model(["partner_id", "company_id", "state", "write_date"])
         rows = self.env.execute_query(
             SQL(
-                """(SELECT 'promise', id FROM dunning_promise
+                """(SELECT 'plan', id FROM dunning_plan
+                     WHERE partner_id = %(partner)s AND company_id = %(company)s
+                       AND state IN ('proposed', 'approved')
+                  ORDER BY id DESC)
+                   UNION ALL
+                   (SELECT 'promise', id FROM dunning_promise
                      WHERE partner_id = %(partner)s AND company_id = %(company)s AND state = 'pending'
                   ORDER BY date_promised DESC, id DESC LIMIT 10)
                    UNION ALL
@@ -664,6 +669,7 @@ class DunningStatement(models.AbstractModel):
             )
         )
         return {
+            "plans": Plan.browse(record_id for kind, record_id in rows if kind == "plan"),
             "promises": Promise.browse(record_id for kind, record_id in rows if kind == "promise"),
             "payment_claims": Claim.browse(record_id for kind, record_id in rows if kind == "claim"),
         }

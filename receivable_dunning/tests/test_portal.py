@@ -458,6 +458,32 @@ class TestStatementForms(DunningPortalCommon):
         self.assertEqual(plan.state, "approved")
         self.assertEqual(plan.line_ids.mapped("amount"), [116.67, 116.67, 116.66])
         self.assertEqual(plan.line_ids[-1].date, fields.Date.add(first, months=2))
+        statement = html.fromstring(self.url_open(self._statement_path()).content)
+        self.assertEqual(
+            statement.xpath("//a[contains(@class, 'o_dunning_plan_open')]/@href"),
+            [f"{self._statement_path()}/plan/{plan.id}"],
+            "the statement lists the plan under way",
+        )
+
+    def test_statement_offers_what_the_company_and_its_policy_offer(self):
+        """Instalments only under a policy that offers plans; a transfer to the company's active bank account."""
+
+        def statement():
+            return html.fromstring(self.url_open(self._statement_path()).content)
+
+        self.policy.plan_max_instalments = 1
+        page = statement()
+        self.assertFalse(page.xpath("//button[@name='o_dunning_plan']"))
+        self.assertFalse(page.xpath("//div[contains(@class, 'o_dunning_transfer')]"))
+        Bank = self.env["res.partner.bank"]
+        Bank.create({"acc_number": "BE68 5390 0754 7034", "partner_id": self.company.partner_id.id, "active": False})
+        Bank.create({"acc_number": "BE71 0961 2345 6769", "partner_id": self.company.partner_id.id})
+        self.policy.plan_max_instalments = 2
+        page = statement()
+        self.assertTrue(page.xpath("//button[@name='o_dunning_plan']"))
+        transfer = page.xpath("//div[contains(@class, 'o_dunning_transfer')]")[0].text_content()
+        self.assertIn("BE71 0961 2345 6769", transfer)
+        self.assertNotIn("BE68", transfer, "an archived account is not offered")
 
     def test_plan_beyond_limits_is_refused_with_the_field_named(self):
         self.policy.write({"plan_max_instalments": 3, "plan_min_amount": 50.0})

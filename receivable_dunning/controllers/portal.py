@@ -51,7 +51,10 @@ class DunningPortal(PortalAccount):
         """
         if not (0 < company_id <= MAX_ID and 0 < partner_id <= MAX_ID):
             raise NotFound()
-        company_sudo = request.env["res.company"].sudo().browse(company_id).exists()
+        # The company's whole row, which the page's layout reads anyway: in the query that tells it exists.
+        company_sudo = (
+            request.env["res.company"].sudo().with_context(active_test=False).search_fetch([("id", "=", company_id)])
+        )
         # Read only what the page needs of the debtor: a partner row is wide, and this runs on every request.
         partner_sudo = (
             request.env["res.partner"]
@@ -134,10 +137,34 @@ class DunningPortal(PortalAccount):
             page_name="dunning_statement",
             token=token,
             base_path=statement_path(company_sudo.id, partner_sudo.id, token),
-            frequencies=request.env["dunning.plan"]._frequency_labels(),
             **extra,
         )
         return request.render("receivable_dunning.portal_dunning_statement", values)
+
+    def _dunning_render_plan_proposal(self, statement_sudo, partner_sudo, company_sudo, token, ids, **extra):
+        """The plan proposal page: the invoices ``ids`` ticked (every one a plan may take when none is given),
+        or NotFound when an id is not the debtor's."""
+        try:
+            invoices_sudo = statement_sudo._plan_invoices(partner_sudo, company_sudo, ids)
+        except AccessError as error:
+            raise NotFound() from error
+        except ValidationError as error:
+            # A selected invoice is no longer open: the page says so and lists the others.
+            extra.setdefault("error", error.args[0])
+            invoices_sudo, ids = statement_sudo._plan_invoices(partner_sudo, company_sudo, []), []
+        values = {
+            "page_name": "dunning_statement",
+            "partner": partner_sudo,
+            "company": company_sudo,
+            "base_path": statement_path(company_sudo.id, partner_sudo.id, token),
+            "invoices": invoices_sudo,
+            "selected_ids": set(ids or invoices_sudo.ids),
+            "policy": partner_sudo.with_company(company_sudo)._dunning_get_policy(),
+            "frequencies": request.env["dunning.plan"]._frequency_labels(),
+            "today": fields.Date.to_string(statement_sudo._today()),
+            **extra,
+        }
+        return request.render("receivable_dunning.portal_dunning_plan_proposal", values)
 
     def _dunning_render_dispute(self, statement_sudo, partner_sudo, company_sudo, token, move_id, **extra):
         """The dispute page: the debtor's open invoices not disputed yet, ``move_id`` chosen."""
@@ -356,11 +383,15 @@ class DunningPortal(PortalAccount):
 
     # === PLANS AND DISPUTES === #
 
-    @http.route(STATEMENT_ROUTE + "/plan", max_content_length=MAX_FORM_BYTES, **STATEMENT_POST)
+    @http.route(STATEMENT_ROUTE + "/plan", max_content_length=MAX_FORM_BYTES, **STATEMENT_FORM)
     def dunning_statement_plan(self, statement_company_id, statement_partner_id, statement_token, **post):
+        """The instalment plan proposal, on its own page (the statement's selection ticked), and its post."""
         statement_sudo, partner_sudo, company_sudo = self._dunning_debtor_sudo(
             statement_company_id, statement_partner_id, statement_token
         )
+        if request.httprequest.method == "GET":
+            ids = self._dunning_parse_ids(request.httprequest.args.getlist("invoice_ids"))
+            return self._dunning_render_plan_proposal(statement_sudo, partner_sudo, company_sudo, statement_token, ids)
         ids = self._dunning_parse_ids(request.httprequest.form.getlist("invoice_ids"))
         try:
             plan_sudo = statement_sudo._propose_plan(
@@ -375,8 +406,8 @@ class DunningPortal(PortalAccount):
         except AccessError as error:
             raise NotFound() from error
         except ValidationError as error:
-            return self._dunning_render_statement(
-                statement_sudo, partner_sudo, company_sudo, statement_token, error=error.args[0], form="plan"
+            return self._dunning_render_plan_proposal(
+                statement_sudo, partner_sudo, company_sudo, statement_token, ids, error=error.args[0]
             )
         notice = "plan_approved" if plan_sudo.state == "approved" else "plan_proposed"
         base_path = statement_path(statement_company_id, statement_partner_id, statement_token)
@@ -386,12 +417,16 @@ class DunningPortal(PortalAccount):
     # Content-Length, before its body is read, for any link.
     @http.route(STATEMENT_ROUTE + "/dispute", max_content_length=MAX_DISPUTE_REQUEST_BYTES, **STATEMENT_FORM)
     def dunning_statement_dispute(self, statement_company_id, statement_partner_id, statement_token, **post):
-        """The dispute form, on its own page ("Something wrong?" on an invoice chooses it), and its post."""
+        """The dispute form, on its own page, and its post. "Something wrong?" on the statement chooses the first
+        invoice of the table's selection; ``move_id`` an invoice, from older links."""
         statement_sudo, partner_sudo, company_sudo = self._dunning_debtor_sudo(
             statement_company_id, statement_partner_id, statement_token
         )
         if request.httprequest.method == "GET":
-            move_id = self._dunning_parse_int(request.httprequest.args.get("move_id", ""))
+            args = request.httprequest.args
+            move_id = self._dunning_parse_int(args.get("move_id", "")) or next(
+                iter(self._dunning_parse_ids(args.getlist("invoice_ids"))), 0
+            )
             return self._dunning_render_dispute(statement_sudo, partner_sudo, company_sudo, statement_token, move_id)
         upload = request.httprequest.files.get("attachment")
         # One byte more than allowed is enough for the model to refuse a file too large.

@@ -13,12 +13,6 @@ class DunningPortalClaims(DunningPortal):
     """The debtor's promises to pay and payments it says it made, each on its own page reached from the
     statement's selection: the statement page renders no form of theirs."""
 
-    def _dunning_render_statement(self, statement_sudo, partner_sudo, company_sudo, token, **extra):
-        arrangements = statement_sudo._open_arrangements(partner_sudo, company_sudo)
-        return super()._dunning_render_statement(
-            statement_sudo, partner_sudo, company_sudo, token, **arrangements, **extra
-        )
-
     def _dunning_arrangement_page(self, template, statement_sudo, partner_sudo, company_sudo, token, ids, **values):
         """Render the promise or payment claim page ``template`` for the invoices ``ids`` (all open ones when
         empty), or NotFound when an id is not the debtor's."""

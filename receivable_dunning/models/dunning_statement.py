@@ -167,8 +167,9 @@ class DunningStatement(models.AbstractModel):
         :param partner: the debtor
         :param company: the company whose invoices are listed
         :return: dict with ``invoices`` (one dict per open invoice, see :meth:`_invoice_rows`), ``credits``
-            (see :meth:`_open_credits`), totals, how to pay (see :meth:`_payment_information`) and plans (see
-            :meth:`_plan_values`)
+            (see :meth:`_open_credits`), totals, how to pay (see :meth:`_payment_information`), whether a plan
+            may be asked for (``plans_allowed``), and the plans, promises and payment claims under way (see
+            :meth:`_lookups`)
         """
         partner = partner.commercial_partner_id
         partner.ensure_one()
@@ -181,6 +182,7 @@ class DunningStatement(models.AbstractModel):
         amount_credits = currency.round(sum(credit["amount"] for credit in credits))
         amount_charges = currency.round(sum(row["charges"] for row in rows))
         format_amount, format_date = self._formatters()
+        lookups = self._lookups(partner, company)
         return {
             "partner": partner,
             "company": company,
@@ -195,8 +197,13 @@ class DunningStatement(models.AbstractModel):
             "amount_charges": amount_charges,
             "amount_charges_text": format_amount(amount_charges, currency),
             "mixed_currencies": len({row["currency"] for row in rows}) > 1,
-            **self._payment_information(partner, company, invoices, credits, amount_total - amount_credits, currency),
-            **self._plan_values(partner, company, invoices),
+            **self._payment_information(
+                partner, company, lookups["bank_account"], invoices, credits, amount_total - amount_credits, currency
+            ),
+            "plans_allowed": bool(invoices and lookups["plans_offered"]),
+            "plans": lookups["plans"],
+            "promises": lookups["promises"],
+            "payment_claims": lookups["payment_claims"],
         }
 
     def _today(self):
@@ -395,9 +402,10 @@ class DunningStatement(models.AbstractModel):
 
         return format_amount, format_date
 
-    def _payment_information(self, partner, company, invoices, credits, balance, currency):
+    def _payment_information(self, partner, company, bank_account, invoices, credits, balance, currency):
         """How to pay the balance by transfer: the reference to give, the company's bank account and a QR code.
 
+        :param bank_account: the company's bank account (``res.partner.bank``, possibly empty, see :meth:`_lookups`)
         :param invoices: the open invoices of the page
         :param list credits: the credits of the page (see :meth:`_open_credits`)
         :param float balance: what is left to pay in ``currency``, invoices less credits
@@ -405,7 +413,6 @@ class DunningStatement(models.AbstractModel):
             account or nothing to pay), ``bank_account`` (``res.partner.bank``, possibly empty) and ``qr_code``
             (base64 image, or False)
         """
-        bank_account = company.partner_id.bank_ids[:1]
         if not (bank_account and invoices):
             # The reference is given with the account it is paid to, and only for something to pay.
             return {"total_reference": False, "bank_account": bank_account, "qr_code": False}
@@ -436,27 +443,6 @@ class DunningStatement(models.AbstractModel):
             else False
         )
         return {"total_reference": total_reference, "bank_account": bank_account, "qr_code": qr_code}
-
-    def _plan_values(self, partner, company, invoices):
-        """The debtor's policy in ``company``, whether it may propose an instalment plan for its open
-        ``invoices``, and its plans under way.
-
-        :return: dict with ``policy``, ``plans_allowed`` and ``plans`` (proposed or approved ``dunning.plan``)
-        """
-        policy = partner.with_company(company)._dunning_get_policy()
-        # What the plan form shows of the policy, and only that: its whole row is read on every visit otherwise.
-        policy.fetch(["plan_max_instalments", "plan_min_amount", "plan_max_days"])
-        return {
-            "policy": policy,
-            "plans_allowed": bool(policy.plan_max_instalments > 1 and invoices),
-            "plans": self.env["dunning.plan"].search(
-                [
-                    ("partner_id", "=", partner.id),
-                    ("company_id", "=", company.id),
-                    ("state", "in", ("proposed", "approved")),
-                ]
-            ),
-        }
 
     def _recent_transactions(self, partner, company):
         """The debtor's online payments of the last day for invoices of ``company``, newest first."""
@@ -571,6 +557,15 @@ class DunningStatement(models.AbstractModel):
 
     # === PROMISES AND PAYMENTS CLAIMED === #
 
+    def _plan_invoices(self, partner, company, invoice_ids):
+        """The invoices the plan proposal form lists: those of ``invoice_ids``, or every open invoice neither
+        disputed nor in a plan when none is given.
+
+        :raise AccessError: an id is not the debtor's
+        """
+        invoices = self._arrangement_invoices(partner, company, invoice_ids)
+        return invoices if invoice_ids else invoices.filtered(lambda move: not move.dunning_plan_id)
+
     def _arrangement_invoices(self, partner, company, invoice_ids):
         """The invoices a promise or a payment claim form lists: those of ``invoice_ids``, or every open invoice
         not disputed when none is given.
@@ -636,21 +631,41 @@ class DunningStatement(models.AbstractModel):
             raise ValidationError(self.env._("Enter the amount as a number (field Amount)."))
         return amount
 
-    def _open_arrangements(self, partner, company):
-        """What the debtor told us from its statement page and what became of it: its pending promises and its
-        payment claims open or closed in the last 30 days, newest first, ten of each.
+    def _lookups(self, partner, company):
+        """What the statement page looks up besides the debtor's invoices and credits, in one query, as the page
+        runs it on every visit and most of it finds nothing: the company's bank account to pay by transfer,
+        whether the debtor's policy offers instalment plans, and what the debtor asked or told us from the page
+        and what became of it: its instalment plans proposed or under way, its pending promises (ten) and its
+        payment claims open or closed in the last 30 days (ten), newest first.
 
-        Both read in one query, without record rules (the page is sudoed once its token is checked): the page
-        runs it on every visit, and almost always finds nothing.
+        Read without record rules (the page is sudoed once its token is checked).
 
-        :return: dict with ``promises`` (``dunning.promise``) and ``payment_claims`` (``dunning.payment.claim``)
+        :return: dict with ``bank_account`` (``res.partner.bank``, possibly empty), ``plans_offered`` (bool),
+            ``plans`` (``dunning.plan``), ``promises`` (``dunning.promise``) and ``payment_claims``
+            (``dunning.payment.claim``)
         """
+        Bank, Plan = self.env["res.partner.bank"], self.env["dunning.plan"]
         Promise, Claim = self.env["dunning.promise"], self.env["dunning.payment.claim"]
+        policy = partner.with_company(company)._dunning_get_policy()
+        Bank.flush_model(["partner_id", "active", "sequence"])
+        policy.flush_recordset(["plan_max_instalments"])
+        Plan.flush_model(["partner_id", "company_id", "state"])
         Promise.flush_model(["partner_id", "company_id", "state", "date_promised"])
         Claim.flush_model(["partner_id", "company_id", "state", "write_date"])
         rows = self.env.execute_query(
             SQL(
-                """(SELECT 'promise', id FROM dunning_promise
+                """(SELECT 'bank', id FROM res_partner_bank
+                     WHERE partner_id = %(company_partner)s AND active
+                  ORDER BY sequence, id LIMIT 1)
+                   UNION ALL
+                   (SELECT 'plan_max_instalments', plan_max_instalments FROM dunning_policy WHERE id = %(policy)s)
+                   UNION ALL
+                   (SELECT 'plan', id FROM dunning_plan
+                     WHERE partner_id = %(partner)s AND company_id = %(company)s
+                       AND state IN ('proposed', 'approved')
+                  ORDER BY id DESC)
+                   UNION ALL
+                   (SELECT 'promise', id FROM dunning_promise
                      WHERE partner_id = %(partner)s AND company_id = %(company)s AND state = 'pending'
                   ORDER BY date_promised DESC, id DESC LIMIT 10)
                    UNION ALL
@@ -658,12 +673,21 @@ class DunningStatement(models.AbstractModel):
                      WHERE partner_id = %(partner)s AND company_id = %(company)s
                        AND (state IN ('searching', 'proposed') OR write_date >= %(since)s)
                   ORDER BY id DESC LIMIT 10)""",
+                company_partner=company.partner_id.id,
+                # No policy: no row, and no plan offered.
+                policy=policy.id or None,
                 partner=partner.commercial_partner_id.id,
                 company=company.id,
                 since=fields.Datetime.subtract(fields.Datetime.now(), days=30),
             )
         )
+        found = {}
+        for kind, value in rows:
+            found.setdefault(kind, []).append(value)
         return {
-            "promises": Promise.browse(record_id for kind, record_id in rows if kind == "promise"),
-            "payment_claims": Claim.browse(record_id for kind, record_id in rows if kind == "claim"),
+            "bank_account": Bank.browse(found.get("bank", [])),
+            "plans_offered": (found.get("plan_max_instalments") or [0])[0] > 1,
+            "plans": Plan.browse(found.get("plan", [])),
+            "promises": Promise.browse(found.get("promise", [])),
+            "payment_claims": Claim.browse(found.get("claim", [])),
         }

@@ -391,16 +391,41 @@ class TestStatementForms(DunningPortalCommon):
         page = self.url_open(self._statement_path()).text
         self.assertIn("Disputed", page)
 
-    def test_something_wrong_opens_the_dispute_form_for_that_invoice(self):
+    def _statement_action(self, button):
+        """Where the statement's button ``button`` takes the table's selection."""
         page = html.fromstring(self.url_open(self._statement_path()).content)
-        link = page.xpath(
-            f"//tr[@data-invoice='{self.invoice_mid.name}']//a[contains(@class, 'o_dunning_dispute_link')]"
-        )
-        page = html.fromstring(self.url_open(link[0].get("href")).content)
+        return page.xpath(f"//form[contains(@class, 'o_dunning_pay_form')]//button[@name='{button}']/@formaction")[0]
+
+    def test_something_wrong_opens_the_dispute_form_for_the_selected_invoice(self):
+        action = self._statement_action("o_dunning_dispute")
+        page = html.fromstring(self.url_open(f"{action}?invoice_ids={self.invoice_mid.id}").content)
         self.assertFalse(
             page.xpath("//table[contains(@class, 'o_dunning_invoices')]"), "the dispute form has its own page"
         )
         self.assertEqual(page.xpath("//select[@name='move_id']/option[@selected]/@value"), [str(self.invoice_mid.id)])
+
+    def test_plan_proposal_has_its_own_page_with_the_selection_ticked(self):
+        statement = html.fromstring(self.url_open(self._statement_path()).content)
+        self.assertFalse(statement.xpath("//input[@name='count']"), "the statement renders no plan form")
+        action = self._statement_action("o_dunning_plan")
+        page = html.fromstring(self.url_open(f"{action}?invoice_ids={self.invoice_mid.id}").content)
+        self.assertEqual(page.xpath("//input[@name='invoice_ids'][@checked]/@value"), [str(self.invoice_mid.id)])
+        self.assertTrue(page.xpath(f"//form[@action='{action}']//input[@name='count']"))
+        # Nothing selected: every open invoice a plan may take, ticked; not a disputed one.
+        self._make_http_post_request(
+            f"{self._statement_path()}/dispute",
+            {"csrf_token": self.csrf, "move_id": self.invoice_new.id, "reason": "defective"},
+        )
+        page = html.fromstring(self.url_open(action).content)
+        self.assertEqual(
+            page.xpath("//input[@name='invoice_ids'][@checked]/@value"),
+            [str(self.invoice_old.id), str(self.invoice_mid.id)],
+        )
+
+    def test_plan_proposal_of_another_debtor_invoice_is_not_found(self):
+        with mute_logger("odoo.http"):
+            response = self.url_open(f"{self._statement_path()}/plan?invoice_ids={self.stranger_invoice.id}")
+        self.assertEqual(response.status_code, 404)
 
     def test_dispute_of_another_debtor_invoice_is_not_found(self):
         with mute_logger("odoo.http"):
@@ -433,6 +458,32 @@ class TestStatementForms(DunningPortalCommon):
         self.assertEqual(plan.state, "approved")
         self.assertEqual(plan.line_ids.mapped("amount"), [116.67, 116.67, 116.66])
         self.assertEqual(plan.line_ids[-1].date, fields.Date.add(first, months=2))
+        statement = html.fromstring(self.url_open(self._statement_path()).content)
+        self.assertEqual(
+            statement.xpath("//a[contains(@class, 'o_dunning_plan_open')]/@href"),
+            [f"{self._statement_path()}/plan/{plan.id}"],
+            "the statement lists the plan under way",
+        )
+
+    def test_statement_offers_what_the_company_and_its_policy_offer(self):
+        """Instalments only under a policy that offers plans; a transfer to the company's active bank account."""
+
+        def statement():
+            return html.fromstring(self.url_open(self._statement_path()).content)
+
+        self.policy.plan_max_instalments = 1
+        page = statement()
+        self.assertFalse(page.xpath("//button[@name='o_dunning_plan']"))
+        self.assertFalse(page.xpath("//div[contains(@class, 'o_dunning_transfer')]"))
+        Bank = self.env["res.partner.bank"]
+        Bank.create({"acc_number": "BE68 5390 0754 7034", "partner_id": self.company.partner_id.id, "active": False})
+        Bank.create({"acc_number": "BE71 0961 2345 6769", "partner_id": self.company.partner_id.id})
+        self.policy.plan_max_instalments = 2
+        page = statement()
+        self.assertTrue(page.xpath("//button[@name='o_dunning_plan']"))
+        transfer = page.xpath("//div[contains(@class, 'o_dunning_transfer')]")[0].text_content()
+        self.assertIn("BE71 0961 2345 6769", transfer)
+        self.assertNotIn("BE68", transfer, "an archived account is not offered")
 
     def test_plan_beyond_limits_is_refused_with_the_field_named(self):
         self.policy.write({"plan_max_instalments": 3, "plan_min_amount": 50.0})

@@ -3,9 +3,20 @@ import { registry } from "@web/core/registry";
 registry.category("web_tour.tours").add("receivable_dunning_plan_autopay", {
     steps: () => [
         {
-            content: "Open the instalment plan form",
-            trigger: "details.o_dunning_plan summary",
+            content: "Ask to pay in instalments, nothing selected: every invoice a plan may take",
+            trigger: ".o_dunning_actions button[name='o_dunning_plan']",
             run: "click",
+            expectUnloadPage: true,
+        },
+        {
+            content: "The plan form fits a phone screen",
+            trigger: ".o_dunning_plan_proposal input[name='invoice_ids']:checked",
+            run() {
+                const overflow = document.documentElement.scrollWidth - window.innerWidth;
+                if (overflow > 1) {
+                    throw new Error(`The page is ${overflow}px wider than the ${window.innerWidth}px screen`);
+                }
+            },
         },
         {
             content: "Propose the plan",

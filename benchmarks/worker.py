@@ -683,6 +683,7 @@ def task_letters(args):
     with common.environment(args, args.db) as (odoo, env):
         meta = _meta(env)
         _serve_http(odoo, env, args.http_port)
+        _unpartitioned(env)  # a partitioned run (full size) queues its reminders in the partition cron, not here
         asof = date.fromisoformat(meta["asof"])
         for company in env["res.company"].browse(int(c) for c in meta["companies"]):
             env["dunning.run"].with_company(company).create(

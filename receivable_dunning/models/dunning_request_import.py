@@ -11,6 +11,7 @@ from odoo.tools import SQL, format_amount, split_every
 from odoo.addons.account.tools.structured_reference import format_structured_reference_iso
 
 from ..tools.request_rows import DuplicateTracker, RowContext, validate_row
+from .dunning_reminder import analyze_grown_tables
 
 _logger = logging.getLogger(__name__)
 
@@ -670,6 +671,7 @@ class DunningRequestImport(models.Model):
                 ),
             )
         )
+        analyze_grown_tables(self.env.cr, ["res_partner"])  # the invoices' foreign key checks read it
         # The rows are the database's now. Nothing is cached about them, only the one2many fields the ORM would
         # have updated (those whose inverse is a many2one just written) may miss them: those are dropped.
         for name in names:
@@ -1100,6 +1102,7 @@ class DunningRequestImport(models.Model):
 
         for move, move_id in zip(moves, move_ids, strict=True):
             move["id"] = move_id
+        analyze_grown_tables(self.env.cr, ["account_move"])  # the lines' foreign key checks read it
         self.env.execute_query(
             SQL(
                 """

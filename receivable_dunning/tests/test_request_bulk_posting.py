@@ -6,6 +6,7 @@ from odoo.exceptions import UserError
 from odoo.tests import tagged
 from odoo.tools import SQL
 
+from ..models.dunning_reminder import analyze_grown_tables
 from ..tools.request_rows import validate_row
 from .test_request_import import RequestImportCommon, _row
 
@@ -213,6 +214,22 @@ class TestRequestBulkPosting(RequestImportCommon):
         (move,) = record._insert_posted_requests([vals_list[2]])
         self.assertEqual(move.sequence_number, first.sequence_number + 2)
         self.assertEqual(move.name, f"{first.sequence_prefix}{first.sequence_number + 2:05d}")
+
+    def test_table_filled_in_bulk_is_analyzed(self):
+        """A table this transaction filled from (nearly) empty is analyzed once it has doubled, so that the foreign
+        keys pointing to it are checked through its index; a table that barely grew is left alone."""
+        cr = self.env.cr
+        cr.execute("CREATE TEMP TABLE rd_filled (id serial PRIMARY KEY, label varchar) ON COMMIT DROP")
+
+        def fill(count):
+            cr.execute("INSERT INTO rd_filled (label) SELECT 'row ' || n FROM generate_series(1, %s) n", [count])
+            analyze_grown_tables(cr, ["rd_filled"])
+            cr.execute("SELECT reltuples FROM pg_class WHERE oid = 'rd_filled'::regclass")
+            return cr.fetchone()[0]
+
+        self.assertEqual(fill(2000), 2000, "analyzed: never analyzed before")
+        self.assertEqual(fill(100), 2000, "left alone: it grew by a twentieth")
+        self.assertEqual(fill(5000), 7100, "analyzed: more than twice its pages")
 
     def test_stop_supply_still_refuses_the_request(self):
         self.debtor.write({"dunning_stop_supply": True})

@@ -1,7 +1,7 @@
 {
     "name": "Receivable Dunning",
     "summary": "Escalating payment reminders by email, SMS, letter and call, debtor payment portal and bank matching",
-    "version": "19.0.2.5.0",
+    "version": "19.0.2.5.1",
     "category": "Accounting/Accounting",
     "website": "https://github.com/receivable-dunning/receivable_dunning",
     "author": "receivable_dunning contributors",

@@ -1444,24 +1444,35 @@ class DunningReminder(models.Model):
     def _set_invoice_levels(self):
         """Move the invoices of these sent reminders to the level they reached and the date they were reminded.
 
-        In SQL, a statement per level and per date: ``account.move.write`` would re-synchronise each invoice's
-        lines, mark it as manually modified and log the level on its chatter, for two fields of ours that nothing
-        in accounting reads (the invoice's reminders are on its Reminders button).
+        In SQL, one statement for the batch: ``account.move.write`` would re-synchronise each invoice's lines, mark it
+        as manually modified and log the level on its chatter, for two fields of ours that nothing in accounting
+        reads (the invoice's reminders are on its Reminders button). One new version of each invoice's row, not one
+        per field: each version costs an entry in every index of the invoices' table.
         """
         Move = self.env["account.move"]
         fnames = ["dunning_level_id", "dunning_last_date"]
         Move.flush_model(fnames)
-        for level, lines in self.line_ids.filtered("is_escalation").grouped("level_id").items():
-            moves = lines.move_id.filtered(lambda move, level=level: level._is_after(move.dunning_level_id))
-            if moves:
-                self.env.cr.execute(
-                    SQL("UPDATE account_move SET dunning_level_id = %s WHERE id = ANY(%s)", level.id, moves.ids)
-                )
-        for date, lines in self.line_ids.grouped("date_scheduled").items():
-            self.env.cr.execute(
-                SQL("UPDATE account_move SET dunning_last_date = %s WHERE id = ANY(%s)", date, lines.move_id.ids)
+        dates, levels = {}, {}
+        for line in self.line_ids:
+            move = line.move_id
+            dates[move.id] = max(dates.get(move.id, line.date_scheduled), line.date_scheduled)
+            if line.is_escalation and line.level_id._is_after(levels.get(move.id, move.dunning_level_id)):
+                levels[move.id] = line.level_id
+        if not dates:
+            return
+        self.env.cr.execute(
+            SQL(
+                """UPDATE account_move AS move
+                      SET dunning_last_date = reached.date,
+                          dunning_level_id = COALESCE(reached.level_id, move.dunning_level_id)
+                     FROM unnest(%s::int[], %s::date[], %s::int[]) AS reached(move_id, date, level_id)
+                    WHERE move.id = reached.move_id""",
+                list(dates),
+                list(dates.values()),
+                [levels[move_id].id if move_id in levels else None for move_id in dates],
             )
-        moves = self.line_ids.move_id
+        )
+        moves = Move.browse(dates)
         moves.invalidate_recordset(fnames)
         moves.modified(fnames)
 

@@ -84,6 +84,42 @@ class TestDispatch(DunningEngineCommon, SMSCase):
         self.assertIn(run.reminder_ids.name, self.debtor.message_ids[0].body)
         self.assertTrue(run.reminder_ids.mail_id)
 
+    def test_an_invoice_listed_twice_in_a_batch_ends_at_the_higher_level(self):
+        """Two reminders of one batch list the invoice at two levels (a level-1 reminder retried beside the level-2
+        one of a later run), the higher level first: the invoice ends at the higher level, dated once."""
+        first = self._queue().reminder_ids
+        later = self.env["dunning.reminder"]._bulk_create(
+            [
+                {
+                    "run_id": None,
+                    "company_id": first.company_id.id,
+                    "currency_id": first.currency_id.id,
+                    "partner_id": self.debtor.id,
+                    "recipient_id": self.debtor.id,
+                    "level_id": self.level_2.id,
+                    "channel": "email",
+                    "state": "queued",
+                    "trigger": first.trigger,
+                    "date_scheduled": TODAY,
+                    "line_ids": [
+                        {
+                            "move_id": self.invoice.id,
+                            "level_id": self.level_2.id,
+                            "is_escalation": True,
+                            "date_due": DUE,
+                            "days_overdue": (TODAY - DUE).days,
+                            "amount_residual": 1234.5,
+                        }
+                    ],
+                }
+            ]
+        )
+        with freeze_time(TODAY):
+            sent = (later | first)._dispatch()
+        self.assertEqual(sent, later | first)
+        self.assertEqual(self.invoice.dunning_level_id, self.level_2)
+        self.assertEqual(self.invoice.dunning_last_date, TODAY)
+
     def _sent_sms_reminder(self):
         self.policy.escalation_mode = "catch_up"
         self.debtor.write({"phone": "0470 12 34 56", "country_id": self.env.ref("base.be").id})

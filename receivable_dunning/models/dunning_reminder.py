@@ -17,8 +17,6 @@ _logger = logging.getLogger(__name__)
 INSERT_BATCH = 1000
 # A table of fewer pages is read whole faster than through an index: no need to analyze it after an insert.
 ANALYZE_MIN_PAGES = 8
-# The columns :meth:`DunningReminder._bulk_create` writes: a stored field of a reminder or of its lines is
-# listed here, and given its value there.
 # What mail.template.send_mail_batch renders of a template for its mails.
 TEMPLATE_MAIL_FIELDS = (
     "attachment_ids",
@@ -36,6 +34,8 @@ TEMPLATE_MAIL_FIELDS = (
     "scheduled_date",
     "subject",
 )
+# The columns :meth:`DunningReminder._bulk_create` writes: a stored field of a reminder or of its lines is
+# listed here, and given its value there.
 REMINDER_COLUMNS = (
     "id",
     "name",

@@ -12,11 +12,10 @@ from odoo.addons.account.tools.structured_reference import format_structured_ref
 
 from ..tools.request_rows import DuplicateTracker, RowContext, validate_row
 from .dunning_reminder import analyze_grown_tables
+from .dunning_request_import_row import insert_records
 
 _logger = logging.getLogger(__name__)
 
-# The DEFAULT of an INSERT's row, as a parameter (what Odoo's own insert writes for a column not given).
-SQL_DEFAULT = psycopg2.extensions.AsIs("DEFAULT")
 # Rows validated or turned into requests per transaction: a batch is created and committed whole, or not at all.
 DEFAULT_BATCH_SIZE = 500
 # Files with more rows are validated by the scheduled action rather than in the web request.
@@ -648,29 +647,7 @@ class DunningRequestImport(models.Model):
                 "user_id": False,
             }
             rows.append(row)
-        names = sorted({name for row in rows for name in row})
-        now = self.env.cr.now()
-        audit = (self.env.uid, now, self.env.uid, now)
-        self.env.execute_query(
-            SQL(
-                "INSERT INTO res_partner (%s, create_uid, create_date, write_uid, write_date) VALUES %s",
-                SQL(", ").join(map(SQL.identifier, names)),
-                # One parameter per row: a tuple, which the driver writes as (value, ...).
-                SQL(", ").join(
-                    (
-                        *(
-                            # A column not given for this debtor takes its default, as in Odoo's insert.
-                            Partner._fields[name].convert_to_column_insert(row[name], Partner, row)
-                            if name in row
-                            else SQL_DEFAULT
-                            for name in names
-                        ),
-                        *audit,
-                    )
-                    for row in rows
-                ),
-            )
-        )
+        names = insert_records(Partner, rows)
         analyze_grown_tables(self.env.cr, ["res_partner"])  # the invoices' foreign key checks read it
         # The rows are the database's now. Nothing is cached about them, only the one2many fields the ORM would
         # have updated (those whose inverse is a many2one just written) may miss them: those are dropped.

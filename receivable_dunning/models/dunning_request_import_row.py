@@ -1,5 +1,43 @@
+import psycopg2
+
 from odoo import api, fields, models
 from odoo.tools import SQL
+
+# The DEFAULT of an INSERT's row, as a parameter (what Odoo's own insert writes for a column not given).
+SQL_DEFAULT = psycopg2.extensions.AsIs("DEFAULT")
+
+
+def insert_records(model, vals_list):
+    """``INSERT`` the records of ``vals_list`` (dicts of stored field values) into ``model``'s table in one
+    statement, with the creator and the dates Odoo's create writes; a field a dict does not give takes its column's
+    default, as in Odoo's insert.
+
+    :return: the names of the fields written
+    """
+    names = sorted({name for vals in vals_list for name in vals})
+    now = model.env.cr.now()
+    audit = (model.env.uid, now, model.env.uid, now)
+    model.env.execute_query(
+        SQL(
+            "INSERT INTO %s (%s, create_uid, create_date, write_uid, write_date) VALUES %s",
+            SQL.identifier(model._table),
+            SQL(", ").join(map(SQL.identifier, names)),
+            # One parameter per record: a tuple, which the driver writes as (value, ...).
+            SQL(", ").join(
+                (
+                    *(
+                        model._fields[name].convert_to_column_insert(vals[name], model, vals)
+                        if name in vals
+                        else SQL_DEFAULT
+                        for name in names
+                    ),
+                    *audit,
+                )
+                for vals in vals_list
+            ),
+        )
+    )
+    return names
 
 
 class DunningRequestImportRow(models.Model):
@@ -81,22 +119,6 @@ class DunningRequestImportRow(models.Model):
         company_of = {record.id: record.company_id.id for record in imports}
         # The company is the import's (a related field, stored).
         vals_list = [{**vals, "company_id": company_of[vals["import_id"]]} for vals in vals_list]
-        names = sorted({name for vals in vals_list for name in vals})
-        now = self.env.cr.now()
-        audit = (self.env.uid, now, self.env.uid, now)
-        self.env.execute_query(
-            SQL(
-                "INSERT INTO dunning_request_import_row (%s, create_uid, create_date, write_uid, write_date) VALUES %s",
-                SQL(", ").join(map(SQL.identifier, names)),
-                # One parameter per row: a tuple, which the driver writes as (value, ...).
-                SQL(", ").join(
-                    (
-                        *(self._fields[name].convert_to_column_insert(vals.get(name), self, vals) for name in names),
-                        *audit,
-                    )
-                    for vals in vals_list
-                ),
-            )
-        )
+        insert_records(self, vals_list)
         # What points to the new rows: the imports' list of rows.
         imports.invalidate_recordset(["row_ids"])

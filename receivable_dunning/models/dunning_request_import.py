@@ -566,9 +566,7 @@ class DunningRequestImport(models.Model):
             return "a context that changes what create writes"
         if any(key.startswith("default_") for key in context):
             return "default values in the context"
-        foreign = {
-            cls._module for cls in type(Partner).__mro__ if "create" in vars(cls) and getattr(cls, "_module", None)
-        } - BULK_DEBTOR_REVIEWED_MODULES
+        foreign = self._modules_defining("res.partner", "create") - BULK_DEBTOR_REVIEWED_MODULES
         if foreign:
             return "res.partner.create of other modules: " + ", ".join(sorted(foreign))
         defaults = self._bulk_debtor_defaults(vals_list)
@@ -946,7 +944,7 @@ class DunningRequestImport(models.Model):
             yield "analytic distribution models, which Odoo applies to the invoice lines"
         foreign = [
             f"account.move._post ({module})"
-            for module in self._bulk_posting_hook_modules("account.move")
+            for module in self._modules_defining("account.move", "_post")
             if module not in BULK_POSTING_REVIEWED_MODULES
         ] + [
             # A field of another module with a default: the insert would leave it empty. Plain ones stay empty as
@@ -965,12 +963,13 @@ class DunningRequestImport(models.Model):
             yield "the company's bank account on the invoices is not trusted yet"
 
     @api.model
-    def _bulk_posting_hook_modules(self, model):
-        """The modules whose classes of ``model`` define ``_post``."""
+    def _modules_defining(self, model, method):
+        """The modules whose classes of ``model`` define ``method``: those whose override the inserts in bulk
+        must have reviewed."""
         return {
             cls._module
             for cls in type(self.env[model]).__mro__
-            if "_post" in vars(cls) and getattr(cls, "_module", None)
+            if method in vars(cls) and getattr(cls, "_module", None)
         }
 
     @api.model
@@ -1347,11 +1346,7 @@ class DunningRequestImport(models.Model):
         ``_compute_display_name`` and ``_get_complete_name``): read so for the batch, unless another module computes
         display names of its own.
         """
-        computed_by = {
-            cls._module
-            for cls in type(partners).__mro__
-            if "_compute_display_name" in vars(cls) and getattr(cls, "_module", None)
-        }
+        computed_by = self._modules_defining("res.partner", "_compute_display_name")
         plain = computed_by == {"base"} and not any(self.env.context.get(key) for key in PARTNER_DISPLAY_OPTIONS)
         names = {
             partner.id: re.sub(r"\s+\n", "\n", partner.complete_name or "").strip()
